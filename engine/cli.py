@@ -1,0 +1,216 @@
+"""The `w2s` command line.
+
+    w2s run CONFIG.yaml [--db PATH]      run an experiment (a sweep of methods x seeds) in this process
+    w2s runs [--db PATH]                 list runs
+    w2s show RUN                         a run's metrics, PGR and stages
+    w2s export RUN --format csv|parquet  per-example outputs of a run
+    w2s ls [tasks|models|methods]        what is registered
+    w2s zoo build [--seed S] [--out DIR] pretrain the offline model family
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    cells = [header] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _open_store(db: str | None):
+    from engine.runner import default_db
+    from engine.store import Store
+
+    path = Path(db) if db else default_db()
+    try:
+        return Store(path)
+    except Exception as exc:  # duckdb.IOException when another process holds the file
+        if "lock" in str(exc).lower():
+            sys.exit(f"error: {path} is in use by another process (a running engine?). Stop it, or use another "
+                     "--db file")
+        raise
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.config import ConfigError, load_config
+    from engine.metrics import median_over_seeds
+    from engine.runner import USER_ERRORS, run_local, validate
+
+    try:
+        specs = load_config(args.config).expand()
+        for spec in specs:
+            validate(spec)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = _open_store(args.db)
+    sweep = uuid.uuid4().hex[:8]
+    print(f"{len(specs)} run(s): {', '.join(sorted({s.method for s in specs}))} x seeds "
+          f"{sorted({s.seed for s in specs})} on {specs[0].task} ({specs[0].weak} -> {specs[0].strong}); db {store.path}",
+          file=sys.stderr)
+    results = []
+    for spec in specs:
+        print(f"\n== {spec.method} seed {spec.seed}", file=sys.stderr)
+        run_id, status, out = run_local(spec, store, progress=not args.quiet, sweep=sweep)
+        if status == "failed":
+            print(f"run {run_id} failed: {out}", file=sys.stderr)
+        results.append((spec, run_id, status, out))
+    rows = []
+    for spec, run_id, status, out in results:
+        m = out if isinstance(out, dict) else {}
+        ci = f"[{_fmt(m.get('pgr_ci_low'), 2)}, {_fmt(m.get('pgr_ci_high'), 2)}]" if m.get("pgr_ci_low") is not None else "-"
+        rows.append([run_id, spec.method, spec.seed, status, m.get("weak_acc"), m.get("student_acc"),
+                     m.get("ceiling_acc"), m.get("pgr") if m.get("pgr") is not None else m.get("pgr_reason"), ci])
+    print()
+    print(_table(rows, ["run", "method", "seed", "status", "weak", "student", "ceiling", "PGR", "PGR 95% CI"]))
+    by_method: dict[str, list] = {}
+    for spec, _, status, out in results:
+        if isinstance(out, dict):
+            by_method.setdefault(spec.method, []).append(out)
+    if by_method:
+        print("\nmedians over seeds")
+        print(_table([[m, len(v), median_over_seeds([x["weak_acc"] for x in v]),
+                       median_over_seeds([x["student_acc"] for x in v]),
+                       median_over_seeds([x["ceiling_acc"] for x in v]), median_over_seeds([x.get("pgr") for x in v])]
+                      for m, v in by_method.items()], ["method", "runs", "weak", "student", "ceiling", "median PGR"]))
+    store.close()
+    return 0 if all(r[2] == "done" for r in results) else 1
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _open_store(args.db)
+    df = store.runs(status=args.status)
+    if df.empty:
+        print("no runs yet; start one with `w2s run assets/configs/demo.yaml`")
+        return 0
+    rows = [[r.id, r.status, r.task, r.weak, r.strong, r.method, r.seed, r.pgr, r.student_acc,
+             str(r.created)[:19]] for r in df.itertuples()]
+    print(_table(rows, ["run", "status", "task", "weak", "strong", "method", "seed", "PGR", "student", "created"]))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = _open_store(args.db)
+    run = store.run(args.run)
+    if run is None:
+        print(f"error: no run '{args.run}'; list runs with `w2s runs`", file=sys.stderr)
+        return 2
+    print(f"run {run['id']}  {run['status']}  {run['task']}  {run['weak']} -> {run['strong']}  {run['method']}  "
+          f"seed {run['seed']}")
+    if run.get("error"):
+        print(f"error: {run['error']}")
+    print("\nstages")
+    print(_table([[s["role"], s["model"], s["status"], "yes" if s["cached"] else "no", s["seconds"]]
+                  for s in run["stages"]], ["role", "model", "status", "cached", "seconds"]))
+    metrics = store.run_metrics(args.run)
+    if metrics:
+        print("\nmetrics")
+        print(_table([[k, v] for k, v in metrics.items()], ["name", "value"]))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _open_store(args.db)
+    if not store.run_exists(args.run):
+        print(f"error: no run '{args.run}'; list runs with `w2s runs`", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"{args.run}.{args.format}")
+    store.export(args.run, out, args.format)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from engine.methods import METHODS
+    from engine.models import MODELS
+    from engine.tasks import TASKS
+
+    kinds = [args.kind] if args.kind else ["tasks", "models", "methods"]
+    for kind in kinds:
+        reg = {"tasks": TASKS, "models": MODELS, "methods": METHODS}[kind]
+        print(f"{kind}:")
+        for name, obj in reg.items():
+            doc = (getattr(obj, "description", "") or (obj.__doc__ or "")).strip().splitlines()
+            print(f"  {name:<24} {doc[0] if doc else ''}")
+    return 0
+
+
+def cmd_zoo_build(args: argparse.Namespace) -> int:
+    from engine.world.build import build_zoo
+
+    out = Path(args.out) if args.out else None
+    kwargs = {"seed": args.seed}
+    if out is None:
+        from engine.zoo.world import ZOO_DIR
+
+        out = ZOO_DIR
+    build_zoo(out, **kwargs)
+    print(f"zoo written to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="w2s", description="Weak-to-Strong Studio command line")
+    sub = p.add_subparsers(dest="command", required=True)
+    db_help = "DuckDB file (default: $W2S_HOME/runs.duckdb, W2S_HOME defaults to ~/.w2s)"
+
+    r = sub.add_parser("run", help="run an experiment config in this process")
+    r.add_argument("config")
+    r.add_argument("--db", help=db_help)
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(fn=cmd_run)
+
+    r = sub.add_parser("runs", help="list runs")
+    r.add_argument("--db", help=db_help)
+    r.add_argument("--status")
+    r.set_defaults(fn=cmd_runs)
+
+    r = sub.add_parser("show", help="show a run")
+    r.add_argument("run")
+    r.add_argument("--db", help=db_help)
+    r.set_defaults(fn=cmd_show)
+
+    r = sub.add_parser("export", help="export a run's per-example outputs")
+    r.add_argument("run")
+    r.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    r.add_argument("--out")
+    r.add_argument("--db", help=db_help)
+    r.set_defaults(fn=cmd_export)
+
+    r = sub.add_parser("ls", help="list registered tasks, models and methods")
+    r.add_argument("kind", nargs="?", choices=["tasks", "models", "methods"])
+    r.set_defaults(fn=cmd_ls)
+
+    z = sub.add_parser("zoo", help="the offline model zoo")
+    zs = z.add_subparsers(dest="zoo_command", required=True)
+    r = zs.add_parser("build", help="pretrain the offline model family")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", help="output folder (default: the shipped zoo folder)")
+    r.set_defaults(fn=cmd_zoo_build)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Experiment configs: the YAML/JSON a user writes, validated into dataclasses and expanded into runs.
+
+    name: demo
+    task: world_size                 # or {name: file, path: data.csv, text_column: review}
+    weak: world-xs
+    strong: world-l
+    methods: [naive, aux_conf]       # a sweep: one run per method x seed
+    seeds: [0, 1, 2]
+    train: {epochs: 10, batch_size: 32}
+    settings: {aux_conf: {aux_coef: 0.75}}
+
+`load_config(path)` -> ExperimentConfig; `.expand()` -> list[RunSpec], one per run. Every unknown
+key is an error naming the key, a close match and the valid keys, raised before anything trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.models import ModelSettings
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message names the field, the value and the fix."""
+
+
+@dataclass
+class TrainConfig(ModelSettings):
+    """Finetuning settings shared by every stage of a run (weak, ceiling, student)."""
+
+    epochs: float = field(default=2.0, metadata={"help": "Passes over the training half (Burns et al.: 2)."})
+    batch_size: int = field(default=32, metadata={"help": "Examples per optimizer step."})
+    grad_accum: int = field(default=1, metadata={"help": "Split each batch into this many micro-batches (memory)."})
+    lr: float | None = field(default=None, metadata={"help": "Learning rate; empty = the model's catalogue default."})
+    weak_lr: float | None = field(default=None, metadata={"help": "Learning rate for the weak model; empty = its default."})
+    lr_schedule: str = field(default="cosine", metadata={"help": "cosine, linear or constant."})
+    warmup_frac: float = field(default=0.0, metadata={"help": "Fraction of steps of linear lr warm-up."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    eval_batch_size: int = field(default=64, metadata={"help": "Batch size when labelling and evaluating."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.epochs <= 0:
+            raise ValueError(f"epochs={self.epochs} must be > 0")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("batch_size and eval_batch_size must be >= 1")
+        if self.grad_accum < 1 or self.batch_size % self.grad_accum:
+            raise ValueError(f"grad_accum={self.grad_accum} must divide batch_size={self.batch_size}")
+        if self.lr_schedule not in ("cosine", "linear", "constant"):
+            raise ValueError(f"lr_schedule={self.lr_schedule!r} is not one of cosine, linear, constant")
+        if not 0.0 <= self.warmup_frac < 1.0:
+            raise ValueError(f"warmup_frac={self.warmup_frac} must be in [0, 1)")
+        for name in ("lr", "weak_lr"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < 1:
+                raise ValueError(f"{name}={value} must be in (0, 1), e.g. 1e-5")
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's settings dataclass."""
+
+
+@dataclass
+class RunSpec:
+    """One fully resolved run: what the runner executes and what the database stores as the run's config."""
+
+    name: str
+    task: str
+    task_config: Any
+    weak: str
+    strong: str
+    method: str
+    method_config: MethodConfig
+    seed: int
+    train: TrainConfig
+    n_train: int | None = None
+    n_test: int | None = None
+    balance: bool = True
+    test_frac: float = 0.2
+    pgr_min_gap: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for key in ("task_config", "method_config", "train"):
+            out[key] = dataclasses.asdict(out[key])
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    task: Any = "world_size"
+    weak: str = "world-xs"
+    strong: str = "world-l"
+    methods: list[str] = field(default_factory=lambda: ["naive"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    train: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    n_train: int | None = None
+    n_test: int | None = None
+    balance: bool = True
+    test_frac: float = 0.2
+    pgr_min_gap: float = 0.0
+
+    def expand(self) -> list[RunSpec]:
+        """One RunSpec per (method, seed), every part validated."""
+        from engine.methods import METHODS
+        from engine.tasks import TASKS
+
+        task_name, task_args = _task_parts(self.task)
+        try:
+            task_cls = TASKS.get(task_name)
+        except KeyError as exc:
+            raise ConfigError(f"task: {exc}") from None
+        task_config = from_dict(task_cls.Config, task_args, f"task '{task_name}'")
+        train = from_dict(TrainConfig, self.train, "train")
+        for key in self.settings:
+            if key not in self.methods:
+                raise ConfigError(f"settings has an entry for '{key}', which is not in methods {self.methods}")
+        specs = []
+        for method in self.methods:
+            try:
+                method_cls = METHODS.get(method)
+            except KeyError as exc:
+                raise ConfigError(f"methods: {exc}") from None
+            method_config = from_dict(method_cls.Config, self.settings.get(method, {}), f"settings.{method}")
+            for seed in self.seeds:
+                specs.append(RunSpec(
+                    name=self.name, task=task_name, task_config=task_config, weak=self.weak, strong=self.strong,
+                    method=method, method_config=method_config, seed=int(seed), train=train,
+                    n_train=self.n_train, n_test=self.n_test, balance=self.balance, test_frac=self.test_frac,
+                    pgr_min_gap=self.pgr_min_gap,
+                ))
+        return specs
+
+
+def _task_parts(task: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(task, str):
+        return task, {}
+    if isinstance(task, dict) and isinstance(task.get("name"), str):
+        args = dict(task)
+        return args.pop("name"), args
+    raise ConfigError(f"task: expected a task name or a mapping with 'name', got {task!r}")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Coerce YAML scalars to a field's annotated type (YAML reads 2e-4 as a string)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is not a valid {tp}")
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, typing.get_args(tp)))}")
+        return value
+    if origin is list:
+        (inner,) = typing.get_args(tp) or (Any,)
+        items = value if isinstance(value, list) else [value]
+        return [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(items)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+            return value.lower() in ("true", "yes")
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if tp is int:
+            if number != int(number):
+                raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+            return int(number)
+        return number
+    if tp is str:
+        if not isinstance(value, str | int | float):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        return str(value)
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys and wrong types with a clear message."""
+    data = dict(data or {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{where}: unknown key '{key}'{hint} valid keys: {', '.join(sorted(fields)) or '(none)'}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"an experiment config must be a mapping, got {type(data).__name__}")
+    data = dict(data)
+    # Singular spellings are accepted for one-run configs.
+    for single, plural in (("method", "methods"), ("seed", "seeds")):
+        if single in data:
+            if plural in data:
+                raise ConfigError(f"give either '{single}' or '{plural}', not both")
+            data[plural] = data.pop(single)
+    cfg = from_dict(ExperimentConfig, data, "config")
+    if not cfg.methods:
+        raise ConfigError("methods is empty; name at least one method, e.g. [naive]")
+    if not cfg.seeds:
+        raise ConfigError("seeds is empty; give at least one seed, e.g. [0]")
+    return cfg
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return config_from_dict(data or {})
+
+
+def field_docs(cls: type) -> list[dict[str, Any]]:
+    """Field name, type, default and help of a config dataclass (docs tables and studio forms)."""
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        rows.append({"name": f.name, "type": str(hints[f.name]).replace("typing.", ""), "default": default,
+                     "help": f.metadata.get("help", "")})
+    return rows

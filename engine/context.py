@@ -1,0 +1,120 @@
+"""The run context: how a running method reports progress, metrics and predictions, and asks the cache.
+
+Methods and stages only ever call a `RunContext`. Every write becomes an event dict
+({"type": ..., **payload}) handed to `emit`; the in-process context (the CLI) applies events to a
+Store directly, the engine's worker context sends them to the engine server over its API. Both share
+the progress/ETA bookkeeping here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+
+class Cancelled(Exception):
+    """Raised inside a run when the user stopped it."""
+
+
+class RunContext:
+    run_id: str
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self._bars: dict[str, Any] = {}
+        self._started: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- transport (subclasses)
+    def emit(self, event: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
+        raise NotImplementedError
+
+    def cancelled(self) -> bool:
+        return False
+
+    # ---------------------------------------------------------------- what methods call
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise Cancelled(f"run {self.run_id} was cancelled")
+
+    def log(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def progress(self, stage: str, step: int, total: int, unit: str = "step") -> None:
+        """Report `step` of `total` in `stage`; the ETA is derived from the rate since the stage started."""
+        now = time.monotonic()
+        start = self._started.setdefault(stage, now)
+        rate = step / (now - start) if step and now > start else None
+        eta = (total - step) / rate if rate else None
+        self.on_progress(stage, step, total, unit, eta)
+
+    def on_progress(self, stage: str, step: int, total: int, unit: str, eta: float | None) -> None:
+        pass
+
+    def run_info(self, task_version: str, split_key: str, versions: dict[str, str]) -> None:
+        self.emit({"type": "run_info", "run_id": self.run_id, "task_version": task_version,
+                   "split_key": split_key, "versions": versions})
+
+    def examples(self, task_version: str, split_key: str, examples: dict[str, list]) -> None:
+        self.emit({"type": "examples", "run_id": self.run_id, "task_version": task_version,
+                   "split_key": split_key, "examples": examples})
+
+    def stage_start(self, key: str, role: str, kind: str, model: str, config: dict[str, Any]) -> None:
+        self.emit({"type": "stage_start", "run_id": self.run_id, "key": key, "role": role, "kind": kind,
+                   "model": model, "config": json.loads(json.dumps(config, default=str))})
+
+    def stage_cached(self, key: str, role: str) -> None:
+        self.emit({"type": "stage_cached", "run_id": self.run_id, "key": key, "role": role})
+
+    def stage_done(self, key: str, predictions: dict[str, dict[str, list]], seconds: float) -> None:
+        self.emit({"type": "stage_done", "run_id": self.run_id, "key": key, "predictions": predictions,
+                   "seconds": seconds})
+
+    def stage_failed(self, key: str, error: str) -> None:
+        self.emit({"type": "stage_failed", "run_id": self.run_id, "key": key, "error": error})
+
+    def metrics(self, rows: list[dict[str, Any]]) -> None:
+        """rows of {name, value, step?, stage_key?}: run-level numbers, or a stage's curve points."""
+        self.emit({"type": "metrics", "run_id": self.run_id, "rows": rows})
+
+    def status(self, status: str, error: str | None = None) -> None:
+        self.emit({"type": "run_status", "run_id": self.run_id, "status": status, "error": error})
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
+
+
+class LocalContext(RunContext):
+    """In-process context for the CLI: events go straight to a Store; progress is a tqdm bar per stage."""
+
+    def __init__(self, store: Any, run_id: str, show_progress: bool = True):
+        super().__init__(run_id)
+        self.store = store
+        self.show_progress = show_progress
+
+    def emit(self, event: dict[str, Any]) -> Any:
+        return self.store.handle(event)
+
+    def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
+        return self.store.stage_lookup(key)
+
+    def on_progress(self, stage: str, step: int, total: int, unit: str, eta: float | None) -> None:
+        if not self.show_progress:
+            return
+        from tqdm import tqdm
+
+        bar = self._bars.get(stage)
+        if bar is None:
+            bar = self._bars[stage] = tqdm(total=total, desc=f"{stage:<22}", unit=unit, leave=True,
+                                           dynamic_ncols=True, file=sys.stderr)
+        bar.total = total
+        bar.update(step - bar.n)
+        if step >= total:
+            bar.close()
+            self._bars.pop(stage, None)

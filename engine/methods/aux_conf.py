@@ -1,0 +1,44 @@
+"""`aux_conf`: the auxiliary confidence loss of Burns et al. 2023 (their "logconf").
+
+The student's target mixes the weak label with its own hardened prediction,
+(1 - a) * weak + a * hard(student), where a warms up linearly from 0 to `aux_coef` over the first
+`warmup_frac` of training (engine/losses.py has the formula)."""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from engine.config import MethodConfig
+from engine.losses import LossSpec
+from engine.methods import METHODS, Method
+
+
+@dataclass
+class AuxConfConfig(MethodConfig):
+    aux_coef: float = field(default=0.75, metadata={
+        "help": "Final weight of the confidence term (paper: 0.75 for large weak-strong gaps, 0.5 for small)."})
+    warmup_frac: float = field(default=0.2, metadata={
+        "help": "Fraction of training over which the weight rises linearly from 0 (paper: 0.2)."})
+    threshold: Literal["quantile", "fixed"] = field(default="quantile", metadata={
+        "help": "Hardening threshold: the batch quantile matching the weak labels' positive rate, or 0.5."})
+
+    def __post_init__(self):
+        if not 0.0 <= self.aux_coef <= 1.0:
+            raise ValueError(f"aux_coef={self.aux_coef} must be in [0, 1]")
+        if not 0.0 <= self.warmup_frac <= 1.0:
+            raise ValueError(f"warmup_frac={self.warmup_frac} must be in [0, 1]")
+        if self.threshold not in ("quantile", "fixed"):
+            raise ValueError(f"threshold={self.threshold!r} must be 'quantile' or 'fixed'")
+
+
+@METHODS.register("aux_conf")
+class AuxConf(Method):
+    """Like naive, but the student is trained with the auxiliary confidence loss, which lets it
+    disagree with the weak labels where it is confident."""
+
+    Config = AuxConfConfig
+
+    def run(self, exp, cfg: AuxConfConfig):
+        weak, ceiling = exp.train_weak(), exp.train_ceiling()
+        loss = LossSpec("aux_conf", aux_coef=cfg.aux_coef, warmup_frac=cfg.warmup_frac, threshold=cfg.threshold)
+        student = exp.stage("student", exp.spec.strong, "B", exp.labels_from(weak, "B"), loss)
+        return exp.summarize(weak, student, ceiling)

@@ -1,0 +1,80 @@
+"""A tiny name -> object registry (tasks, models, methods), after lm-evaluation-harness.
+
+    TASKS = Registry("task")
+    @TASKS.register("sciq")
+    class SciQ(Task): ...
+    TASKS.get("sciq")          # -> SciQ
+    TASKS.get("sciqq")         # KeyError: unknown task 'sciqq'; did you mean 'sciq'? available: ...
+
+Entries are plain objects; importing a catalogue module must never import torch or probe a GPU.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownName(KeyError, ValueError):
+    """Raised by Registry.get for a name nobody registered; str() is the user-facing message."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str, package: str | None = None):
+        self.kind = kind
+        self._package = package  # modules of this package are imported on first lookup
+        self._entries: dict[str, T] = {}
+        self._loaded = package is None
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def deco(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return deco
+
+    def add(self, name: str, obj: T) -> None:
+        if name in self._entries and self._entries[name] is not obj:
+            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        self._entries[name] = obj
+        try:
+            obj.registry_name = name  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            pass
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        pkg = importlib.import_module(self._package)
+        for mod in pkgutil.iter_modules(pkg.__path__):
+            if not mod.name.startswith("_"):
+                importlib.import_module(f"{self._package}.{mod.name}")
+
+    def get(self, name: str) -> T:
+        self._load()
+        if name in self._entries:
+            return self._entries[name]
+        close = difflib.get_close_matches(name, self._entries, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UnknownName(f"unknown {self.kind} '{name}'{hint} available: {', '.join(sorted(self._entries))}")
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._entries)
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        self._load()
+        return iter(sorted(self._entries.items()))
+
+    def __contains__(self, name: Any) -> bool:
+        self._load()
+        return name in self._entries

@@ -1,0 +1,152 @@
+"""Task base classes, the Example record and the seeded A/B/test split every method uses.
+
+A task turns a source (hub dataset, user file, generated world) into `Example`s with a stable id
+(a hash of content), text, gold label and meta. `split_examples` then makes the Burns et al. halves:
+A (weak model and ceiling, ground truth), B (student, weak labels) and test, deterministic per seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass
+class Example:
+    id: str
+    text: str
+    label: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def content_id(*parts: Any) -> str:
+    """Stable example id: a hash of the example's content, so the same example keeps its id across loads."""
+    h = hashlib.sha1("\x1f".join(str(p) for p in parts).encode())
+    return h.hexdigest()[:16]
+
+
+def make_example(text: str, label: int, **meta: Any) -> Example:
+    return Example(id=content_id(text, int(label)), text=text, label=int(label), meta=meta)
+
+
+class TaskError(ValueError):
+    """A task's source cannot be used; the message names the problem and the fix."""
+
+
+@dataclass
+class TaskConfig:
+    """Settings of a task's source. Subclass per task for its own fields (file path, column names...)."""
+
+
+class Task:
+    """A registered task family. Subclasses set `version` (bump it whenever examples could change),
+    `kind`, a `Config` dataclass, and implement `load`."""
+
+    kind: ClassVar[str] = "classification"  # or "preference", "generation"
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[TaskConfig]] = TaskConfig
+    registry_name: ClassVar[str] = ""
+    # Plain-language label names shown in the studio (index = label).
+    label_names: ClassVar[tuple[str, ...]] = ("0", "1")
+
+    def __init__(self, config: TaskConfig | None = None):
+        self.config = config if config is not None else self.Config()
+
+    def load(self, limit: int | None = None) -> dict[str, list[Example]]:
+        """Return pools of examples keyed 'train' and, if the source has one, 'test'.
+        `limit` is a hint: a loader may stop after about that many rows per pool."""
+        raise NotImplementedError
+
+    def cache_version(self) -> str:
+        """Identity of the examples this task yields: name, code version and its settings."""
+        cfg = json.dumps(dataclasses.asdict(self.config), sort_keys=True, default=str)
+        return f"{self.registry_name}@{self.version}:{hashlib.sha1(cfg.encode()).hexdigest()[:8]}"
+
+
+@dataclass
+class Splits:
+    a: list[Example]
+    b: list[Example]
+    test: list[Example]
+
+    def by_name(self) -> dict[str, list[Example]]:
+        return {"A": self.a, "B": self.b, "test": self.test}
+
+
+def _seeded_order(examples: list[Example], seed: int, salt: str) -> list[Example]:
+    # Order by a hash of (seed, id) rather than shuffling list positions: the split of an example
+    # then does not depend on the order the source returned rows in.
+    return sorted(examples, key=lambda e: hashlib.sha1(f"{salt}:{seed}:{e.id}".encode()).digest())
+
+
+def _balance(examples: list[Example]) -> list[Example]:
+    by_label: dict[int, list[Example]] = {}
+    for e in examples:
+        by_label.setdefault(e.label, []).append(e)
+    n = min(len(v) for v in by_label.values())
+    keep = {e.id for v in by_label.values() for e in v[:n]}
+    return [e for e in examples if e.id in keep]
+
+
+def _dedupe(examples: list[Example]) -> list[Example]:
+    seen: set[str] = set()
+    out = []
+    for e in examples:
+        if e.id not in seen:
+            seen.add(e.id)
+            out.append(e)
+    return out
+
+
+def split_examples(
+    pools: dict[str, list[Example]],
+    seed: int,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    balance: bool = True,
+    test_frac: float = 0.2,
+    task_name: str = "task",
+) -> Splits:
+    """Deterministic split into disjoint halves A/B of the train pool plus a test set.
+
+    Without a 'test' pool, `test_frac` of the train pool becomes test. `balance` undersamples the
+    majority class in train and test separately (after the seeded order, so which rows go is seeded).
+    """
+    train = _dedupe(pools.get("train", []))
+    test = _dedupe(pools.get("test", []))
+    if not train:
+        raise TaskError(f"task '{task_name}' yielded no training examples; check its source or filters")
+    if not test:
+        train = _seeded_order(train, seed, "carve")
+        k = max(1, int(round(len(train) * test_frac)))
+        test, train = train[:k], train[k:]
+    test_ids = {e.id for e in test}
+    train = [e for e in train if e.id not in test_ids]  # an example never sits in both
+    for name, pool in (("train", train), ("test", test)):
+        labels = {e.label for e in pool}
+        if len(labels) < 2:
+            raise TaskError(
+                f"task '{task_name}': the {name} examples all have label {labels.pop() if labels else '?'}; "
+                "a weak-to-strong run needs both classes. Fix: check the label column or add examples of the other class"
+            )
+    train = _seeded_order(train, seed, "train")
+    test = _seeded_order(test, seed, "test")
+    if balance:
+        train, test = _balance(train), _balance(test)
+    if n_train:
+        train = train[:n_train]
+    if n_test:
+        test = test[:n_test]
+    half = len(train) // 2
+    if half < 2:
+        raise TaskError(f"task '{task_name}' has {len(train)} training examples after filtering; need at least 4")
+    return Splits(a=train[:half], b=train[half : 2 * half], test=test)
+
+
+def seeded_rng(seed: int, *salt: Any) -> random.Random:
+    """A Random for formatting choices (distractor picks, coin flips) that depends only on seed and salt."""
+    return random.Random(content_id(seed, *salt))
