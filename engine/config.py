@@ -161,13 +161,16 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, where)
-            except ConfigError:
-                continue
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(errors) == 1:  # X | None: the message of X says it best
+            raise errors[0]
         raise ConfigError(f"{where}: {value!r} is not a valid {tp}")
     if origin is typing.Literal:
         if value not in typing.get_args(tp):

@@ -64,7 +64,7 @@ class Registry(Generic[T]):
         if name in self._entries:
             return self._entries[name]
         close = difflib.get_close_matches(name, self._entries, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = f"; did you mean '{close[0]}'?" if close else ";"
         raise UnknownName(f"unknown {self.kind} '{name}'{hint} available: {', '.join(sorted(self._entries))}")
 
     def names(self) -> list[str]:
