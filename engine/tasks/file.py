@@ -1,0 +1,163 @@
+"""The user's own data: a CSV, JSONL or Parquet file with a text column and a two-valued label column.
+
+    task: {name: file, path: reviews.csv, text_column: review, label_column: sentiment}
+
+The format comes from the extension: .csv (.tsv), .jsonl / .json, .parquet, each optionally .gz (not
+parquet). Text = the `text_column` cell, or "{text}\\n{pair}" with `text_pair_column` (question and
+passage, premise and hypothesis). Rows missing the text, the pair or the label are skipped.
+
+Labels may be 0/1, booleans (false = 0, true = 1) or any two distinct values; the latter are mapped in
+sorted order (so "negative"/"positive", "no"/"yes" and "false"/"true" come out 0/1), or 1 for
+`positive_label` and 0 for the other. The mapping is computed over train and test files together and each
+example keeps its original value in meta["label_value"]. A file with a single class loads; split_examples
+then refuses it with a message.
+
+Without `test_path`, split_examples carves the test set out of the file. Under a `limit` a pool is a
+seeded random sample of the rows (kept in file order), never the first N: user files are often sorted
+by label.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.tasks import TASKS
+from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_example
+
+_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@TASKS.register("file")
+class FileTask(Task):
+    """Your own CSV, JSONL or Parquet file: a text column (optionally a second text joined with a newline)
+    and a label column with two values (0/1, booleans or two strings)."""
+
+    version = "1"
+    label_names = ("0", "1")
+
+    @dataclass
+    class Config(TaskConfig):
+        """Where the file is and which columns hold text and label."""
+
+        path: str = field(default="", metadata={"help": "CSV, JSONL or Parquet file (format from the extension)."})
+        text_column: str = field(default="text", metadata={"help": "Column with the text to classify."})
+        label_column: str = field(
+            default="label", metadata={"help": "Column with the label: 0/1, true/false or two distinct values."}
+        )
+        text_pair_column: str | None = field(
+            default=None, metadata={"help": "Optional second text column, joined to the first with a newline."}
+        )
+        test_path: str | None = field(
+            default=None,
+            metadata={"help": "Optional test file with the same columns; empty = carve the test set from path."},
+        )
+        positive_label: str | None = field(
+            default=None,
+            metadata={"help": "Label value that means 1 (the other becomes 0); empty = 0/1, false/true or the "
+                              "sorted order of the two values."},
+        )
+
+    def load(self, limit: int | None = None) -> dict[str, list[Example]]:
+        cfg = self.config
+        if not str(cfg.path).strip():
+            raise TaskError("task 'file' has no path. Fix: set path to a CSV, JSONL or Parquet file")
+        paths = {"train": cfg.path} | ({"test": cfg.test_path} if cfg.test_path else {})
+        frames = {pool: self._read_rows(path) for pool, path in paths.items()}
+        values = [v for df in frames.values() for v in df[cfg.label_column]]
+        mapping = _label_mapping(values, cfg.label_column, " and ".join(paths.values()), cfg.positive_label)
+        pools = {}
+        for pool, df in frames.items():
+            if limit is not None and len(df) > limit:
+                df = df.sample(n=limit, random_state=0).sort_index()
+            texts = df[cfg.text_column].astype(str)
+            if cfg.text_pair_column:
+                texts = texts + "\n" + df[cfg.text_pair_column].astype(str)
+            pools[pool] = [
+                make_example(text, mapping[_plain(value)], row=_plain(index), label_value=_plain(value))
+                for index, text, value in zip(df.index, texts, df[cfg.label_column], strict=True)
+            ]
+        return pools
+
+    def _read_rows(self, path: str) -> Any:
+        cfg = self.config
+        df = _read_table(path)
+        needed = [(cfg.text_column, "text_column/label_column"), (cfg.label_column, "text_column/label_column")]
+        if cfg.text_pair_column:
+            needed.append((cfg.text_pair_column, "text_pair_column"))
+        columns = [str(c) for c in df.columns]
+        for col, setting in needed:
+            if col not in columns:
+                raise TaskError(f"file {path} has no column '{col}' (columns: {', '.join(columns)}); set {setting}")
+        used = [cfg.text_column, cfg.label_column] + ([cfg.text_pair_column] if cfg.text_pair_column else [])
+        df = df.dropna(subset=used)
+        if df.empty:
+            raise TaskError(
+                f"file {path} has no row with both '{cfg.text_column}' and '{cfg.label_column}' filled in. "
+                "Fix: check the column names and the file's contents"
+            )
+        return df
+
+
+def _read_table(path: str) -> Any:
+    import pandas as pd
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        where = "" if p.is_absolute() else f" (relative to {os.getcwd()})"
+        raise TaskError(f"file {path} does not exist{where}. Fix: check path / test_path")
+    name = p.name.lower().removesuffix(".gz")
+    fmt = _FORMATS.get(Path(name).suffix)
+    if fmt is None:
+        raise TaskError(f"file {path} has an unknown extension; use .csv, .jsonl or .parquet (optionally .gz)")
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(p, engine="pyarrow")
+        if fmt in ("csv", "tsv"):
+            # Keep "NA", "null", "None" as text; only empty cells are missing.
+            return pd.read_csv(p, sep="\t" if fmt == "tsv" else ",", keep_default_na=False, na_values=[""])
+        if fmt == "jsonl":
+            return pd.read_json(p, lines=True, dtype=False, convert_dates=False)
+        try:  # .json: an array of records, else JSON lines
+            return pd.read_json(p, dtype=False, convert_dates=False)
+        except ValueError:
+            return pd.read_json(p, lines=True, dtype=False, convert_dates=False)
+    except Exception as exc:
+        message = " ".join(str(exc).split())[:200]
+        raise TaskError(f"cannot read file {path} as {fmt} ({message}). Fix: check the file's format") from None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python ones (hashable the same way, JSON-able for meta)."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _label_mapping(values: list[Any], column: str, where: str, positive: str | None) -> dict[Any, int]:
+    distinct = sorted({_plain(v) for v in values}, key=lambda v: (isinstance(v, str), str(v)))
+    shown = ", ".join(repr(v) for v in distinct[:10]) + (", ..." if len(distinct) > 10 else "")
+    if len(distinct) > 2:
+        raise TaskError(
+            f"file {where}: label column '{column}' has {len(distinct)} values ({shown}); a task needs two classes. "
+            "Fix: map them to two values (e.g. 0/1) or set label_column to a two-valued column"
+        )
+    if positive is not None:
+        hits = [v for v in distinct if str(v).strip().lower() == positive.strip().lower()]
+        if not hits:
+            raise TaskError(
+                f"file {where}: positive_label '{positive}' is not a value of column '{column}' (values: {shown}). "
+                "Fix: set positive_label to one of them"
+            )
+        return {v: int(v in hits) for v in distinct}
+    if all(isinstance(v, bool) or (isinstance(v, int | float) and v in (0, 1)) for v in distinct):
+        return {v: int(v) for v in distinct}
+    # Two other values: numbers in numeric order, text in alphabetical order (no < yes, negative < positive).
+    if all(isinstance(v, int | float) for v in distinct):
+        distinct.sort()
+    else:
+        distinct.sort(key=lambda v: str(v).lower())
+    return {v: i for i, v in enumerate(distinct)}
