@@ -67,7 +67,8 @@ def load_splits(spec: RunSpec) -> tuple[str, Splits]:
     task = TASKS.get(spec.task)(spec.task_config)
     limit = 2 * (spec.n_train + spec.n_test) if spec.n_train and spec.n_test else None
     pools = task.load(limit=limit)
-    splits = split_examples(pools, spec.seed, spec.n_train, spec.n_test, spec.balance, spec.test_frac, spec.task)
+    splits = split_examples(pools, spec.seed, spec.n_train, spec.n_test, spec.balance, spec.test_frac, spec.task,
+                            kind=task.kind)
     return task.cache_version(), splits
 
 

@@ -55,7 +55,19 @@ MIGRATIONS = [
         correct BOOLEAN, label_prob DOUBLE, output VARCHAR, PRIMARY KEY (stage_key, split, example_id)
     );
     """,
+    # 2: the engine's scheduler records each running run's worker process, so a restarted engine can
+    # find and stop workers left behind by one that died.
+    """
+    ALTER TABLE runs ADD COLUMN IF NOT EXISTS worker_pid INTEGER;
+    """,
 ]
+
+QUADRANTS = {  # weak supervisor vs strong student on the same example (binary labels)
+    "both_right": "w.weak_correct AND w.student_correct",
+    "student_fixed": "NOT w.weak_correct AND w.student_correct",
+    "student_imitated": "NOT w.weak_correct AND NOT w.student_correct",
+    "student_broke": "w.weak_correct AND NOT w.student_correct",
+}
 
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 
@@ -373,3 +385,67 @@ class Store:
         else:
             raise ValueError(f"unknown export format {fmt!r}; use csv or parquet")
         return path
+
+    # ------------------------------------------------------------------ engine: scheduling and paged queries
+    def set_worker(self, run_id: str, pid: int | None) -> None:
+        self._write(lambda con: con.execute("UPDATE runs SET worker_pid = ? WHERE id = ?", [pid, run_id]))
+
+    def worker_pids(self, status: str = "running") -> list[tuple[str, int | None]]:
+        return [(r[0], r[1]) for r in self._rows("SELECT id, worker_pid FROM runs WHERE status = ? ORDER BY created",
+                                                 [status])]
+
+    def requeue(self, run_id: str) -> None:
+        """Back to the queue: status queued, the previous attempt's times, error and worker cleared."""
+        self._write(lambda con: con.execute(
+            "UPDATE runs SET status = 'queued', started = NULL, finished = NULL, error = NULL, log_tail = NULL, "
+            "worker_pid = NULL WHERE id = ?", [run_id]))
+
+    def _wide_predictions(self, run_id: str, roles: list[str]) -> str:
+        """SQL for one row per example of a run's split (params: split, split, run_id) with, per role, its
+        p(1), prediction and correctness as columns <role>_prob, <role>_pred, <role>_correct."""
+        for role in roles:
+            if not role.replace("_", "").isalnum():
+                raise ValueError(f"role {role!r} has characters a column name cannot hold")
+        cols = "".join(
+            f", max(p.prob) FILTER (WHERE rs.role = '{r}') AS \"{r}_prob\""
+            f", max(p.pred) FILTER (WHERE rs.role = '{r}') AS \"{r}_pred\""
+            f", bool_or(p.correct) FILTER (WHERE rs.role = '{r}') AS \"{r}_correct\"" for r in roles)
+        return f"""
+            SELECT sm.example_id, e.text, e.gold {cols}
+            FROM runs r
+            JOIN split_members sm ON sm.split_key = r.split_key AND sm.split = ?
+            JOIN examples e ON e.task_version = r.task_version AND e.example_id = sm.example_id
+            LEFT JOIN run_stages rs ON rs.run_id = r.id
+            LEFT JOIN predictions p ON p.stage_key = rs.stage_key AND p.example_id = sm.example_id AND p.split = ?
+            WHERE r.id = ?
+            GROUP BY ALL
+        """
+
+    def predictions_page(self, run_id: str, split: str = "test", role: str | None = None,
+                         quadrant: str | None = None, limit: int = 100, offset: int = 0) -> tuple[pd.DataFrame, int]:
+        """A page of per-example outputs and the number of rows that match.
+
+        role: only that model's columns and the examples it predicted; quadrant: both_right, student_fixed
+        (weak wrong, student right), student_imitated (both wrong), student_broke (weak right, student wrong).
+        """
+        roles = self.roles(run_id)
+        if role is not None and role not in roles:
+            raise ValueError(f"run {run_id} has no model role '{role}'; its roles: {', '.join(roles) or '(none yet)'}")
+        if quadrant is not None and quadrant not in QUADRANTS:
+            raise ValueError(f"quadrant '{quadrant}' is not one of {', '.join(QUADRANTS)}")
+        shown = [role] if role else roles
+        needed = list(dict.fromkeys(shown + (["weak", "student"] if quadrant else [])))
+        if quadrant and not {"weak", "student"} <= set(roles):
+            return pd.DataFrame(columns=["example_id", "text", "gold"]), 0
+        where = []
+        if role:
+            where.append(f'w."{role}_prob" IS NOT NULL')
+        if quadrant:
+            where.append(QUADRANTS[quadrant])
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        inner = self._wide_predictions(run_id, needed)
+        params = [split, split, run_id]
+        total = self._rows(f"SELECT count(*) FROM ({inner}) w {clause}", params)[0][0]
+        df = self._df(f"SELECT * FROM ({inner}) w {clause} ORDER BY w.example_id LIMIT ? OFFSET ?",
+                      [*params, limit, offset])
+        return df, int(total)

@@ -110,11 +110,14 @@ def split_examples(
     balance: bool = True,
     test_frac: float = 0.2,
     task_name: str = "task",
+    kind: str = "classification",
 ) -> Splits:
     """Deterministic split into disjoint halves A/B of the train pool plus a test set.
 
     Without a 'test' pool, `test_frac` of the train pool becomes test. `balance` undersamples the
     majority class in train and test separately (after the seeded order, so which rows go is seeded).
+    Class checks and balancing apply to classification tasks only: a preference example's label is
+    always 1 (its `chosen` response is the better one) and a generation example's is unused.
     """
     train = _dedupe(pools.get("train", []))
     test = _dedupe(pools.get("test", []))
@@ -126,7 +129,7 @@ def split_examples(
         test, train = train[:k], train[k:]
     test_ids = {e.id for e in test}
     train = [e for e in train if e.id not in test_ids]  # an example never sits in both
-    for name, pool in (("train", train), ("test", test)):
+    for name, pool in (("train", train), ("test", test)) if kind == "classification" else ():
         labels = {e.label for e in pool}
         if len(labels) < 2:
             raise TaskError(
@@ -135,7 +138,7 @@ def split_examples(
             )
     train = _seeded_order(train, seed, "train")
     test = _seeded_order(test, seed, "test")
-    if balance:
+    if balance and kind == "classification":
         train, test = _balance(train), _balance(test)
     if n_train:
         train = train[:n_train]
