@@ -136,6 +136,7 @@ def load_classifier(spec: ModelSpec, settings: ModelSettings | None = None, num_
 
     settings = settings or ModelSettings()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # stage progress is reported through the run context
     tok = load_tokenizer(spec, settings)
     kwargs: dict[str, Any] = {"num_labels": num_labels, "trust_remote_code": settings.trust_remote_code}
     if torch.cuda.is_available() and settings.lora and settings.dtype in ("auto", "bfloat16"):
