@@ -1,0 +1,54 @@
+"""House rules that keep the project's shape: dependency direction, light catalogues, documented registries."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_engine_never_imports_the_ui():
+    offenders = {str(p.relative_to(ROOT)): _imports(p) & {"gradio", "plotly", "studio"}
+                 for p in (ROOT / "engine").rglob("*.py")}
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_catalogues_import_without_the_ml_stack():
+    code = ("import sys; from engine.tasks import TASKS; from engine.models import MODELS; "
+            "from engine.methods import METHODS; TASKS.names(); MODELS.names(); METHODS.names(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'duckdb', 'gradio', 'trl', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _registered():
+    from engine.methods import METHODS
+    from engine.tasks import TASKS
+
+    return [("task", n, c) for n, c in TASKS.items()] + [("method", n, c) for n, c in METHODS.items()]
+
+
+@pytest.mark.parametrize("kind,name,obj", _registered(), ids=lambda x: x if isinstance(x, str) else "")
+def test_registered_entries_are_documented(kind, name, obj):
+    assert (obj.__doc__ or "").strip(), f"{kind} '{name}' has no docstring"
+    readme = (ROOT / "README.md").read_text()
+    assert f"`{name}`" in readme, f"{kind} '{name}' has no row in README.md"
+    from engine.config import field_docs
+
+    for field in field_docs(obj.Config):
+        assert field["help"], f"{kind} '{name}': setting '{field['name']}' has no help text"
