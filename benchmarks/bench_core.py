@@ -86,6 +86,20 @@ def main() -> None:
         predict_probs(model, tok, texts, 64, 128)
         print(f"labelling throughput {Path(name).name}: {len(texts) / (time.perf_counter() - t0):.0f} examples/s")
     print(f"2 methods x 2 seeds sweep: without cache {cold:.1f} s, with cache {warm:.1f} s, ratio {cold / warm:.2f}x")
+    if not args.toy:
+        from engine.config import load_config
+
+        t0 = time.perf_counter()
+        store = Store(tmp / "demo.duckdb")
+        for spec in load_config(ROOT / "assets/configs/demo.yaml").expand():
+            run_local(spec, store, progress=False)
+        print(f"demo sweep (assets/configs/demo.yaml, 2 methods x 3 seeds): {time.perf_counter() - t0:.1f} s wall, "
+              f"{torch.get_num_threads()} torch thread(s)")
+        per_size = store.con.execute(
+            "SELECT s.model, round(avg(m.value)) FROM metrics m JOIN stages s ON s.key = m.stage_key "
+            "WHERE m.name = 'train_samples_per_second' GROUP BY s.model ORDER BY 2 DESC").fetchall()
+        print("finetune examples/s in the demo: " + ", ".join(f"{m}={v:.0f}" for m, v in per_size))
+        store.close()
 
 
 if __name__ == "__main__":
