@@ -1,7 +1,11 @@
 """The `w2s` command line.
 
+    w2s serve [--db PATH] [--port N] [--workers K]   start the engine (owns the database, runs jobs)
+    w2s submit CONFIG.yaml [--wait]      queue an experiment on the running engine
+    w2s cancel RUN | requeue RUN         stop a run / queue an interrupted, failed or cancelled run again
+    w2s logs RUN [--follow]              a run's worker log
     w2s run CONFIG.yaml [--db PATH]      run an experiment (a sweep of methods x seeds) in this process
-    w2s runs [--db PATH]                 list runs
+    w2s runs [--db PATH]                 list runs (through the engine when one is running)
     w2s show RUN                         a run's metrics, PGR and stages
     w2s export RUN --format csv|parquet  per-example outputs of a run
     w2s ls [tasks|models|methods]        what is registered
@@ -34,11 +38,26 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _open_store(db: str | None):
+def _db_path(db: str | None) -> Path:
     from engine.runner import default_db
+
+    return (Path(db) if db else default_db()).expanduser().resolve()
+
+
+def _engine_for(db: str | None):
+    """A client for the running engine when it holds `db` (default: the default database), else None."""
+    from engine.client import EngineClient, find_engine
+
+    info = find_engine()
+    if info is None or Path(info.db).resolve() != _db_path(db):
+        return None
+    return EngineClient(info.url, info.token, info=info)
+
+
+def _open_store(db: str | None):
     from engine.store import Store
 
-    path = Path(db) if db else default_db()
+    path = _db_path(db)
     try:
         return Store(path)
     except Exception as exc:  # duckdb.IOException when another process holds the file
@@ -59,6 +78,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             validate(spec)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = _engine_for(args.db)
+    if engine is not None:
+        print(f"error: engine running at {engine.url} holds {engine.info.db}; use `w2s submit {args.config}` "
+              "(or stop the engine, or pass another --db)", file=sys.stderr)
         return 2
     store = _open_store(args.db)
     sweep = uuid.uuid4().hex[:8]
@@ -95,8 +119,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    store = _open_store(args.db)
-    df = store.runs(status=args.status)
+    engine = _engine_for(args.db)
+    if engine is not None:
+        import pandas as pd
+
+        df = pd.DataFrame(engine.runs(status=args.status).data)
+    else:
+        df = _open_store(args.db).runs(status=args.status)
     if df.empty:
         print("no runs yet; start one with `w2s run assets/configs/demo.yaml`")
         return 0
@@ -107,8 +136,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = _open_store(args.db)
-    run = store.run(args.run)
+    from engine.client import EngineError
+
+    engine = _engine_for(args.db)
+    if engine is not None:
+        try:
+            run, metrics = engine.run(args.run).model_dump(), engine.metrics(args.run)
+        except EngineError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        store = _open_store(args.db)
+        run = store.run(args.run)
+        metrics = store.run_metrics(args.run) if run is not None else {}
     if run is None:
         print(f"error: no run '{args.run}'; list runs with `w2s runs`", file=sys.stderr)
         return 2
@@ -119,7 +159,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("\nstages")
     print(_table([[s["role"], s["model"], s["status"], "yes" if s["cached"] else "no", s["seconds"]]
                   for s in run["stages"]], ["role", "model", "status", "cached", "seconds"]))
-    metrics = store.run_metrics(args.run)
+    if run.get("progress"):
+        p = run["progress"]
+        eta = f", ETA {p['eta']:.0f} s" if p.get("eta") is not None else ""
+        print(f"\nprogress: {p['stage']} {p['step']}/{p['total']} {p.get('unit', 'step')}{eta}")
     if metrics:
         print("\nmetrics")
         print(_table([[k, v] for k, v in metrics.items()], ["name", "value"]))
@@ -127,6 +170,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    engine = _engine_for(args.db)
+    if engine is not None:
+        return _export_via(engine, args)
     store = _open_store(args.db)
     if not store.run_exists(args.run):
         print(f"error: no run '{args.run}'; list runs with `w2s runs`", file=sys.stderr)
@@ -135,6 +181,109 @@ def cmd_export(args: argparse.Namespace) -> int:
     store.export(args.run, out, args.format)
     print(f"wrote {out}")
     return 0
+
+
+def _export_via(engine: Any, args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from engine.client import EngineError
+
+    frames, offset = [], 0
+    try:
+        while True:
+            page = engine.predictions(args.run, split="test", limit=20_000, offset=offset)
+            frames.append(pd.DataFrame(page.data, columns=page.columns))
+            offset += page.limit
+            if offset >= page.total:
+                break
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"{args.run}.{args.format}")
+    df = pd.concat(frames, ignore_index=True)
+    df.to_csv(out, index=False) if args.format == "csv" else df.to_parquet(out, index=False)
+    print(f"wrote {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- the engine
+def cmd_serve(args: argparse.Namespace) -> int:
+    from engine.server import serve
+
+    return serve(args.db, port=args.port, workers=args.workers, grace=args.grace)
+
+
+def _client_or_exit():
+    from engine.client import EngineError, connect
+
+    try:
+        return connect()
+    except EngineError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    import yaml
+
+    from engine.client import EngineError, ensure_engine
+
+    path = Path(args.config)
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        engine = ensure_engine(db=args.db) if args.start else _client_or_exit()
+        reply = engine.submit(config)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"sweep {reply.sweep}: {len(reply.run_ids)} run(s) queued on {engine.url}: {' '.join(reply.run_ids)}")
+    if not args.wait:
+        print(f"follow with `w2s runs` or `w2s logs {reply.run_ids[0]} --follow`")
+        return 0
+    runs = engine.wait_for(reply.run_ids)
+    print(_table([[r.id, r.method, r.seed, r.status, r.error or ""] for r in runs],
+                 ["run", "method", "seed", "status", "error"]))
+    return 0 if all(r.status == "done" for r in runs) else 1
+
+
+def _run_action(args: argparse.Namespace, action: str) -> int:
+    from engine.client import EngineError
+
+    try:
+        run = getattr(_client_or_exit(), action)(args.run)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"run {run.id}: {run.status}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from engine.api import TERMINAL
+    from engine.client import EngineError
+
+    engine = _client_or_exit()
+    try:
+        text = engine.log(args.run, max_bytes=args.bytes)
+        print(text, end="")
+        if not args.follow:
+            return 0
+        seen, version = len(text), 0
+        while True:  # re-read the tail after each change; print only what is new
+            version = engine.wait(version, timeout=10, run_id=args.run)
+            text = engine.log(args.run, max_bytes=1_000_000)
+            print(text[seen:] if len(text) >= seen else text, end="", flush=True)
+            seen = len(text)
+            if engine.run(args.run).status in TERMINAL:
+                return 0
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -176,6 +325,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", help=db_help)
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)
+
+    r = sub.add_parser("serve", help="start the engine: owns the database, runs queued jobs in worker processes")
+    r.add_argument("--db", help=db_help)
+    r.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
+    r.add_argument("--workers", type=int, help="runs at once (default: one per GPU, 1 on CPU; 0 = only queue)")
+    r.add_argument("--grace", type=float, default=5.0, help="seconds a cancelled worker gets before SIGKILL")
+    r.set_defaults(fn=cmd_serve)
+
+    r = sub.add_parser("submit", help="queue an experiment config on the running engine")
+    r.add_argument("config")
+    r.add_argument("--wait", action="store_true", help="wait until every run finished")
+    r.add_argument("--start", action="store_true", help="start an engine if none is running")
+    r.add_argument("--db", help=db_help + " (with --start)")
+    r.set_defaults(fn=cmd_submit)
+
+    for name, action, text in (("cancel", "cancel", "stop a queued or running run"),
+                               ("requeue", "requeue", "queue an interrupted, failed or cancelled run again")):
+        r = sub.add_parser(name, help=text)
+        r.add_argument("run")
+        r.set_defaults(fn=lambda a, action=action: _run_action(a, action))
+
+    r = sub.add_parser("logs", help="a run's worker log")
+    r.add_argument("run")
+    r.add_argument("--follow", "-f", action="store_true", help="keep printing until the run finishes")
+    r.add_argument("--bytes", type=int, default=8000, help="how much of the end of the log to show")
+    r.set_defaults(fn=cmd_logs)
 
     r = sub.add_parser("runs", help="list runs")
     r.add_argument("--db", help=db_help)

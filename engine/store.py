@@ -411,7 +411,7 @@ class Store:
             f", max(p.pred) FILTER (WHERE rs.role = '{r}') AS \"{r}_pred\""
             f", bool_or(p.correct) FILTER (WHERE rs.role = '{r}') AS \"{r}_correct\"" for r in roles)
         return f"""
-            SELECT sm.example_id, e.text, e.gold {cols}
+            SELECT sm.example_id, e.text, e.gold, e.meta {cols}
             FROM runs r
             JOIN split_members sm ON sm.split_key = r.split_key AND sm.split = ?
             JOIN examples e ON e.task_version = r.task_version AND e.example_id = sm.example_id

@@ -1,0 +1,161 @@
+"""The engine API's request and response types (pydantic; no torch, transformers or duckdb).
+
+    from engine.api import SubmitRequest, Run
+    SubmitRequest(config={"task": "toy_sentiment", "methods": ["naive"]})
+
+The server declares its endpoints with these models (so FastAPI's /docs page documents them) and the
+client parses replies into them. Tables (runs, curves, prediction pages) travel as columns:
+`{"columns": [...], "data": {column: [values]}}`, which `pandas.DataFrame(page.data)` turns back into
+a frame without this module importing pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RunStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
+Quadrant = Literal["both_right", "student_fixed", "student_imitated", "student_broke"]
+TERMINAL = ("done", "failed", "cancelled", "interrupted")
+TOKEN_HEADER = "Authorization"  # value: "Bearer <token from engine.json>"
+
+
+class Strict(BaseModel):
+    """Requests reject unknown fields, so a typo is an error instead of a silently ignored setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubmitRequest(Strict):
+    config: dict[str, Any] = Field(description="The experiment config, as in the YAML/JSON the CLI takes.")
+    tags: str | None = Field(default=None, description="Free text stored with each run.")
+
+
+class ValidateResponse(BaseModel):
+    ok: bool = True
+    runs: int = Field(description="How many runs the config expands to (methods x seeds).")
+    specs: list[dict[str, Any]] = Field(description="Each run's fully resolved settings.")
+
+
+class SubmitResponse(BaseModel):
+    sweep: str
+    run_ids: list[str]
+
+
+class Progress(BaseModel):
+    stage: str
+    step: int
+    total: int
+    unit: str = "step"
+    eta: float | None = Field(default=None, description="Seconds left in this stage, from the rate so far.")
+    updated: float = Field(description="Engine clock (unix seconds) when it arrived.")
+
+
+class Run(BaseModel):
+    """One run: its row in the runs table plus live state the engine keeps in memory."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    status: RunStatus
+    task: str | None = None
+    weak: str | None = None
+    strong: str | None = None
+    method: str | None = None
+    seed: int | None = None
+    sweep: str | None = None
+    created: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    error: str | None = None
+    log_tail: str | None = None
+    config: dict[str, Any] | None = None
+    stages: list[dict[str, Any]] = Field(default_factory=list)
+    worker_pid: int | None = None
+    progress: Progress | None = None
+
+
+class Table(BaseModel):
+    columns: list[str]
+    data: dict[str, list[Any]]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row)) for row in zip(*(self.data[c] for c in self.columns))]
+
+
+class Page(Table):
+    total: int = Field(description="Rows matching the filters (all pages).")
+    offset: int
+    limit: int
+
+
+class Metrics(BaseModel):
+    metrics: dict[str, float | str | None]
+
+
+class LogTail(BaseModel):
+    run_id: str
+    path: str
+    text: str
+
+
+class EventBatch(Strict):
+    """What a worker posts: events in order (types mirror engine.context.RunContext), plus a batch number
+    so a retried post after a lost reply is applied once."""
+
+    attempt: str = Field(description="Identifies one worker process for this run.")
+    seq: int = Field(description="Batch number within the attempt, from 0.")
+    events: list[dict[str, Any]]
+
+
+class EventReply(BaseModel):
+    applied: int
+    cancelled: bool = Field(description="True when the run was cancelled: the worker should stop.")
+
+
+class StageLookup(BaseModel):
+    found: bool
+    predictions: dict[str, dict[str, list[Any]]] | None = None
+
+
+class WaitReply(BaseModel):
+    version: int = Field(description="Pass it back as `since` to wait for the next change.")
+    changed: bool
+
+
+class FieldDoc(BaseModel):
+    name: str
+    type: str
+    default: Any = None
+    help: str = ""
+
+
+class RegistryEntry(BaseModel):
+    name: str
+    description: str = ""
+    fields: list[FieldDoc] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(default_factory=dict, description="kind, version, task_kinds, source, ...")
+
+
+class Registry(BaseModel):
+    tasks: list[RegistryEntry]
+    models: list[RegistryEntry]
+    methods: list[RegistryEntry]
+    train: list[FieldDoc] = Field(description="Settings under `train:` shared by every stage.")
+    experiment: list[FieldDoc] = Field(description="Top-level keys of an experiment config.")
+
+
+class Health(BaseModel):
+    ok: bool
+    pid: int
+    db: str
+    url: str
+    workers: int
+    gpus: list[str]
+    running: list[str]
+    queued: int
+    version: int
+
+
+class ErrorBody(BaseModel):
+    detail: str

@@ -1,0 +1,236 @@
+"""The engine's HTTP client, for the CLI, the studio and workers (httpx + pydantic; no torch, duckdb or pandas).
+
+    from engine.client import connect, ensure_engine
+    client = ensure_engine()                       # the running engine, or start one and wait for it
+    sweep = client.submit({"task": "toy_sentiment", "weak": ..., "strong": ..., "methods": ["naive"]})
+    version = client.wait(since=0)                 # long-poll: returns when something changed
+    client.run(sweep.run_ids[0]).status            # queued / running / done / failed / cancelled / interrupted
+    page = client.predictions(run_id, quadrant="student_imitated", limit=50)
+    pandas.DataFrame(page.data)                    # tables travel as columns
+
+A running engine is found through $W2S_HOME/engine.json (its URL, token and pid). Every error the
+server answers becomes an EngineError carrying the server's message and HTTP status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from engine import api
+
+ROOT = Path(__file__).resolve().parents[1]
+RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+
+class EngineError(RuntimeError):
+    """The engine refused a request (status = its HTTP status) or could not be reached (status None)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def data_home() -> Path:
+    """Same rule as engine.runner.data_home, repeated so this module stays light."""
+    return Path(os.environ.get("W2S_HOME") or Path.home() / ".w2s")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    url: str
+    token: str
+    pid: int
+    db: str
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_engine(home: str | Path | None = None) -> EngineInfo | None:
+    """The engine described by engine.json in the data directory, if its process is alive."""
+    path = Path(home or data_home()) / "engine.json"
+    try:
+        raw = json.loads(path.read_text())
+        info = EngineInfo(str(raw["url"]), str(raw["token"]), int(raw["pid"]), str(raw["db"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if _alive(info.pid) else None
+
+
+def connect(home: str | Path | None = None, timeout: float = 30.0) -> EngineClient:
+    """A client for the running engine; EngineError when none is running."""
+    info = find_engine(home)
+    if info is None:
+        raise EngineError(f"no engine running (no live {Path(home or data_home()) / 'engine.json'}); "
+                          "start one with `w2s serve`")
+    return EngineClient(info.url, info.token, timeout=timeout, info=info)
+
+
+def ensure_engine(db: str | Path | None = None, workers: int | None = None, home: str | Path | None = None,
+                  timeout: float = 60.0) -> EngineClient:
+    """The running engine, or a new one started as a detached process (log: <home>/logs/engine.log)."""
+    home = Path(home or data_home())
+    info = find_engine(home)
+    if info is not None and _answers(info):
+        return EngineClient(info.url, info.token, info=info)
+    cmd = [sys.executable, "-m", "engine.cli", "serve"]
+    if db is not None:
+        cmd += ["--db", str(db)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    log_path = home / "logs" / "engine.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, "W2S_HOME": str(home)}, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = find_engine(home)
+        if info is not None and _answers(info):
+            return EngineClient(info.url, info.token, info=info)
+        if proc.poll() is not None and find_engine(home) is None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise EngineError(f"the engine exited with code {proc.returncode} while starting:\n{tail}")
+        time.sleep(0.2)
+    raise EngineError(f"the engine did not answer within {timeout:.0f} s; see {log_path}")
+
+
+def _answers(info: EngineInfo) -> bool:
+    try:
+        return httpx.get(f"{info.url}/api/health", headers={"Authorization": f"Bearer {info.token}"},
+                         timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class EngineClient:
+    def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None):
+        self.url, self.info = url.rstrip("/"), info
+        self._http = httpx.Client(base_url=self.url, timeout=timeout,
+                                  headers={api.TOKEN_HEADER: f"Bearer {token}"})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, retry_for: float = 0.0, **kwargs: Any) -> Any:
+        """One request; connection errors are retried for `retry_for` seconds (workers ride out a busy engine)."""
+        deadline, pause = time.monotonic() + retry_for, 0.1
+        while True:
+            try:
+                resp = self._http.request(method, path, **kwargs)
+                break
+            except RETRYABLE as exc:
+                if time.monotonic() + pause > deadline:
+                    raise EngineError(f"cannot reach the engine at {self.url}: {type(exc).__name__}: {exc}") from None
+                time.sleep(pause)
+                pause = min(2.0, pause * 2)
+            except httpx.TimeoutException as exc:
+                raise EngineError(f"the engine at {self.url} did not answer in time ({type(exc).__name__})") from None
+        if resp.status_code >= 400:
+            try:
+                detail = resp.json().get("detail", resp.text)
+            except ValueError:
+                detail = resp.text
+            raise EngineError(str(detail), resp.status_code)
+        return resp.json()
+
+    # ---------------------------------------------------------------- engine and registry
+    def health(self) -> api.Health:
+        return api.Health(**self._call("GET", "/api/health"))
+
+    def registry(self) -> api.Registry:
+        """Tasks, models and methods with their config fields (what forms are built from)."""
+        return api.Registry(**self._call("GET", "/api/registry"))
+
+    def shutdown(self) -> None:
+        self._call("POST", "/api/shutdown")
+
+    # ---------------------------------------------------------------- jobs
+    def validate(self, config: dict[str, Any]) -> api.ValidateResponse:
+        """Check a config without queueing it; EngineError (422) names the field and the fix."""
+        return api.ValidateResponse(**self._call("POST", "/api/validate", json={"config": config}))
+
+    def submit(self, config: dict[str, Any]) -> api.SubmitResponse:
+        return api.SubmitResponse(**self._call("POST", "/api/runs", json={"config": config}))
+
+    def cancel(self, run_id: str) -> api.Run:
+        return api.Run(**self._call("POST", f"/api/runs/{run_id}/cancel"))
+
+    def requeue(self, run_id: str) -> api.Run:
+        return api.Run(**self._call("POST", f"/api/runs/{run_id}/requeue"))
+
+    # ---------------------------------------------------------------- runs and results
+    def runs(self, status: str | None = None, task: str | None = None, method: str | None = None,
+             limit: int = 500) -> api.Table:
+        params = {k: v for k, v in {"status": status, "task": task, "method": method}.items() if v}
+        return api.Table(**self._call("GET", "/api/runs", params={**params, "limit": limit}))
+
+    def run(self, run_id: str) -> api.Run:
+        return api.Run(**self._call("GET", f"/api/runs/{run_id}"))
+
+    def log(self, run_id: str, max_bytes: int = 8000) -> str:
+        return self._call("GET", f"/api/runs/{run_id}/log", params={"max_bytes": max_bytes})["text"]
+
+    def metrics(self, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/runs/{run_id}/metrics")["metrics"]
+
+    def curves(self, run_id: str) -> api.Table:
+        return api.Table(**self._call("GET", f"/api/runs/{run_id}/curves"))
+
+    def predictions(self, run_id: str, split: str = "test", role: str | None = None, quadrant: str | None = None,
+                    limit: int = 100, offset: int = 0) -> api.Page:
+        params = {"split": split, "limit": limit, "offset": offset}
+        params.update({k: v for k, v in {"role": role, "quadrant": quadrant}.items() if v})
+        return api.Page(**self._call("GET", f"/api/runs/{run_id}/predictions", params=params))
+
+    def wait(self, since: int = 0, timeout: float = 25.0, run_id: str | None = None) -> int:
+        """Block until something (about `run_id`, if given) changed after `since`, or `timeout` s; the new version."""
+        params: dict[str, Any] = {"since": since, "timeout": timeout}
+        if run_id:
+            params["run"] = run_id
+        return self._call("GET", "/api/wait", params=params, timeout=timeout + 10)["version"]
+
+    def wait_for(self, run_ids: list[str], timeout: float | None = None) -> list[api.Run]:
+        """Wait until every run is finished (done, failed, cancelled or interrupted); their final states."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        version = 0
+        while True:
+            runs = [self.run(r) for r in run_ids]
+            if all(r.status in api.TERMINAL for r in runs):
+                return runs
+            left = 25.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise EngineError(f"runs still unfinished after {timeout} s: "
+                                  f"{', '.join(r.id for r in runs if r.status not in api.TERMINAL)}")
+            version = self.wait(version, timeout=min(25.0, left))
+
+    # ---------------------------------------------------------------- what workers call
+    def post_events(self, run_id: str, attempt: str, seq: int, events: list[dict[str, Any]]) -> api.EventReply:
+        body = {"attempt": attempt, "seq": seq, "events": events}
+        return api.EventReply(**self._call("POST", f"/api/runs/{run_id}/events", retry_for=15.0, json=body))
+
+    def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
+        reply = api.StageLookup(**self._call("GET", f"/api/stages/{key}", retry_for=15.0))
+        return reply.predictions if reply.found else None
