@@ -24,6 +24,10 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
+screenshots: $(STAMP)
+	@command -v chromium >/dev/null || { echo "screenshots need chromium: apt-get install -y chromium"; exit 1; }
+	$(PY) scripts/screenshots.py
+
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 

@@ -71,7 +71,7 @@ def main() -> None:
 
     cold, _ = sweep(shared_cache=False)
     warm, info = sweep(shared_cache=True)
-    print(f"finetune throughput (examples/s, Trainer): "
+    print("finetune throughput (examples/s, Trainer): "
           + ", ".join(f"{Path(m).name}={v:.0f}" for m, v in info[-1]["train_ex_per_s"].items()))
     print(f"stages trained with the cache: {info[-2]['stages'][0][1]} (without: 16)")
 

@@ -32,6 +32,10 @@ class SubmitRequest(Strict):
     tags: str | None = Field(default=None, description="Free text stored with each run.")
 
 
+class TagsRequest(Strict):
+    tags: str | None = Field(description="Free text stored with the run (comma-separated words by convention).")
+
+
 class ValidateResponse(BaseModel):
     ok: bool = True
     runs: int = Field(description="How many runs the config expands to (methods x seeds).")
@@ -68,6 +72,7 @@ class Run(BaseModel):
     started: str | None = None
     finished: str | None = None
     error: str | None = None
+    tags: str | None = None
     log_tail: str | None = None
     config: dict[str, Any] | None = None
     stages: list[dict[str, Any]] = Field(default_factory=list)

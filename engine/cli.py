@@ -68,7 +68,7 @@ def _open_store(db: str | None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine.config import ConfigError, load_config
+    from engine.config import load_config
     from engine.metrics import median_over_seeds
     from engine.runner import USER_ERRORS, run_local, validate
 

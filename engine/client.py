@@ -172,8 +172,14 @@ class EngineClient:
         """Check a config without queueing it; EngineError (422) names the field and the fix."""
         return api.ValidateResponse(**self._call("POST", "/api/validate", json={"config": config}))
 
-    def submit(self, config: dict[str, Any]) -> api.SubmitResponse:
-        return api.SubmitResponse(**self._call("POST", "/api/runs", json={"config": config}))
+    def submit(self, config: dict[str, Any], tags: str | None = None) -> api.SubmitResponse:
+        body: dict[str, Any] = {"config": config}
+        if tags:
+            body["tags"] = tags
+        return api.SubmitResponse(**self._call("POST", "/api/runs", json=body))
+
+    def set_tags(self, run_id: str, tags: str | None) -> api.Run:
+        return api.Run(**self._call("PUT", f"/api/runs/{run_id}/tags", json={"tags": tags}))
 
     def cancel(self, run_id: str) -> api.Run:
         return api.Run(**self._call("POST", f"/api/runs/{run_id}/cancel"))

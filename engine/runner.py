@@ -44,9 +44,10 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def validate(spec: RunSpec, check_models: bool = True) -> None:
+def validate(spec: RunSpec, check_models: bool = True, check_data: bool = True) -> None:
     """Checks that need no training: method fits the task kind, models resolve (and, for hub ids,
-    their config is reachable). Raises ConfigError / ModelError with a one-line message."""
+    their config is reachable), a local task's data loads and splits. Raises ConfigError / ModelError /
+    TaskError with a one-line message."""
     from engine.methods import METHODS
 
     task_cls = TASKS.get(spec.task)
@@ -56,6 +57,8 @@ def validate(spec: RunSpec, check_models: bool = True) -> None:
                           f"'{spec.task}' is a {task_cls.kind} task; pick a matching method or task")
     for model in [spec.weak, spec.strong, *getattr(spec.method_config, "via", [])]:
         check_model(model, spec.train.trust_remote_code) if check_models else None
+    if check_data and task_cls.loads_locally:
+        load_splits(spec)  # columns, label values, class counts: the errors a worker would hit first
 
 
 def split_key(spec: RunSpec, task_version: str) -> str:
@@ -81,7 +84,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     from engine.training import set_threads
 
     set_threads()
-    validate(spec)
+    validate(spec, check_data=False)  # the data is loaded and split next
     task_version, splits = load_splits(spec)
     skey = split_key(spec, task_version)
     ctx.run_info(task_version, skey, library_versions())

@@ -276,7 +276,8 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
         """Validate a config and queue one run per (method, seed), all under one sweep id."""
         specs = engine.expand(req.config)
         sweep = uuid.uuid4().hex[:8]
-        run_ids = [store.create_run(spec.to_dict(), status="queued", sweep=sweep) for spec in specs]
+        tags = (req.tags or "").strip() or None
+        run_ids = [store.create_run(spec.to_dict(), status="queued", sweep=sweep, tags=tags) for spec in specs]
         for run_id in run_ids:
             engine.changes.bump(run_id)
         engine.scheduler.wake()
@@ -303,6 +304,14 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
         if status not in ("queued", "running"):
             raise HTTPException(409, f"run {run_id} is {status}; only queued or running runs can be cancelled")
         engine.scheduler.cancel(run_id)
+        return _json(engine.run_view(run_id))
+
+    @app.put("/api/runs/{run_id}/tags", response_model=api.Run, tags=["runs"])
+    def set_tags(run_id: str, req: api.TagsRequest) -> Response:
+        """Replace a run's tags (any status)."""
+        engine.need_run(run_id)
+        store.set_tags(run_id, (req.tags or "").strip() or None)
+        engine.changes.bump(run_id)
         return _json(engine.run_view(run_id))
 
     @app.post("/api/runs/{run_id}/requeue", response_model=api.Run, tags=["jobs"])

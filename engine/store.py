@@ -132,16 +132,16 @@ class Store:
 
     # ------------------------------------------------------------------ runs
     def create_run(self, spec_dict: dict[str, Any], status: str = "queued", sweep: str | None = None,
-                   run_id: str | None = None) -> str:
+                   run_id: str | None = None, tags: str | None = None) -> str:
         run_id = run_id or new_run_id()
 
         def write(con):
             con.execute(
-                "INSERT INTO runs (id, created, status, name, task, weak, strong, method, seed, config, sweep) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (id, created, status, name, task, weak, strong, method, seed, config, sweep, tags) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run_id, now(), status, spec_dict.get("name"), spec_dict.get("task"), spec_dict.get("weak"),
                  spec_dict.get("strong"), spec_dict.get("method"), spec_dict.get("seed"),
-                 json.dumps(spec_dict, default=str), sweep],
+                 json.dumps(spec_dict, default=str), sweep, tags or None],
             )
 
         self._write(write)
@@ -169,6 +169,9 @@ class Store:
             con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
 
         self._write(write)
+
+    def set_tags(self, run_id: str, tags: str | None) -> None:
+        self._write(lambda con: con.execute("UPDATE runs SET tags = ? WHERE id = ?", [tags or None, run_id]))
 
     def run_exists(self, run_id: str) -> bool:
         return bool(self._rows("SELECT 1 FROM runs WHERE id = ?", [run_id]))
@@ -275,19 +278,27 @@ class Store:
     def _on_metrics(self, run_id: str, rows: list[dict[str, Any]]) -> None:
         """rows: {name, value, step?, stage_key?}; text values go to the text column."""
         recs = []
-        stamp = now()
         for r in rows:
             value = r.get("value")
             is_num = isinstance(value, int | float) and not isinstance(value, bool)
             stage_key = r.get("stage_key")
-            recs.append((None if stage_key else run_id, stage_key, r["name"], r.get("step"),
-                         float(value) if is_num else None, None if is_num or value is None else str(value), stamp))
+            recs.append((None if stage_key else run_id, stage_key, str(r["name"]), r.get("step"),
+                         float(value) if is_num else None, None if is_num or value is None else str(value)))
+        if not recs:
+            return
+        # One columnar insert: DuckDB's executemany costs ~1 ms per row, a registered frame ~1 ms per batch.
+        df = pd.DataFrame(recs, columns=["run_id", "stage_key", "name", "step", "value", "text"]).astype(
+            {"run_id": "object", "stage_key": "object", "step": "Int64", "value": "float64", "text": "object"})
 
         def write(con):
-            con.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", recs)
+            con.register("metrics_in", df)
+            try:
+                con.execute("INSERT INTO metrics SELECT run_id, stage_key, name, step, value, text, ? FROM metrics_in",
+                            [now()])
+            finally:
+                con.unregister("metrics_in")
 
-        if recs:
-            self._write(write)
+        self._write(write)
 
     # ------------------------------------------------------------------ cache lookups (queries a worker needs)
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:

@@ -13,13 +13,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from engine.client import EngineClient, EngineError, find_engine
+from conftest import EngineProcess, gone, read_db, wait_until
+from engine.client import EngineError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,76 +29,6 @@ def config(tiny_models, seed: int = 0, epochs: float = 2, n: int = 200, **over) 
            "methods": ["naive"], "seeds": [seed], "train": {"epochs": epochs, "lr": 1e-3, "batch_size": 16}}
     cfg.update(over)
     return cfg
-
-
-class EngineProcess:
-    """`w2s serve` in a subprocess, polled until it answers."""
-
-    def __init__(self, home: Path, db: Path, workers: int = 1):
-        self.home, self.db = home, db
-        home.mkdir(parents=True, exist_ok=True)
-        self.log = (home / f"serve-{time.time_ns()}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "serve", "--db", str(db), "--port", "0", "--workers", str(workers),
-             "--grace", "3"], cwd=ROOT, env={**os.environ, "W2S_HOME": str(home)}, stdout=self.log,
-            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            info = find_engine(home)
-            if info is not None and info.pid == self.proc.pid:
-                self.client = EngineClient(info.url, info.token, info=info)
-                try:
-                    self.client.health()
-                    return
-                except EngineError:
-                    pass
-            assert self.proc.poll() is None, f"engine exited: {Path(self.log.name).read_text()}"
-            time.sleep(0.1)
-        raise AssertionError("engine did not answer within 60 s")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.client.close()
-        self.log.close()
-
-
-def wait_until(predicate, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def gone(pid: int) -> bool:
-    """The process has exited (an orphan nobody reaps stays a zombie: that counts as gone)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-    return "State:\tZ" in status
-
-
-def read_db(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    import duckdb
-
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")

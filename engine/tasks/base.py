@@ -52,6 +52,9 @@ class Task:
     registry_name: ClassVar[str] = ""
     # Plain-language label names shown in the studio (index = label).
     label_names: ClassVar[tuple[str, ...]] = ("0", "1")
+    # True when loading needs no network and takes a moment (a local file, a generated task): such a task is
+    # loaded and split when a config is validated, so a missing column or a single class fails before queueing.
+    loads_locally: ClassVar[bool] = False
 
     def __init__(self, config: TaskConfig | None = None):
         self.config = config if config is not None else self.Config()

@@ -37,6 +37,7 @@ class FileTask(Task):
 
     version = "1"
     label_names = ("0", "1")
+    loads_locally = True
 
     @dataclass
     class Config(TaskConfig):

@@ -1,0 +1,127 @@
+"""Benchmark of the studio: cold start, and how fast the Inspector answers on a 10,000-example run.
+
+    .venv/bin/python benchmarks/bench_studio.py            # target: every Inspector interaction under 1 s
+
+1. cold start: `import studio.app` alone; `python launch.py` until the app answers HTTP, with an engine
+   already running, and from nothing (the engine is started too);
+2. a real run with 10,000 test examples (the generated toy task, tiny fresh models, so it trains in
+   seconds), then each Inspector interaction through the app's own endpoint, as the browser calls it:
+   first open (fetches every row from the engine), a 2x2 cell, a text search, a sort, the next page,
+   the CSV export of the filtered slice, and a comparison with a second run on the same examples.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("W2S_THREADS", "1")
+
+
+def launch(home: Path, port: int) -> tuple[subprocess.Popen, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "launch.py"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "W2S_HOME": str(home),
+                                                            "W2S_STUDIO_PORT": str(port)})
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}", timeout=2).status_code == 200:
+                return proc, time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.perf_counter() - t0 > 180:
+            raise SystemExit("the studio did not start")
+        time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def timed(fn, repeat: int = 3) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    from gradio_client import Client
+
+    from conftest import build_tiny_model, free_port
+    from engine.client import connect
+    from engine.tasks.toy import VOCAB
+
+    tmp = Path(tempfile.mkdtemp(prefix="w2s-bench-studio-"))
+    home = tmp / "home"
+    print(f"{os.cpu_count()} CPUs, data in {tmp}")
+
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import studio.app"], cwd=ROOT, check=True)
+    print(f"cold start: `import studio.app` in a fresh process: {time.perf_counter() - t0:.2f} s")
+    proc, cold_all = launch(home, free_port())
+    stop(proc)
+    port = free_port()
+    proc, cold_warm_engine = launch(home, port)
+    print(f"cold start: launch.py -> app answers, engine started too: {cold_all:.2f} s; "
+          f"with the engine already running: {cold_warm_engine:.2f} s")
+
+    os.environ["W2S_HOME"] = str(home)
+    engine = connect()
+    weak = str(build_tiny_model(tmp / "weak", VOCAB, 16, 1, 1))
+    strong = str(build_tiny_model(tmp / "strong", VOCAB, 32, 2, 2))
+    config = {"task": {"name": "toy_sentiment", "n": 12_600}, "weak": weak, "strong": strong,
+              "methods": ["naive", "aux_conf"], "seeds": [0], "test_frac": 0.8, "balance": False,
+              "train": {"epochs": 1, "lr": 1e-3, "batch_size": 32, "eval_batch_size": 256}}
+    t0 = time.perf_counter()
+    ids = engine.submit(config).run_ids
+    runs = engine.wait_for(ids, timeout=1800)
+    assert all(r.status == "done" for r in runs), [r.error for r in runs]
+    n_test = engine.metrics(ids[0])["n_test"]
+    print(f"two runs with {n_test:,.0f} test examples each trained in {time.perf_counter() - t0:.0f} s")
+
+    app = Client(f"http://127.0.0.1:{port}", verbose=False)
+    run, other = ids
+
+    def inspect(quad="all", text="", order="example id", other_id="", page=1):
+        return app.predict(run, other_id, quad, text, order, False, page, api_name="/inspect")
+
+    first, out = timed(lambda: inspect(), repeat=1)
+    rows = len(out[1]["data"])
+    print(f"Inspector, first open of the run ({n_test:,.0f} examples fetched from the engine): {first * 1000:.0f} ms "
+          f"({rows} rows on the page)")
+    steps = [
+        ("2x2 cell 'student imitated'", lambda: inspect("student_imitated")),
+        ("text search 'good'", lambda: inspect("all", "good")),
+        ("sort by disagreement", lambda: inspect("all", "", "disagreement |student − weak| (high first)")),
+        ("next page", lambda: inspect(page=2)),
+        ("export the filtered slice (CSV)", lambda: app.predict(run, "", "student_fixed", "", "example id", False,
+                                                                api_name="/export_slice")),
+        ("compare with a second run (first time)", lambda: inspect(other_id=other)),
+    ]
+    worst = first
+    for label, fn in steps:
+        seconds, _ = timed(fn, repeat=1 if "first time" in label else 3)
+        worst = max(worst, seconds)
+        print(f"Inspector, {label}: {seconds * 1000:.0f} ms")
+    print(f"Inspector, slowest interaction: {worst * 1000:.0f} ms (target: under 1,000 ms)")
+    stop(proc)
+    engine.shutdown()
+
+
+if __name__ == "__main__":
+    main()

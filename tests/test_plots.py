@@ -1,0 +1,130 @@
+"""studio/plots.py: every figure from small hand-made DataFrames, checked against the numbers put in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studio import plots
+
+
+def _run(id="r1", seed=0, method="naive", weak="xs", strong="l", w=0.6, s=0.7, c=0.8, pgr=0.5, lo=0.3, hi=0.7,
+         reason=None):
+    return dict(id=id, seed=seed, method=method, weak=weak, strong=strong, weak_acc=w, student_acc=s, ceiling_acc=c,
+                pgr=pgr, pgr_ci_low=lo, pgr_ci_high=hi, pgr_reason=reason)
+
+
+def test_ladder_bars_equal_the_accuracies_and_show_pgr_with_interval():
+    fig = plots.accuracy_ladder(pd.DataFrame([_run()]))
+    bar = fig.data[0]
+    assert bar.type == "bar"
+    assert list(bar.x) == ["weak supervisor", "strong student", "strong ceiling"]
+    assert list(bar.y) == pytest.approx([0.6, 0.7, 0.8])
+    assert fig.layout.annotations[0].text == "<b>PGR 0.50 [0.30, 0.70]</b>"
+
+
+def test_ladder_over_seeds_shows_mean_bars_dots_and_median_pgr():
+    runs = pd.DataFrame([_run("a", 0, w=0.6, s=0.7, pgr=0.5), _run("b", 1, w=0.6, s=0.74, pgr=0.7),
+                         _run("c", 2, w=0.6, s=0.66, pgr=0.3)])
+    fig = plots.accuracy_ladder(runs)
+    assert fig.data[0].y[1] == pytest.approx(0.7)
+    assert len(fig.data[1].y) == 9  # a dot per run and role
+    assert "median PGR 0.50 over 3 of 3 runs" in fig.layout.annotations[0].text
+
+
+@pytest.mark.parametrize("row,needle", [
+    (_run(w=0.75, c=0.8, pgr=0.9), "only 0.050"),
+    (_run(w=0.52, c=0.9, pgr=0.5), "near chance"),
+    (_run(pgr=None, reason="undefined: the ceiling (0.6) does not beat the weak model (0.7)"), "does not beat"),
+])
+def test_ladder_greys_out_an_untrustworthy_pgr(row, needle):
+    ann = plots.accuracy_ladder(pd.DataFrame([row])).layout.annotations[0]
+    assert needle in ann.text
+    assert ann.font.color == plots.MUTED
+
+
+def test_pgr_warning_rules():
+    assert plots.pgr_warning(0.6, 0.8) is None
+    assert "only" in plots.pgr_warning(0.7, 0.75)
+    assert "chance" in plots.pgr_warning(0.53, 0.9)
+    assert plots.pgr_warning(None, 0.9) == "no PGR yet"
+
+
+def test_pgr_vs_size_one_line_per_weak_model_ordered_by_size():
+    runs = pd.DataFrame([_run("a", weak="xs", strong="l", pgr=0.4), _run("b", seed=1, weak="xs", strong="l", pgr=0.6),
+                         _run("c", weak="xs", strong="s", pgr=0.2), _run("d", weak="s", strong="l", pgr=0.8),
+                         _run("e", weak="s", strong="l", pgr=None)])
+    sizes = {"xs": 5e4, "s": 2e5, "l": 6e5}
+    data = plots.pgr_vs_size_data(runs, sizes)
+    xs = data[data["weak"] == "xs"]
+    assert list(xs["strong"]) == ["s", "l"] and list(xs["median_pgr"]) == pytest.approx([0.2, 0.5])
+    assert list(xs["n_runs"]) == [1, 2]
+    fig = plots.pgr_vs_size(runs, sizes)
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert [t.name for t in lines] == ["weak xs", "weak s"]
+    assert fig.layout.xaxis.type == "log"
+    assert plots.pgr_vs_size(runs).layout.xaxis.type == "category"  # no sizes: names
+
+
+def test_methods_compared_median_bar_and_a_dot_per_seed():
+    runs = pd.DataFrame([_run("a", 0, "naive", pgr=0.2), _run("b", 1, "naive", pgr=0.4), _run("c", 2, "naive", pgr=0.9),
+                         _run("d", 0, "aux_conf", pgr=0.7)])
+    fig = plots.methods_compared(runs)
+    bar, dots = fig.data
+    assert list(bar.customdata) == ["aux_conf", "naive"]
+    assert list(bar.y) == pytest.approx([0.7, 0.4])
+    assert sorted(dots.y) == pytest.approx([0.2, 0.4, 0.7, 0.9])
+    assert list(fig.layout.xaxis.ticktext) == ["aux_conf", "naive"]
+
+
+def test_training_curves_one_line_per_role_with_debiased_ema():
+    curves = pd.DataFrame({"role": ["weak"] * 3 + ["student"] * 2, "name": ["train_loss"] * 5,
+                           "step": [1, 2, 3, 1, 2], "value": [1.0, 0.5, 0.25, 2.0, 1.0]})
+    fig = plots.training_curves(curves)
+    assert [t.name for t in fig.data] == ["weak", "student"]  # role order: weak, student, ceiling, others
+    assert list(fig.data[0].y) == pytest.approx([1.0, 0.5, 0.25])
+    data = plots.curves_data(curves, smoothing=0.5)
+    weak = data[data["role"] == "weak"]["smoothed"].tolist()
+    assert weak[0] == pytest.approx(1.0)  # de-biased: the first point is not pulled towards 0
+    assert weak[1] == pytest.approx((0.25 * 1.0 + 0.5 * 0.5) / 0.75)
+    assert plots.training_curves(curves, name="eval_loss").layout.annotations[0].text == "no eval_loss points yet"
+
+
+def test_reliability_bins_match_the_engine_ece():
+    rng = np.random.default_rng(0)
+    n = 400
+    p = rng.uniform(0, 1, n)
+    gold = (rng.uniform(0, 1, n) < p).astype(int)
+    examples = pd.DataFrame({"gold": gold, "weak_prob": p, "student_prob": np.clip(p * 1.2 - 0.1, 0, 1)})
+    data = plots.reliability_data(examples, roles=("weak", "student"))
+    assert data.groupby("role")["n"].sum().to_dict() == {"student": n, "weak": n}
+    weak = data[data["role"] == "weak"]
+    ece = float((np.abs(weak["accuracy"] - weak["confidence"]) * weak["n"]).sum() / n)
+    conf = np.maximum(p, 1 - p)
+    correct = ((p >= 0.5) == gold).astype(float)
+    edges = np.linspace(0, 1, 11)
+    bins = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, 9)
+    expected = sum(abs(correct[bins == b].sum() - conf[bins == b].sum()) for b in range(10)) / n
+    assert ece == pytest.approx(expected)
+    fig = plots.reliability(examples, roles=("weak", "student"))
+    assert [t.name for t in fig.data] == ["perfect calibration", "weak", "student"]
+
+
+def test_quadrants_from_correctness_and_heatmap_text():
+    ex = pd.DataFrame({"weak_correct": [True, True, False, False, False],
+                       "student_correct": [True, False, True, True, False]})
+    counts = plots.quadrant_counts(ex)
+    assert counts == {"student_fixed": 2, "student_imitated": 1, "student_broke": 1, "both_right": 1}
+    fig = plots.quadrants(counts)
+    heat = fig.data[0]
+    assert heat.type == "heatmap"
+    assert "<b>2</b><br>student fixed weak error" in heat.text[1][0]
+    assert plots.quadrants_data(counts)["count"].sum() == 5
+
+
+def test_empty_inputs_give_a_figure_that_says_so():
+    empty = pd.DataFrame(columns=["weak_acc", "student_acc", "ceiling_acc", "pgr", "weak", "strong", "method"])
+    for fig in (plots.accuracy_ladder(empty), plots.pgr_vs_size(empty), plots.methods_compared(empty),
+                plots.training_curves(pd.DataFrame()), plots.reliability(pd.DataFrame({"gold": []}))):
+        assert fig.layout.annotations and fig.layout.annotations[0].text

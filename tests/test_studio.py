@@ -1,0 +1,174 @@
+"""The studio as a user drives it: the real engine and the real Gradio app (`launch.py`), driven with gradio_client.
+
+    .venv/bin/python -m pytest -q tests/test_studio.py -p no:cacheprovider
+
+Each flow goes through the app's own endpoints, as the buttons call them: load a preset, press Check or
+Submit, read the Runs, Results and Inspector tabs. What the app shows is checked against the engine and,
+after the engine has stopped, against the DuckDB file itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gradio_client import handle_file
+
+from conftest import StudioProcess, read_db
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = "demo (offline)"
+
+
+def preset_values(app: StudioProcess, label: str = DEMO) -> tuple[list, dict[str, int]]:
+    """The Experiment tab's input values after picking a preset, and the index of each input by its label."""
+    info = app.client.view_api(return_format="dict", print_info=False)
+    labels = [r["label"] for r in info["named_endpoints"]["/load_preset"]["returns"]]
+    values = list(app.client.predict(label, api_name="/load_preset"))
+    n_inputs = len(info["named_endpoints"]["/submit"]["parameters"])
+    index: dict[str, int] = {}
+    for i, name in enumerate(labels[:n_inputs]):
+        index.setdefault(name, i)
+    return values[:n_inputs], index
+
+
+def table_rows(table: dict) -> list[dict]:
+    return [dict(zip(table["headers"], row)) for row in table["data"]]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    proc = StudioProcess(tmp_path_factory.mktemp("studio-home"))
+    yield proc
+    proc.stop()
+
+
+# ----------------------------------------------------------------------------- the dependency arrow
+def test_studio_imports_only_the_engine_client():
+    """studio/ never imports torch, transformers, trl, peft, duckdb or engine internals (statically and at run time)."""
+    allowed_engine = {"engine.client", "engine.api", "engine"}
+    for path in sorted((ROOT / "studio").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"torch", "transformers", "trl", "peft", "duckdb", "accelerate", "datasets"}, \
+                    f"{path.name} imports {name}"
+                if top == "engine":
+                    assert name in allowed_engine, f"{path.name} imports engine internals: {name}"
+    code = ("import sys, launch, studio.app, studio.experiment, studio.runs, studio.results, studio.inspector; "
+            "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'duckdb', 'engine.store', "
+            "'engine.runner', 'engine.stages') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- the main flow
+def test_demo_preset_runs_and_every_tab_agrees_with_duckdb(tmp_path):
+    app = StudioProcess(tmp_path / "home")
+    try:
+        values, at = preset_values(app)
+        assert values[at["Task"]] == "world_size" and values[at["Weak supervisor"]] == "world-xs"
+        values[at["Seeds"]], values[at["Tags"]] = "0", "studio-test"  # one seed keeps the test short
+        out = app.client.predict(*values, api_name="/submit")
+        run_ids = out[1].split(",")
+        assert len(run_ids) == 2 and "Queued 2 run(s)" in out[0], out[0]
+        runs = app.engine.wait_for(run_ids, timeout=300)
+        assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
+
+        # Runs tab: both runs, done, tagged; the tag filter finds them and a made-up tag finds none.
+        table, _, _ = app.client.predict("all", "all", "all", "studio-test", "", api_name="/runs_table")
+        shown = {r["run"]: r for r in table_rows(table)}
+        assert set(shown) == set(run_ids) and {r["status"] for r in shown.values()} == {"done"}
+        assert {r["tags"] for r in shown.values()} == {"studio-test"}
+        table, _, _ = app.client.predict("all", "all", "all", "no-such-tag", "", api_name="/runs_table")
+        assert table["data"] == []
+
+        naive = next(r for r in runs if r.method == "naive")
+        # Results tab: the metrics table holds the run's PGR and accuracies.
+        results = app.client.predict(naive.id, "0", "train_loss", 0.0, api_name="/results")
+        metrics = {row[0]: row[1] for row in results[-1]["data"]}
+        assert "PGR" in results[0] and f"{metrics['pgr']:.2f}" in results[0]
+        assert metrics["weak_acc"] < metrics["student_acc"] <= metrics["ceiling_acc"]
+
+        # Inspector: "student fixed the weak error", every row has weak wrong and student right.
+        heat, fixed, info, _ = app.client.predict(naive.id, "", "student_fixed", "", "example id", False, 1,
+                                                  api_name="/inspect")
+        fixed_rows = table_rows(fixed)
+        assert fixed_rows and all(r["weak"].endswith("✗") and r["student"].endswith("✓") for r in fixed_rows)
+        assert f"<b>{len(fixed_rows)}</b> of" in info and f">{len(fixed_rows)}<" in heat
+        (slice_csv,) = [app.client.predict(naive.id, "", "student_fixed", "", "example id", False,
+                                           api_name="/export_slice")]
+        assert Path(slice_csv["value"] if isinstance(slice_csv, dict) else slice_csv).read_text().count("\n") == \
+            len(fixed_rows) + 1
+    finally:
+        app.stop()
+
+    # The database, read after the engine let go of it, says the same.
+    db_pgr = read_db(app.db, "SELECT value FROM metrics WHERE run_id = ? AND name = 'pgr'", [naive.id])[0][0]
+    assert db_pgr == pytest.approx(metrics["pgr"], abs=1e-6)
+    db_fixed = read_db(app.db, """
+        SELECT p_w.example_id FROM runs r
+        JOIN run_stages w ON w.run_id = r.id AND w.role = 'weak'
+        JOIN run_stages s ON s.run_id = r.id AND s.role = 'student'
+        JOIN predictions p_w ON p_w.stage_key = w.stage_key AND p_w.split = 'test'
+        JOIN predictions p_s ON p_s.stage_key = s.stage_key AND p_s.split = 'test' AND p_s.example_id = p_w.example_id
+        WHERE r.id = ? AND NOT p_w.correct AND p_s.correct ORDER BY 1""", [naive.id])
+    assert [r[0] for r in db_fixed] == sorted(r["example"] for r in fixed_rows)
+    assert read_db(app.db, "SELECT count(*) FROM runs WHERE tags = 'studio-test'")[0][0] == 2
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_hub_id_shows_the_engines_message_beside_the_field(app):
+    values, at = preset_values(app)
+    values[at["Weak supervisor"]] = "no-such-org/no-such-model"
+    out = app.client.predict(*values, api_name="/check")
+    assert "unknown model &#x27;no-such-org/no-such-model&#x27;" in out[0] and "Fix:" in out[0]
+    weak_update = out[6]
+    assert "no-such-org/no-such-model" in weak_update["info"] and "field-error" in weak_update["elem_classes"]
+    before = len(app.engine.runs().data["id"])
+    out = app.client.predict(*values, api_name="/submit")
+    assert out[1] == "" and "unknown model" in out[2]
+    assert len(app.engine.runs().data["id"]) == before  # nothing was queued
+
+
+def test_uploaded_file_problems_are_shown(app, tmp_path):
+    three = tmp_path / "stars.csv"
+    three.write_text("review,stars\nnice,5\nbad,1\nok,3\n")
+    out = app.client.predict(handle_file(str(three)), api_name="/upload_data")
+    assert "label column &#x27;stars&#x27;" in out[-1] and "3 distinct values" in out[-1]
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet at all")
+    out = app.client.predict(handle_file(str(broken)), api_name="/upload_data")
+    assert "cannot read broken.parquet" in out[-1]
+
+
+def test_a_file_with_one_class_is_refused_before_queueing(app, tmp_path):
+    one = tmp_path / "one.csv"
+    one.write_text("text,label\n" + "".join(f"sentence number {i},1\n" for i in range(40)))
+    values, at = preset_values(app)
+    app.client.predict(handle_file(str(one)), api_name="/upload_data")  # the user's upload (path is kept)
+    values[at["Task"]] = "file"
+    values[at["path"]], values[at["text_column"]], values[at["label_column"]] = str(one), "text", "label"
+    out = app.client.predict(*values, api_name="/check")
+    assert "all have label 1" in out[0] and "both classes" in out[0]
+
+
+def test_run_state_survives_a_studio_restart(app):
+    """The studio keeps no state: a second app process on the same data directory reuses the running engine and
+    shows the same runs with the same status."""
+    run_id = app.engine.submit({"task": "world_size", "weak": "world-xs", "strong": "world-s"}).run_ids[0]
+    app.engine.cancel(run_id)
+    second = StudioProcess(app.home, stop_engine=False)
+    try:
+        assert second.engine_pid == app.engine_pid  # no second engine was started
+        for studio in (app, second):
+            table, _, _ = studio.client.predict("all", "all", "all", "", "", api_name="/runs_table")
+            assert {r["run"]: r["status"] for r in table_rows(table)}[run_id] == "cancelled"
+    finally:
+        second.stop()
+    assert app.engine.health().ok
