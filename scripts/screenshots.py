@@ -4,7 +4,7 @@
     python scripts/screenshots.py --out DIR --keep # keep the temp data directory (its path is printed)
 
 Starts an engine and the studio on a temporary W2S_HOME, submits a small offline experiment (the world
-zoo: world-xs -> world-s on world_size, naive and aux_conf, seeds 0 and 1) so the Runs, Results and
+zoo: the demo's world-xs -> world-l on world_size, naive and aux_conf, seeds 0 and 1) so the Runs, Results and
 Inspector tabs have something to show, then drives headless Chromium over the DevTools protocol (a
 pipe, no extra packages) and waits until the page is idle before each capture. Needs `chromium` on
 PATH (Debian: apt-get install -y --no-install-recommends chromium fonts-dejavu-core).
@@ -31,9 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CONFIG = {
-    "name": "screenshots", "task": "world_size", "weak": "world-xs", "strong": "world-s",
-    "methods": ["naive", "aux_conf"], "seeds": [0, 1], "n_train": 600, "n_test": 400,
-    "train": {"epochs": 4, "batch_size": 32},
+    "name": "screenshots", "task": "world_size", "weak": "world-xs", "strong": "world-l",
+    "methods": ["naive", "aux_conf"], "seeds": [0, 1], "train": {"epochs": 10, "batch_size": 32},
 }
 # Wait until this JavaScript expression is true before taking each tab's picture.
 READY = {
@@ -43,10 +42,12 @@ READY = {
     "results": "document.querySelector('#results-ladder .js-plotly-plot') && "
                "document.querySelector('#results-calibration .js-plotly-plot') && "
                "document.querySelector('#results-cards .w2s-card')",
-    "inspector": "document.querySelectorAll('#inspector-table tbody tr').length > 1 && "
+    "inspector": "document.querySelectorAll('#inspector-table tbody tr').length > 0 && "
                  "document.querySelector('#inspector-heatmap .w2s-q')",
 }
-IDLE = "document.querySelectorAll('.pending, .generating, [data-testid=\"status-tracker\"]:not(.hide)').length === 0"
+# Idle: no visible component is loading (a hidden tab's status trackers do not count).
+IDLE = ("Array.from(document.querySelectorAll('.pending, .generating, [data-testid=\"status-tracker\"]:not(.hide)'))"
+        ".filter(e => e.offsetParent !== null && e.getBoundingClientRect().height > 0).length === 0")
 
 
 class Chromium:
@@ -71,6 +72,10 @@ class Chromium:
             [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--remote-debugging-pipe",
              "--no-first-run", "--disable-extensions", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--disable-quic", f"--user-data-dir={self.profile}",
+             # A tab opened over DevTools counts as in the background: its timers and rendering would be
+             # throttled and Gradio's event stream would stall mid-update.
+             "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+             "--disable-backgrounding-occluded-windows",
              f"--window-size={width},{height}", "about:blank"],
             preexec_fn=wire, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser_r)
@@ -80,6 +85,7 @@ class Chromium:
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         self.call("Page.enable", session=True)
+        self.call("Page.bringToFront", session=True)
 
     def call(self, method: str, params: dict | None = None, session: bool = False, timeout: float = 60.0) -> dict:
         self._id += 1

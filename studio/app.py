@@ -83,7 +83,8 @@ def build_app(client: Any) -> gr.Blocks:
 
         demo.load(on_load, None, [tabs, res["run"], ins["run"], ins["other"], run["run"]], api_visibility="private")
         demo.load(exp["_load_preset"], exp["_preset_default"], [*exp["_inputs"], exp["errors"]],
-                  api_visibility="private")
+                  api_visibility="private").then(exp["_show_config"], exp["_inputs"], exp["_show_out"],
+                                                 api_visibility="private")
         demo.load(run["_runs_table"], run["_filters"], run["_table_out"], api_visibility="private")
         demo.load(res["_compare"], res["_cmp_in"], res["_cmp_out"], api_visibility="private")
 

@@ -456,4 +456,5 @@ def build(source: Source) -> dict[str, Any]:
             "methods": ef.method_pick, "seeds": ef.seeds, "tags": ef.tags, "errors": errors, "summary": summary,
             "submit": submit_btn, "check": check_btn, "submitted": submitted, "run_ids": run_ids, "yaml": yaml_box,
             "cli": cli_box, "download": download, "load": load_btn, "upload": upload, "preview": preview,
-            "_form": ef, "_load_preset": load_preset, "_inputs": inputs, "_preset_default": preset}
+            "_form": ef, "_load_preset": load_preset, "_inputs": inputs, "_preset_default": preset,
+            "_show_config": show_config, "_show_out": [yaml_box, cli_box, download, summary, errors]}

@@ -37,6 +37,8 @@ SORTS = {
 }
 SHOWN = ["example", "text", "gold", "weak", "weak conf", "student", "student conf", "ceiling", "ceiling conf",
          "quadrant"]
+SHORT = {"student_fixed": "fixed", "student_imitated": "imitated", "student_broke": "broke", "both_right": "both right"}
+WIDTHS = ["10%", "31%", "5%", "6%", "7%", "7%", "7%", "7%", "7%", "9%"]
 CLICK_JS = """
 element.addEventListener('click', (e) => {
   const cell = e.target.closest('[data-quadrant]');
@@ -118,7 +120,7 @@ def table_view(page: pd.DataFrame) -> pd.DataFrame:
             out[role] = pred + page[f"{role}_correct"].map(_mark) if f"{role}_correct" in page else pred
             out[f"{role} conf"] = page[f"{role}_conf"].round(3)
     if "quadrant" in page:
-        out["quadrant"] = page["quadrant"].map(lambda q: QUADRANTS[q][0] if q in QUADRANTS else "")
+        out["quadrant"] = page["quadrant"].map(lambda q: SHORT.get(q, ""))
     if "other_prob" in page:
         pred = (page["other_prob"].astype(float) >= 0.5).map({True: "1", False: "0"})
         out["run B student"] = pred.where(page["other_prob"].notna(), "") + page["other_correct"].map(_mark)
@@ -201,7 +203,7 @@ def build(source: Source) -> dict[str, Any]:
                 only_diff = gr.Checkbox(False, label="Only where the two runs' students disagree", scale=2)
             info = gr.HTML()
             table = gr.Dataframe(pd.DataFrame(columns=SHOWN), interactive=False, max_height=560, wrap=True,
-                                 elem_id="inspector-table", column_widths=["9%", "33%"] + ["6.5%"] * 8)
+                                 elem_id="inspector-table", column_widths=WIDTHS)
             with gr.Row(equal_height=True):
                 prev_btn = gr.Button("◀ Previous", size="sm", min_width=90)
                 page = gr.Number(1, label="Page", precision=0, minimum=1, min_width=80)

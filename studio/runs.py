@@ -168,8 +168,8 @@ def build(source: Source) -> dict[str, Any]:
     # Named endpoints first: later private events of the same function would otherwise take the name.
     refresh.click(runs_table, filters, table_out, api_name="runs_table").then(
         run_detail, detail_in, detail_out, api_visibility="private")
-    run_pick.change(run_detail, detail_in, detail_out, api_name="run_detail")
-    run_pick.change(run_tags, run_pick, tags_box, api_visibility="private")
+    run_pick.change(run_detail, detail_in, detail_out, api_name="run_detail").then(
+        run_tags, run_pick, tags_box, api_visibility="private")
     for f in (status_f, task_f, method_f):
         f.change(runs_table, filters, table_out, api_visibility="private")
     tag_f.submit(runs_table, filters, table_out, api_visibility="private")

@@ -23,7 +23,7 @@ import pandas as pd
 from engine.api import TERMINAL
 
 ACTIVE = ("queued", "running")
-PAGE = 2000  # rows per request when a whole table is fetched
+PAGE = 20_000  # rows per request when a whole table is fetched (one request for most runs)
 
 
 def frame(table: Any) -> pd.DataFrame:

@@ -52,3 +52,18 @@ def test_registered_entries_are_documented(kind, name, obj):
 
     for field in field_docs(obj.Config):
         assert field["help"], f"{kind} '{name}': setting '{field['name']}' has no help text"
+
+
+def test_readme_front_matter_makes_a_gradio_space_on_the_pinned_version():
+    import yaml
+
+    text = (ROOT / "README.md").read_text()
+    assert text.startswith("---\n"), "README.md must open with the Space's YAML front matter"
+    meta = yaml.safe_load(text.split("---\n")[1])
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    assert meta["sdk"] == "gradio" and meta["sdk_version"] == pins["gradio"]
+    assert (ROOT / meta["app_file"]).is_file() and meta["app_file"] == "launch.py"
+    assert meta["python_version"] == "3.12"
+    for shot in ("experiment", "runs", "results", "inspector"):
+        assert f"docs/screenshots/{shot}.png" in text and (ROOT / "docs" / "screenshots" / f"{shot}.png").is_file()

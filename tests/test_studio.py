@@ -10,8 +10,10 @@ after the engine has stopped, against the DuckDB file itself.
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,16 @@ def app(tmp_path_factory):
     proc = StudioProcess(tmp_path_factory.mktemp("studio-home"))
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def small_run(app) -> str:
+    """A finished run on the module's app (stages, curves and predictions to show), small enough for seconds."""
+    config = {"task": "world_size", "weak": "world-xs", "strong": "world-s", "n_train": 200, "n_test": 100,
+              "methods": ["naive", "aux_conf"], "train": {"epochs": 1}}
+    runs = app.engine.wait_for(app.engine.submit(config).run_ids, timeout=240)
+    assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
+    return runs[0].id
 
 
 # ----------------------------------------------------------------------------- the dependency arrow
@@ -172,3 +184,29 @@ def test_run_state_survives_a_studio_restart(app):
     finally:
         second.stop()
     assert app.engine.health().ok
+
+
+# ----------------------------------------------------------------------------- in a real browser
+JOINS = "performance.getEntriesByType('resource').filter(e => e.name.includes('/queue/join')).length"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install -y chromium); "
+                    ".ci/run installs it")
+@pytest.mark.parametrize("tab", ["experiment", "runs", "results", "inspector"])
+def test_each_tab_renders_and_settles_in_headless_chromium(app, small_run, tab, tmp_path):
+    """Each tab loads, stops showing spinners, and then stays quiet: no event re-triggers itself in a loop."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from screenshots import IDLE, Chromium
+
+    browser = Chromium(width=1280, height=900)
+    try:
+        browser.open(f"{app.url}/?tab={tab}&run={small_run}")
+        assert browser.wait("document.querySelector('#w2s-tabs')", timeout=60, settle=0.5), f"{tab} never settled"
+        before = browser.js(JOINS)
+        time.sleep(5)
+        # A slow poll tick or a late chained update may fire; an event that re-triggers itself fires ~4 per second.
+        assert browser.js(IDLE) and browser.js(JOINS) - before <= 3, f"{tab} keeps firing events"
+        shot = tmp_path / f"{tab}.png"
+        assert browser.screenshot(shot) > 20_000  # a blank page is a few KB
+    finally:
+        browser.close()
