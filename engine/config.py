@@ -35,7 +35,8 @@ class ConfigError(ValueError):
 class TrainConfig(ModelSettings):
     """Finetuning settings shared by every stage of a run (weak, ceiling, student)."""
 
-    epochs: float = field(default=2.0, metadata={"help": "Passes over the training half (Burns et al.: 2)."})
+    epochs: float = field(default=2.0, metadata={"help": "Passes over the training half (Burns et al.: 2) for classifiers "
+                                                         "and reward models; policy methods set their own epochs."})
     batch_size: int = field(default=32, metadata={"help": "Examples per optimizer step."})
     grad_accum: int = field(default=1, metadata={"help": "Split each batch into this many micro-batches (memory)."})
     lr: float | None = field(default=None, metadata={"help": "Learning rate; empty = the model's catalogue default."})

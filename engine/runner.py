@@ -55,10 +55,24 @@ def validate(spec: RunSpec, check_models: bool = True, check_data: bool = True) 
     if task_cls.kind not in method.task_kinds:
         raise ConfigError(f"method '{spec.method}' works on {', '.join(method.task_kinds)} tasks, but task "
                           f"'{spec.task}' is a {task_cls.kind} task; pick a matching method or task")
-    for model in [spec.weak, spec.strong, *getattr(spec.method_config, "via", [])]:
+    for model in [spec.weak, spec.strong, *method_models(spec.method_config)]:
         check_model(model, spec.train.trust_remote_code) if check_models else None
     if check_data and task_cls.loads_locally:
         load_splits(spec)  # columns, label values, class counts: the errors a worker would hit first
+
+
+def method_models(cfg: Any) -> list[str]:
+    """The models a method's settings name besides weak and strong: `via` (bootstrap) and every `*_model` field."""
+    import dataclasses
+
+    out: list[str] = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "via":
+            out += list(value)
+        elif f.name.endswith("_model") and isinstance(value, str) and value:
+            out.append(value)
+    return out
 
 
 def split_key(spec: RunSpec, task_version: str) -> str:

@@ -115,7 +115,7 @@ class Engine:
             specs = config_from_dict(config).expand()
             seen = set()
             for spec in specs:
-                what = (spec.method, spec.weak, spec.strong, spec.train.trust_remote_code)
+                what = spec.to_json()  # every distinct run: its models, method settings and data split
                 if what not in seen:
                     seen.add(what)
                     validate(spec, check_models=True)

@@ -20,7 +20,8 @@ import hashlib
 import json
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,18 @@ class StageResult:
     role: str
     preds: dict[str, Preds]
     cached: bool
+
+
+@dataclass
+class RowsResult(StageResult):
+    """A stage written by `Experiment.cached`: predictions plus each row's output record (parsed JSON)."""
+
+    outputs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # split -> example id -> record
+
+    def output(self, split: str, ids: list[str]) -> list[dict[str, Any]]:
+        """The output records of `ids` in that order ({} where a row has none)."""
+        rows = self.outputs.get(split, {})
+        return [rows.get(i) or {} for i in ids]
 
 
 def _model_identity(spec: ModelSpec) -> dict[str, Any]:
@@ -153,6 +166,62 @@ class Experiment:
         self.ctx.stage_done(key, {s: {"id": p.ids, "prob": p.prob.tolist(), "gold": p.gold.tolist()}
                                   for s, p in preds.items()}, time.monotonic() - started)
         return StageResult(key, role, preds, cached=False)
+
+    # ------------------------------------------------------------------ stages of any kind (preference, generation)
+    def examples(self, ids: list[str]) -> list[Example]:
+        """The examples behind `ids` (text, label and meta, e.g. a preference pair's chosen and rejected)."""
+        return [self._examples[i] for i in ids]
+
+    def model_identity(self, model: str) -> dict[str, Any]:
+        """What a cache key records of a model: its source and, for local folders, a hash of its files."""
+        return _model_identity(resolve_model(model))
+
+    def train_identity(self) -> dict[str, Any]:
+        """The run's training settings that change a trained model (all but the labelling batch size)."""
+        train = dataclasses.asdict(self.spec.train)
+        train.pop("eval_batch_size")
+        return train
+
+    def cached(self, role: str, kind: str, model: str, payload: dict[str, Any],
+               compute: Callable[[str], tuple[dict[str, dict[str, list]], dict[str, float]]]) -> RowsResult:
+        """A content-addressed stage of any kind, cached exactly like `stage`.
+
+        The key hashes `kind`, the task version, the split, the seed, `model`'s identity and `payload`, which
+        must hold everything else that changes the result (other models' identities, the training labels'
+        identity, settings). On a miss `compute(key)` runs and returns ({split: {id, prob, gold, label_prob?,
+        output?}}, stage facts); `prob` is a probability in [0, 1] or None, `output` a JSON-able dict per row.
+        Predictions and the done mark are committed together, so a failed stage is never reused.
+        """
+        key = stage_key({"kind": kind, "task": self.task_version, "split": self.split_key, "seed": self.spec.seed,
+                         "model": self.model_identity(model), **payload})
+        found = self.ctx.stage_lookup(key)
+        if found is not None:
+            self.ctx.stage_cached(key, role)
+            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
+            outputs = {s: {i: json.loads(o) if isinstance(o, str) else None for i, o in zip(c["id"], c["output"])}
+                       for s, c in found.items()}
+            return RowsResult(key, role, {s: self._preds(c) for s, c in found.items()}, True, outputs)
+        self.ctx.check_cancelled()
+        self.ctx.stage_start(key, role, kind, model, {"model": model, **payload})
+        started = time.monotonic()
+        try:
+            rows, facts = compute(key)
+        except BaseException as exc:
+            self.ctx.stage_failed(key, "".join(traceback.format_exception_only(exc)).strip()[-2000:])
+            raise
+        stored: dict[str, dict[str, list]] = {}
+        outputs: dict[str, dict[str, dict[str, Any]]] = {}
+        for split, cols in rows.items():
+            out = cols.get("output")
+            stored[split] = {**cols, "output": None if out is None else
+                             [None if o is None else json.dumps(o, default=float) for o in out]}
+            outputs[split] = dict(zip(cols["id"], out)) if out is not None else {}
+        if facts:
+            self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
+        self.ctx.stage_done(key, stored, time.monotonic() - started)
+        preds = {s: Preds(list(c["id"]), np.asarray([np.nan if p is None else p for p in c["prob"]], dtype=np.float64),
+                          np.asarray(c["gold"])) for s, c in rows.items()}
+        return RowsResult(key, role, preds, False, outputs)
 
     def _preds(self, cols: dict[str, list]) -> Preds:
         return Preds(list(cols["id"]), np.asarray(cols["prob"], dtype=np.float64), np.asarray(cols["gold"]))

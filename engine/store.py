@@ -413,14 +413,16 @@ class Store:
 
     def _wide_predictions(self, run_id: str, roles: list[str]) -> str:
         """SQL for one row per example of a run's split (params: split, split, run_id) with, per role, its
-        p(1), prediction and correctness as columns <role>_prob, <role>_pred, <role>_correct."""
+        p(1), prediction, correctness and output record (JSON text: margins, completions) as columns <role>_prob,
+        <role>_pred, <role>_correct, <role>_output."""
         for role in roles:
             if not role.replace("_", "").isalnum():
                 raise ValueError(f"role {role!r} has characters a column name cannot hold")
         cols = "".join(
             f", max(p.prob) FILTER (WHERE rs.role = '{r}') AS \"{r}_prob\""
             f", max(p.pred) FILTER (WHERE rs.role = '{r}') AS \"{r}_pred\""
-            f", bool_or(p.correct) FILTER (WHERE rs.role = '{r}') AS \"{r}_correct\"" for r in roles)
+            f", bool_or(p.correct) FILTER (WHERE rs.role = '{r}') AS \"{r}_correct\""
+            f", max(p.output) FILTER (WHERE rs.role = '{r}') AS \"{r}_output\"" for r in roles)
         return f"""
             SELECT sm.example_id, e.text, e.gold, e.meta {cols}
             FROM runs r

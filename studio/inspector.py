@@ -167,6 +167,16 @@ def detail_html(row: dict[str, Any] | None, other_id: str = "") -> str:
         p = float(row["other_prob"])
         lines.append(f"<tr><td>student of {esc(other_id)}</td><td>{int(p >= 0.5)}{_mark(row.get('other_correct'))}"
                      f"</td><td>{p:.3f}</td></tr>")
+    outputs = ""
+    for key in sorted(k for k in row if k.endswith("_output")):
+        record = row.get(key)
+        if isinstance(record, str) and record:
+            try:
+                record = json.loads(record)
+            except ValueError:
+                pass
+            outputs += (f"<div class='w2s-output'><b>{esc(key[:-7])}</b><pre class='w2s-meta'>"
+                        f"{esc(json.dumps(record, indent=1, default=str))}</pre></div>")
     meta = row.get("meta")
     if isinstance(meta, str):
         try:
@@ -180,7 +190,7 @@ def detail_html(row: dict[str, Any] | None, other_id: str = "") -> str:
     return (f'<div class="w2s-detail"><div class="w2s-detail-id">{esc(row.get("example_id"))} · gold '
             f'<b>{esc(row.get("gold"))}</b> · {esc(quadrant)}</div><div class="w2s-detail-text">{esc(row.get("text"))}'
             f'</div><table class="w2s-probs"><tr><th>model</th><th>prediction</th><th>p(1)</th></tr>{"".join(lines)}'
-            f"</table>{meta_html}</div>")
+            f"</table>{outputs}{meta_html}</div>")
 
 
 def build(source: Source) -> dict[str, Any]:

@@ -148,6 +148,18 @@ def test_bad_hub_id_shows_the_engines_message_beside_the_field(app):
     assert len(app.engine.runs().data["id"]) == before  # nothing was queued
 
 
+def test_preference_methods_get_their_forms_and_presets_without_method_code(app):
+    """A method is one file: the registry gives the studio its settings form and the preset fills it."""
+    values, at = preset_values(app, "preference (preference preset)")
+    assert values[at["Methods"]] == ["weak_rm", "weak_dpo"] and values[at["Task"]] == "world_pref"
+    info = app.client.view_api(return_format="dict", print_info=False)
+    labels = [r["label"] for r in info["named_endpoints"]["/load_preset"]["returns"]]
+    for field in ("beta", "po_epochs", "labelled_frac", "rejected_model"):  # weak_dpo, weak_teacher, delta
+        assert field in labels, f"no widget for setting {field}"
+    out = app.client.predict(*values, api_name="/check")
+    assert "Config is valid: 2 run(s)" in out[0], out[0]
+
+
 def test_uploaded_file_problems_are_shown(app, tmp_path):
     three = tmp_path / "stars.csv"
     three.write_text("review,stars\nnice,5\nbad,1\nok,3\n")

@@ -33,6 +33,13 @@ def make_example(text: str, label: int, **meta: Any) -> Example:
     return Example(id=content_id(text, int(label)), text=text, label=int(label), meta=meta)
 
 
+def make_pair(prompt: str, chosen: str, rejected: str, **meta: Any) -> Example:
+    """A preference example: text = the prompt, label 1 (chosen is the better response); its id hashes all three
+    texts, so two pairs on the same prompt stay distinct."""
+    return Example(id=content_id(prompt, chosen, rejected), text=prompt, label=1,
+                   meta={"chosen": chosen, "rejected": rejected, **meta})
+
+
 class TaskError(ValueError):
     """A task's source cannot be used; the message names the problem and the fix."""
 

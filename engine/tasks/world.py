@@ -132,12 +132,14 @@ class WorldPref(WorldTask):
 class WorldGen(WorldTask):
     """What is X's job? Generation from weak demonstrations, scored by exact match.
 
-    Prompt `the job of X is`; meta `answer` is the true job and `choices` the eight jobs (for scoring
-    by the likeliest option). The label is always 1."""
+    Prompt `the job of X is`; meta `answer` is the true job, `completion` the reference continuation
+    (" cook .") and `choices` the eight jobs (for scoring by the likeliest option). The label is always 1."""
 
     kind = "generation"
+    version = "2"
     label_names = ("wrong", "right")
 
     def example(self, world: World, entity: Entity) -> Example:
-        return make_example(PROMPT.format(attribute="job", entity=entity.name), 1, answer=entity.facts["job"],
+        job = entity.facts["job"]
+        return make_example(PROMPT.format(attribute="job", entity=entity.name), 1, answer=job, completion=f" {job} .",
                             choices=list(ATTRIBUTES["job"].values), **self.fact_meta(world, entity, "job"))

@@ -1,0 +1,159 @@
+"""`delta`: delta learning (Geng et al. 2025), preference pairs made only of weak models' outputs.
+
+For each prompt of half B, the chosen response is the greedy completion of the run's weak model and the
+rejected one that of an even smaller model (`rejected_model`); both are weaker than the student. Pairs
+whose two completions are identical carry no preference and are dropped. The student (the strong model)
+trains on the pairs with length-normalised DPO (`dpo_norm`, Geng et al.'s loss; `dpo` and `simpo`
+selectable), and, as the baseline the paper argues against, with SFT on the chosen side alone.
+
+Every model is evaluated the same way: its greedy completions of the test prompts, rated by the gold
+scorer (a disclosed choice: the world's fact checker on the world tasks, or `reward_model:<model>`; a
+score outside [0, 1] is squashed by a sigmoid). Roles: `weak` = the chosen-side model, `rejected` = the
+smaller one, `base` = the student before training, `student` = after DPO, `sft` = after SFT on the chosen
+side, `ceiling` = the student after SFT on half A's gold completions (for the PGR). Per training pair the
+stage stores the student's implicit margin before and after training.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from engine.config import ConfigError, MethodConfig
+from engine.methods import METHODS, Method
+from engine.pref_stages import digest, generation_stage, pairs_digest
+from engine.preference import Pairs, PolicyLoss, as_prob, generate, margin, pair_margins, sigmoid
+from engine.scorers import check_scorer_name, resolve_scorer
+
+
+@dataclass
+class DeltaConfig(MethodConfig):
+    rejected_model: str = field(default="world-xs", metadata={
+        "help": "The smaller model whose completions are the rejected side (the run's weak model gives the chosen)."})
+    loss: Literal["dpo_norm", "dpo", "simpo"] = field(default="dpo_norm", metadata={
+        "help": "dpo_norm: length-normalised DPO (Geng et al.); dpo: summed log-ratios; simpo: no reference."})
+    beta: float = field(default=5.0, metadata={"help": "Preference-loss beta (Geng et al.: 5 with dpo_norm)."})
+    epochs: float = field(default=1.0, metadata={"help": "Epochs of preference training (Geng et al.: 1)."})
+    sft_baseline: bool = field(default=True, metadata={"help": "Also train the SFT-on-chosen baseline."})
+    gold_scorer: str = field(default="auto", metadata={
+        "help": "Judge of every model's test completions: auto (the world's fact checker on world tasks), "
+                "world_facts, or reward_model:<folder or hub id>."})
+    max_new_tokens: int = field(default=8, metadata={"help": "Length of every greedy completion."})
+
+    def __post_init__(self):
+        if self.loss not in ("dpo_norm", "dpo", "simpo"):
+            raise ValueError(f"loss={self.loss!r} must be dpo_norm, dpo or simpo")
+        if self.beta <= 0 or self.epochs <= 0:
+            raise ValueError("beta and epochs must be > 0")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens={self.max_new_tokens} must be >= 1")
+        if self.gold_scorer == "none":
+            raise ValueError("gold_scorer='none': delta rates every model's completions with a gold scorer; use auto, "
+                             "world_facts or reward_model:<model>")
+        check_scorer_name(self.gold_scorer)
+
+
+def gold_completion(example) -> str | None:
+    """The reference completion of an example: meta `completion` (generation tasks), else the chosen response."""
+    return example.meta.get("completion") or example.meta.get("chosen")
+
+
+def trained_stage(exp, role: str, model: str, mode: str, train: Pairs, loss: PolicyLoss, epochs: float,
+                  labels: str, test: tuple[list[str], list[str]], scorer, max_new_tokens: int):
+    """A cached stage: `model` trained on `train` by DPO-style preference optimisation (`mode` 'po') or SFT on the
+    chosen side ('sft'); B rows = every training pair's margin before and after (prob = s(beta * margin after)),
+    test rows = greedy completions of the test prompts rated by `scorer` (prob = the gold score)."""
+    from engine.models import resolve_model
+    from engine.trainers import load_policy, optimize, sft
+
+    lr = exp.lr_for(model, role)
+    test_ids, test_prompts = test
+    payload = {"mode": mode, "loss": [loss.kind, loss.beta, loss.gamma], "epochs": epochs, "lr": lr,
+               "train": exp.train_identity(), "labels": labels, "train_pairs": pairs_digest(train),
+               "test": digest(test_ids, test_prompts), "scorer": scorer.name, "max_new_tokens": max_new_tokens}
+
+    def compute(key: str):
+        cfg, ctx, seed = exp.spec.train, exp.ctx, exp.spec.seed
+        policy, tok = load_policy(resolve_model(model), cfg)
+        before = margin(pair_margins(policy, tok, train, cfg, loss.bos, ctx, f"{role}: margins before"), loss.mean)
+        if mode == "po":
+            policy = optimize(policy, tok, train, loss, cfg, lr, epochs, seed, ctx, role, key)
+        else:
+            policy = sft(policy, tok, train.prompts, train.chosen, cfg, lr, epochs, seed, ctx, role, key)
+        after = margin(pair_margins(policy, tok, train, cfg, loss.bos, ctx, f"{role}: margins after"), loss.mean)
+        texts = generate(policy, tok, test_prompts, max_new_tokens, cfg, ctx, f"{role}: generate test")
+        gold = scorer.score(test_prompts, texts, [e.meta for e in exp.examples(test_ids)])
+        rows = {
+            "B": {"id": list(train.ids), "prob": sigmoid(loss.beta * after).tolist(), "gold": [1] * len(train),
+                  "output": [{"chosen": c, "rejected": r, "margin_before": float(b), "margin_after": float(a)}
+                             for c, r, b, a in zip(train.chosen, train.rejected, before, after)]},
+            "test": {"id": list(test_ids), "prob": as_prob(gold).tolist(), "gold": [1] * len(test_ids),
+                     "output": [{"completion": t, "gold_score": float(g)} for t, g in zip(texts, gold)]},
+        }
+        return rows, {"n_train_pairs": float(len(train)), "margin_before_mean": float(before.mean()),
+                      "margin_after_mean": float(after.mean())}
+
+    return exp.cached(role, f"policy_{mode}", model, payload, compute)
+
+
+@METHODS.register("delta")
+class Delta(Method):
+    """Delta learning: DPO on pairs of two weak models' completions (the larger one's chosen) against SFT on the
+    chosen side; every model rated by the gold scorer on its test completions (Geng et al. 2025)."""
+
+    Config = DeltaConfig
+    task_kinds = ("generation", "preference")
+
+    def run(self, exp, cfg: DeltaConfig):
+        spec = exp.spec
+        scorer = resolve_scorer(cfg.gold_scorer, spec.task_config)
+        if scorer is None:
+            raise ConfigError(f"delta needs a gold scorer on task '{spec.task}': set settings.delta.gold_scorer to "
+                              "world_facts or reward_model:<model>")
+        split = {s: (exp.ids(s), exp.texts(exp.ids(s))) for s in ("B", "test")}
+        tokens = cfg.max_new_tokens
+        chosen = generation_stage(exp, "weak", spec.weak, split, scorer, tokens)
+        rejected = generation_stage(exp, "rejected", cfg.rejected_model, split, scorer, tokens)
+        base = generation_stage(exp, "base", spec.strong, {"test": split["test"]}, scorer, tokens)
+
+        ids_b, prompts_b = split["B"]
+        chosen_text = [r["completion"] for r in chosen.output("B", ids_b)]
+        rejected_text = [r["completion"] for r in rejected.output("B", ids_b)]
+        differ = np.array([c.strip() != r.strip() for c, r in zip(chosen_text, rejected_text)])
+        pairs = Pairs(ids_b, prompts_b, chosen_text, rejected_text).subset(differ)
+        if len(pairs) < 2:
+            raise ConfigError(f"{spec.weak} and {cfg.rejected_model} wrote the same completion for all but "
+                              f"{len(pairs)} prompts: no preference to learn. Fix: pick models further apart")
+        labels = f"{chosen.key}>{rejected.key}"
+        loss = PolicyLoss(cfg.loss, beta=cfg.beta)
+        student = trained_stage(exp, "student", spec.strong, "po", pairs, loss, cfg.epochs, labels, split["test"],
+                                scorer, tokens)
+        roles = {"weak": chosen, "rejected": rejected, "base": base, "student": student}
+        if cfg.sft_baseline:
+            roles["sft"] = trained_stage(exp, "sft", spec.strong, "sft", pairs, loss, cfg.epochs, labels,
+                                         split["test"], scorer, tokens)
+        examples_a = exp.examples(exp.ids("A"))
+        gold_a = [gold_completion(e) for e in examples_a]
+        if any(g is None for g in gold_a):
+            raise ConfigError(f"task '{spec.task}' gives no gold completion (meta 'completion' or 'chosen') for the "
+                              "ceiling; delta runs on generation tasks with reference answers or on preference tasks")
+        gold_pairs = Pairs([e.id for e in examples_a], [e.text for e in examples_a], gold_a, gold_a)
+        ceiling = trained_stage(exp, "ceiling", spec.strong, "sft", gold_pairs, loss, cfg.epochs, "gold",
+                                split["test"], scorer, tokens)
+
+        g_chosen = np.array([r["gold_score"] for r in chosen.output("B", pairs.ids)], dtype=np.float64)
+        g_rejected = np.array([r["gold_score"] for r in rejected.output("B", pairs.ids)], dtype=np.float64)
+        out_b = student.output("B", pairs.ids)
+        extra = {"n_pairs": float(len(pairs)), "n_tied_dropped": float((~differ).sum()),
+                 "pair_chosen_better": float((g_chosen > g_rejected).mean()),
+                 "pair_rejected_better": float((g_chosen < g_rejected).mean()),
+                 "student_margin_before": float(np.mean([r["margin_before"] for r in out_b])),
+                 "student_margin_after": float(np.mean([r["margin_after"] for r in out_b])),
+                 "student_margin_up": float(np.mean([r["margin_after"] > r["margin_before"] for r in out_b])),
+                 "gold_scorer": scorer.description}
+        test_ids = split["test"][0]
+        for role in ("rejected", "base", "sft"):
+            if role in roles:
+                extra[f"{role}_acc"] = float(np.mean(roles[role].preds["test"].aligned(test_ids) >= 0.5))
+        summary = exp.summarize(chosen, student, ceiling, extra)
+        return summary

@@ -1,0 +1,164 @@
+"""Gold scorers: the named, disclosed judges that say which of two responses is better, or whether a
+generation is right, where a method needs more than the task's own labels.
+
+    scorer = get_scorer("world_facts")                        # the offline world's exact fact checker
+    scorer = get_scorer("reward_model:/path/to/rm")           # any reward model: folder, zoo name or hub id
+    scores = scorer.score(prompts, responses, metas)          # one float per response, higher = better
+    scorer.name, scorer.description                           # stored with the run's metrics
+
+`resolve_scorer("auto", spec)` picks `world_facts` for the world tasks and no scorer elsewhere: a method
+then reports the numbers that need one as undefined, with the reason. An LLM judge is a scorer like any
+other and optional: register a factory (`@SCORERS.register("my_judge")`, called with the text after the
+colon of "my_judge:<arg>") that returns an object with `name`, `description` and `score`.
+Importing this module stays light; a reward model loads torch on first use.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine.registry import Registry
+
+SCORERS: Registry = Registry("scorer")
+_ARTICLES = {"a", "an", "the"}
+
+
+class Scorer(Protocol):
+    name: str
+    description: str
+
+    def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
+              ) -> np.ndarray: ...
+
+
+class ScorerError(ValueError):
+    """A scorer cannot be built or cannot judge these inputs; the message names the fix."""
+
+
+@SCORERS.register("world_facts")
+class WorldFacts:
+    """The world's exact fact checker: 1 if the completion's first word (after an article) is the entity's true
+    value of the asked attribute, else 0. The entity and attribute come from the example's meta or from a prompt
+    of the form `the <attribute> of <entity> is`."""
+
+    name = "world_facts"
+    description = ("world_facts: exact match of the completion's first word with the world's fact "
+                   "(1 = true value, 0 = anything else)")
+
+    def __init__(self, world: str | None = None):
+        from engine.world import PROMPT, load_world
+
+        try:
+            loaded = load_world(world or None)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ScorerError(str(exc)) from None
+        self.facts = {e.name: e.facts for e in loaded.entities}
+        self._prompt = re.compile(re.escape(PROMPT).replace(r"\{attribute\}", r"(?P<attribute>\S+)")
+                                  .replace(r"\{entity\}", r"(?P<entity>\S+)") + r"\s*$")
+
+    def truth(self, prompt: str, meta: dict[str, Any] | None) -> str:
+        meta = meta or {}
+        entity, attribute = meta.get("entity"), meta.get("attribute")
+        if entity is None or attribute is None:
+            match = self._prompt.search(prompt.strip())
+            if match is None:
+                raise ScorerError(f"world_facts cannot judge the prompt {prompt[-80:]!r}: it asks about no world fact. "
+                                  "Fix: use it on a world task or pick another gold scorer")
+            entity, attribute = match["entity"], match["attribute"]
+        if entity not in self.facts or attribute not in self.facts[entity]:
+            raise ScorerError(f"world_facts knows no fact '{attribute}' of '{entity}'. Fix: score with the world "
+                              "the task was built from")
+        return self.facts[entity][attribute]
+
+    def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
+              ) -> np.ndarray:
+        metas = metas or [None] * len(prompts)
+        out = np.zeros(len(prompts))
+        for k, (prompt, response, meta) in enumerate(zip(prompts, responses, metas)):
+            words = [w for w in response.replace("<|endoftext|>", " ").split()]
+            while words and words[0] in _ARTICLES:
+                words = words[1:]
+            out[k] = float(bool(words) and words[0] == self.truth(prompt, meta))
+        return out
+
+
+@SCORERS.register("reward_model")
+class RewardModelScorer:
+    """A trained reward model (sequence classifier, one output; a two-class head scores logit 1 - logit 0)
+    on prompt + response + EOS, pooled at the last real token. The argument is a folder, zoo name or hub id."""
+
+    name = "reward_model"
+
+    def __init__(self, source: str | None = None, max_length: int = 512, batch_size: int = 32):
+        if not source:
+            raise ScorerError("reward_model needs a model: write reward_model:<folder or hub id>")
+        from engine.models import resolve_model
+
+        self.spec = resolve_model(source)
+        self.name = f"reward_model:{source}"
+        self.description = f"reward_model:{source}: the reward model's score of prompt + response (higher = better)"
+        self.max_length, self.batch_size = max_length, batch_size
+        self._model: Any = None
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._model is None:
+            from transformers import AutoModelForSequenceClassification
+            from transformers.utils import logging as hf_logging
+
+            from engine.models import ModelError, load_tokenizer
+
+            hf_logging.set_verbosity_error()
+            tok = load_tokenizer(self.spec)
+            try:
+                model = AutoModelForSequenceClassification.from_pretrained(self.spec.source)
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"gold scorer {self.name} cannot be loaded as a reward model: {exc}") from None
+            model.config.pad_token_id = tok.pad_token_id
+            self._model = (model.eval(), tok)
+        return self._model
+
+    def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
+              ) -> np.ndarray:
+        from types import SimpleNamespace
+
+        from engine.preference import score_texts
+
+        model, tok = self._load()
+        cfg = SimpleNamespace(max_length=self.max_length, eval_batch_size=self.batch_size)
+        return score_texts(model, tok, list(prompts), list(responses), cfg)
+
+
+def get_scorer(spec: str, **kwargs: Any) -> Scorer:
+    """A scorer from its name, with an argument after a colon: "world_facts", "reward_model:<model>"."""
+    name, _, arg = str(spec).partition(":")
+    try:
+        factory = SCORERS.get(name.strip())
+    except KeyError as exc:
+        raise ScorerError(f"gold scorer: {exc}") from None
+    return factory(arg.strip() or None, **kwargs)
+
+
+def resolve_scorer(spec: str, task_config: Any = None) -> Scorer | None:
+    """`spec` as a scorer; "auto" = world_facts on the world tasks (their config names the world file), none
+    elsewhere; "none" = no scorer."""
+    if spec == "none":
+        return None
+    if spec == "auto":
+        world = getattr(task_config, "world", None)
+        return WorldFacts(world) if world else None
+    return get_scorer(spec)
+
+
+def check_scorer_name(spec: str) -> None:
+    """ValueError for a scorer spec that cannot be right, before anything trains (used in config validation)."""
+    name = str(spec).partition(":")[0].strip()
+    if spec in ("auto", "none"):
+        return
+    if name not in SCORERS.names():
+        raise ValueError(f"gold_scorer={spec!r}: unknown scorer '{name}'; use auto, none, "
+                         f"{', '.join(n + (':<model>' if n == 'reward_model' else '') for n in SCORERS.names())}")
+    if name == "reward_model" and not str(spec).partition(":")[2].strip():
+        raise ValueError("gold_scorer='reward_model' needs a model: reward_model:<folder, zoo name or hub id>")

@@ -1,0 +1,272 @@
+"""The trl trainers with CPU-safe settings: SFT, DPO / length-normalised DPO / SimPO, soft-label reward models.
+
+    policy, tok = load_policy(spec, train_cfg)
+    policy = sft(policy, tok, prompts, completions, train_cfg, lr, 1.0, seed, ctx, "weak", key)
+    policy = optimize(policy, tok, pairs, PolicyLoss("dpo", beta=0.1), train_cfg, lr, 3.0, seed, ctx, "weak", key)
+    rm, tok = train_reward_model(spec, train_cfg, lr, pairs, p_chosen, LossSpec(), seed, ctx, "weak", key)
+
+trl does the optimisation: SFTTrainer on prompt/completion pairs, DPOTrainer (`sigmoid` = DPO,
+`sigmoid_norm` = length-normalised DPO) with the reference log-probs precomputed from the in-memory policy,
+the experimental CPOTrainer for SimPO, and RewardTrainer with a soft-label loss (SoftRewardTrainer). Every
+trainer gets the CPU-safe settings (no bf16 autocast or activation checkpointing on CPU, one thread, no
+checkpoints, no reporting) and streams progress and curves to the run context. torch, transformers and trl
+are imported inside functions: importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import warnings
+from typing import Any
+
+import numpy as np
+
+from engine.losses import LossSpec
+from engine.preference import Pairs, PolicyLoss, _reward_ids
+
+# Curve names: the main phase's loss is "train_loss" (the studio's default curve); SFT before it is "sft_*".
+_CURVE_KEYS = ("loss", "learning_rate", "grad_norm", "rewards/margins", "rewards/accuracies", "rewards/chosen",
+               "rewards/rejected", "accuracy", "margin", "mean_token_accuracy")
+
+def load_policy(spec: Any, settings: Any) -> tuple[Any, Any]:
+    """A causal LM and its tokenizer (padding token set, right padding)."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    from engine.models import ModelError, load_tokenizer
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    tok = load_tokenizer(spec, settings)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(spec.source, trust_remote_code=settings.trust_remote_code)
+    except ValueError as exc:
+        raise ModelError(f"model '{spec.name}' cannot be loaded as a causal language model: {exc}") from None
+    if len(tok) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tok))
+    model.config.pad_token_id = tok.pad_token_id
+    return model, tok
+
+
+def load_reward_model(spec: Any, settings: Any) -> tuple[Any, Any]:
+    """A sequence classifier with one output (the reward) on top of `spec` (LoRA-wrapped if asked), and its tokenizer."""
+    from engine.models import load_classifier
+
+    return load_classifier(spec, settings, num_labels=1)
+
+
+# ---------------------------------------------------------------------------------------------- trainers
+def _trl_args(config_cls: type, cfg: Any, lr: float, epochs: float, seed: int, out_dir: str, n_rows: int,
+              **extra: Any) -> Any:
+    """A trl config with the run's optimiser settings and the CPU-safe defaults trl does not have: its
+    configs default to bf16 autocast and activation checkpointing, ~10x slower on a CPU (stack-check §4)."""
+    import torch
+
+    from engine.models import mixed_precision
+
+    steps = max(1, math.ceil(n_rows / cfg.batch_size) * epochs)
+    return config_cls(
+        output_dir=out_dir, per_device_train_batch_size=cfg.batch_size // cfg.grad_accum,
+        gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=epochs, learning_rate=lr,
+        lr_scheduler_type=cfg.lr_schedule, warmup_steps=cfg.warmup_frac, weight_decay=cfg.weight_decay,
+        logging_steps=max(1, int(steps) // 50), save_strategy="no", report_to="none", disable_tqdm=True, seed=seed,
+        data_seed=seed, use_cpu=not torch.cuda.is_available(), dataloader_pin_memory=False,
+        activation_checkpointing=bool(cfg.gradient_checkpointing), **mixed_precision(cfg), **extra)
+
+
+def _callback(ctx: Any, stage: str, stage_key: str, phase: str, prefix: str) -> Any:
+    from transformers import TrainerCallback
+
+    class ContextCallback(TrainerCallback):
+        """Streams progress (with ETA) and curves to the run context; stops on cancellation."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            ctx.progress(f"{stage}: {phase}", state.global_step, state.max_steps)
+            ctx.check_cancelled()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            rows = [{"stage_key": stage_key, "name": f"{prefix}_{k.replace('/', '_')}", "step": state.global_step,
+                     "value": float(v)} for k, v in (logs or {}).items() if k in _CURVE_KEYS]
+            if rows:
+                ctx.metrics(rows)
+
+    return ContextCallback()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """No progress bars from datasets' map and trl's reference pass: progress goes through the run context."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    saved = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = saved
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def _train(trainer_factory: Any, ctx: Any, stage: str, stage_key: str, phase: str, prefix: str, what: str,
+           model_name: str, batch_size: int) -> Any:
+    """Build the trainer quietly, train with progress and curves, and turn out-of-memory into a clear error."""
+    from transformers import PrinterCallback
+
+    from engine.training import ResourceError, _is_oom, _oom_message
+
+    try:
+        with _quiet(), warnings.catch_warnings():
+            # transformers 5 deprecates names trl still calls (is_gradient_checkpointing, ...): noise in every log.
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
+            trainer = trainer_factory()
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(_callback(ctx, stage, stage_key, phase, prefix))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
+            trainer.train()
+    except Exception as exc:
+        if _is_oom(exc):
+            raise ResourceError(_oom_message(what, model_name, batch_size)) from None
+        raise
+    return trainer
+
+
+def _lora(model: Any, cfg: Any, task_type: str) -> Any:
+    if not cfg.lora:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(model, LoraConfig(task_type=task_type, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                                            lora_dropout=0.0, target_modules="all-linear"))
+
+
+def _merged(model: Any) -> Any:
+    """LoRA adapters folded into the weights, so the next phase starts from a plain model."""
+    from peft import PeftModel
+
+    return model.merge_and_unload() if isinstance(model, PeftModel) else model
+
+
+def sft(model: Any, tok: Any, prompts: list[str], completions: list[str], cfg: Any, lr: float, epochs: float,
+        seed: int, ctx: Any, stage: str, stage_key: str) -> Any:
+    """Supervised finetuning on prompt -> completion (loss on the completion and its EOS), trl's SFTTrainer."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    set_seed(seed)
+    data = Dataset.from_dict({"prompt": list(prompts), "completion": list(completions)})
+    with tempfile.TemporaryDirectory(prefix="w2s-sft-") as out_dir:
+        args = _trl_args(SFTConfig, cfg, lr, epochs, seed, out_dir, len(data), max_length=cfg.max_length)
+        trainer = _train(lambda: SFTTrainer(model=_lora(model, cfg, "CAUSAL_LM"), args=args, train_dataset=data,
+                                            processing_class=tok),
+                         ctx, stage, stage_key, "sft", "sft", "finetuning", stage, cfg.batch_size)
+    return _merged(trainer.model)
+
+
+def optimize(model: Any, tok: Any, pairs: Pairs, loss: PolicyLoss, cfg: Any, lr: float, epochs: float, seed: int,
+             ctx: Any, stage: str, stage_key: str) -> Any:
+    """Preference optimisation on `pairs` (chosen preferred): DPO / length-normalised DPO with trl's
+    DPOTrainer, SimPO with trl's CPOTrainer (loss simpo, no behaviour-cloning term)."""
+    from datasets import Dataset
+    from transformers import set_seed
+
+    set_seed(seed)
+    data = Dataset.from_dict({"prompt": pairs.prompts, "chosen": pairs.chosen, "rejected": pairs.rejected})
+    policy = _lora(model, cfg, "CAUSAL_LM")
+    with tempfile.TemporaryDirectory(prefix="w2s-po-") as out_dir:
+        if loss.kind == "simpo":
+            os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+            from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+            args = _trl_args(CPOConfig, cfg, lr, epochs, seed, out_dir, len(data), loss_type="simpo", cpo_alpha=0.0,
+                             beta=loss.beta, simpo_gamma=loss.gamma, max_length=cfg.max_length)
+            factory = lambda: CPOTrainer(model=policy, args=args, train_dataset=data, processing_class=tok)  # noqa: E731
+        else:
+            from trl import DPOConfig, DPOTrainer
+
+            # The reference log-probs are computed once, at init, from the in-memory policy: with ref_model=None
+            # trl would otherwise reload the reference from the model's folder, i.e. the weights before any SFT.
+            args = _trl_args(DPOConfig, cfg, lr, epochs, seed, out_dir, len(data), beta=loss.beta,
+                             loss_type=["sigmoid_norm" if loss.kind == "dpo_norm" else "sigmoid"],
+                             max_length=cfg.max_length, precompute_ref_log_probs=True,
+                             precompute_ref_batch_size=cfg.eval_batch_size)
+            factory = lambda: DPOTrainer(model=policy, args=args, train_dataset=data, processing_class=tok)  # noqa: E731
+        trainer = _train(factory, ctx, stage, stage_key, loss.kind, "train", "preference-training", stage,
+                         cfg.batch_size)
+    return _merged(trainer.model)
+
+
+def _soft_reward_trainer():
+    import torch
+    from trl import RewardTrainer
+
+    from engine import losses
+    from engine.models import pooled_logits
+
+    class SoftRewardTrainer(RewardTrainer):
+        """RewardTrainer on soft preference labels p = P(chosen better), with the Burns et al. losses.
+
+        RewardTrainer's only per-pair input is `margin`, a shift inside -log s(r_c - r_r - m) whose optimum is
+        still an infinite gap, so it cannot express "chosen is better with probability 0.7". The `margin`
+        column (whitelisted and collated by trl) carries p instead, and the loss is the 2-class cross-entropy
+        on [r_rejected, r_chosen] against [1 - p, p], i.e. Bradley-Terry with a soft target (engine/losses.py;
+        `aux_conf` adds the confidence term). Rewards are pooled at the last real token from the attention mask.
+        """
+
+        loss_spec: LossSpec = LossSpec()
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            p_chosen = inputs.pop("margin")
+            rewards = pooled_logits(model, inputs["input_ids"], inputs["attention_mask"])[:, 0]
+            r_chosen, r_rejected = torch.chunk(rewards, 2)
+            logits = torch.stack([r_rejected, r_chosen], dim=-1)
+            progress = self.state.global_step / max(1, self.state.max_steps)
+            loss = losses.compute(self.loss_spec, logits, p_chosen.to(logits.device), progress)
+            mode = "train" if model.training else "eval"
+            with torch.no_grad():
+                self._metrics[mode]["accuracy"].append(((r_chosen > r_rejected) == (p_chosen >= 0.5).to(
+                    r_chosen.device)).float().mean().item())
+                self._metrics[mode]["margin"].append((r_chosen - r_rejected).mean().item())
+            return (loss, {"logits": rewards}) if return_outputs else loss
+
+    return SoftRewardTrainer
+
+
+def train_reward_model(spec: Any, cfg: Any, lr: float, pairs: Pairs, p_chosen: np.ndarray, loss: LossSpec,
+                       seed: int, ctx: Any, stage: str, stage_key: str) -> tuple[Any, Any]:
+    """A reward model finetuned from `spec` on pairs with soft labels P(chosen better) (1.0 = ground truth)."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import RewardConfig
+
+    set_seed(seed)
+    model, tok = load_reward_model(spec, cfg)
+    # Tokenised here, truncated from the left, so that no pair is dropped (RewardTrainer drops over-long pairs).
+    data = Dataset.from_dict({
+        "chosen_ids": [_reward_ids(tok, p, c, cfg.max_length) for p, c in zip(pairs.prompts, pairs.chosen)],
+        "rejected_ids": [_reward_ids(tok, p, r, cfg.max_length) for p, r in zip(pairs.prompts, pairs.rejected)],
+        "margin": [float(x) for x in p_chosen],
+    })
+    trainer_cls = _soft_reward_trainer()
+    with tempfile.TemporaryDirectory(prefix="w2s-rm-") as out_dir:
+        args = _trl_args(RewardConfig, cfg, lr, cfg.epochs, seed, out_dir, len(data), max_length=None)
+
+        def factory():
+            trainer = trainer_cls(model=model, args=args, train_dataset=data, processing_class=tok)
+            trainer.loss_spec = loss
+            return trainer
+
+        trainer = _train(factory, ctx, stage, stage_key, "reward model", "train", "training", spec.name, cfg.batch_size)
+    return trainer.model, tok
+
+
