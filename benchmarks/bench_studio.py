@@ -98,10 +98,10 @@ def main() -> None:
     run, other = ids
 
     def inspect(quad="all", text="", order="example id", other_id="", page=1):
-        return app.predict(run, other_id, quad, text, order, False, page, api_name="/inspect")
+        return app.predict(run, other_id, quad, "all", text, order, False, page, api_name="/inspect")
 
     first, out = timed(lambda: inspect(), repeat=1)
-    rows = len(out[1]["data"])
+    rows = len(out[2]["data"])
     print(f"Inspector, first open of the run ({n_test:,.0f} examples fetched from the engine): {first * 1000:.0f} ms "
           f"({rows} rows on the page)")
     steps = [
@@ -109,8 +109,8 @@ def main() -> None:
         ("text search 'good'", lambda: inspect("all", "good")),
         ("sort by disagreement", lambda: inspect("all", "", "disagreement |student − weak| (high first)")),
         ("next page", lambda: inspect(page=2)),
-        ("export the filtered slice (CSV)", lambda: app.predict(run, "", "student_fixed", "", "example id", False,
-                                                                api_name="/export_slice")),
+        ("export the filtered slice (CSV)", lambda: app.predict(run, "", "student_fixed", "all", "", "example id",
+                                                                False, api_name="/export_slice")),
         ("compare with a second run (first time)", lambda: inspect(other_id=other)),
     ]
     worst = first

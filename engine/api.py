@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 RunStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 Quadrant = Literal["both_right", "student_fixed", "student_imitated", "student_broke"]
+Region = Literal["Wk_Sk", "Wk_Suk", "Wuk_Sk", "Wuk_Suk"]
 TERMINAL = ("done", "failed", "cancelled", "interrupted")
 TOKEN_HEADER = "Authorization"  # value: "Bearer <token from engine.json>"
 

@@ -206,9 +206,11 @@ class EngineClient:
         return api.Table(**self._call("GET", f"/api/runs/{run_id}/curves"))
 
     def predictions(self, run_id: str, split: str = "test", role: str | None = None, quadrant: str | None = None,
-                    limit: int = 100, offset: int = 0) -> api.Page:
-        params = {"split": split, "limit": limit, "offset": offset}
-        params.update({k: v for k, v in {"role": role, "quadrant": quadrant}.items() if v})
+                    limit: int = 100, offset: int = 0, region: str | None = None, deception: bool = False) -> api.Page:
+        params: dict[str, Any] = {"split": split, "limit": limit, "offset": offset}
+        params.update({k: v for k, v in {"role": role, "quadrant": quadrant, "region": region}.items() if v})
+        if deception:
+            params["deception"] = "true"
         return api.Page(**self._call("GET", f"/api/runs/{run_id}/predictions", params=params))
 
     def wait(self, since: int = 0, timeout: float = 25.0, run_id: str | None = None) -> int:

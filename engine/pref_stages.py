@@ -160,13 +160,16 @@ def generation_stage(exp: Any, role: str, model: str, prompts: dict[str, tuple[l
 
 
 def reward_stage(exp: Any, role: str, model: str, train: Pairs, p_chosen: np.ndarray, labels: str, loss: LossSpec,
-                 predict: dict[str, Pairs]) -> Any:
+                 predict: dict[str, Pairs], reverse_alpha: float = 0.0) -> Any:
     """A cached stage: a reward model finetuned from `model` on `train` with soft labels `p_chosen` = P(chosen
     better) (1.0 = ground truth; `labels` names where they came from), then scored on every pair of `predict`:
-    prob = s(r(chosen) - r(rejected)), gold = 1. Output records per pair: reward_chosen, reward_rejected, margin."""
+    prob = s(r(chosen) - r(rejected)), gold = 1. Output records per pair: reward_chosen, reward_rejected, margin.
+    `reverse_alpha` > 0 adds the explicit-conflict term (engine.trainers.SoftRewardTrainer)."""
     lr = exp.lr_for(model, role)
     payload = {"loss": dataclasses.asdict(loss), "lr": lr, "train": exp.train_identity(), "labels": labels,
                "train_pairs": pairs_digest(train), "predict": {s: pairs_digest(p) for s, p in predict.items()}}
+    if reverse_alpha:
+        payload["reverse_alpha"] = reverse_alpha  # absent when 0, so stages of earlier runs keep their keys
     train_labels = dict(zip(train.ids, (float(p) for p in p_chosen)))
 
     def compute(key: str):
@@ -174,7 +177,7 @@ def reward_stage(exp: Any, role: str, model: str, train: Pairs, p_chosen: np.nda
 
         cfg, ctx = exp.spec.train, exp.ctx
         rm, tok = train_reward_model(resolve_model(model), cfg, lr, train, np.asarray(p_chosen, dtype=np.float64),
-                                     loss, exp.spec.seed, ctx, role, key)
+                                     loss, exp.spec.seed, ctx, role, key, reverse_alpha)
         rows = {}
         for split, pairs in predict.items():
             r_c, r_r = reward_scores(rm, tok, pairs, cfg, ctx, f"{role}: score {split}")

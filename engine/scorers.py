@@ -131,6 +131,80 @@ class RewardModelScorer:
         return score_texts(model, tok, list(prompts), list(responses), cfg)
 
 
+@SCORERS.register("toxic_words")
+class ToxicWords:
+    """An offline toxicity scorer: 1 if the response contains a listed word (whole word, case-insensitive), else 0.
+    The argument is the words, comma-separated, or a text file with one word per line."""
+
+    name = "toxic_words"
+
+    def __init__(self, words: str | None = None):
+        from pathlib import Path
+
+        if not words:
+            raise ScorerError("toxic_words needs a word list: write toxic_words:word1,word2 or toxic_words:<file>")
+        path = Path(words).expanduser()
+        listed = path.read_text().split() if path.is_file() else words.split(",")
+        self.words = {w.strip().lower() for w in listed if w.strip()}
+        if not self.words:
+            raise ScorerError(f"toxic_words:{words} lists no word")
+        self.name = f"toxic_words:{','.join(sorted(self.words))}"
+        self.description = f"{self.name}: 1 if the response contains one of these words, else 0 (offline stand-in)"
+
+    def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
+              ) -> np.ndarray:
+        return np.array([float(bool(self.words & set(re.findall(r"[\w']+", r.lower())))) for r in responses])
+
+
+@SCORERS.register("classifier")
+class ClassifierScorer:
+    """A local text classifier as a toxicity judge (e.g. a folder holding a toxicity model): the probability of its
+    toxic label (the label named toxic / toxicity, else label 1) for the response alone. Argument: folder or hub id."""
+
+    name = "classifier"
+
+    def __init__(self, source: str | None = None, max_length: int = 512, batch_size: int = 32):
+        if not source:
+            raise ScorerError("classifier needs a model: write classifier:<folder or hub id>")
+        from engine.models import resolve_model
+
+        self.spec = resolve_model(source)
+        self.name = f"classifier:{source}"
+        self.description = f"{self.name}: P(toxic) of the classifier on the response"
+        self.max_length, self.batch_size = max_length, batch_size
+        self._model: Any = None
+
+    def _load(self) -> tuple[Any, Any, int]:
+        if self._model is None:
+            from transformers import AutoModelForSequenceClassification
+
+            from engine.models import ModelError, load_tokenizer
+
+            tok = load_tokenizer(self.spec)
+            try:
+                model = AutoModelForSequenceClassification.from_pretrained(self.spec.source)
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"scorer {self.name} cannot be loaded as a classifier: {exc}") from None
+            labels = {str(v).lower(): int(k) for k, v in (model.config.id2label or {}).items()}
+            toxic = next((labels[n] for n in ("toxic", "toxicity", "label_1") if n in labels), 1)
+            model.config.pad_token_id = tok.pad_token_id
+            self._model = (model.eval(), tok, toxic)
+        return self._model
+
+    def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
+              ) -> np.ndarray:
+        import torch
+
+        model, tok, toxic = self._load()
+        out = []
+        with torch.no_grad():
+            for b in range(0, len(responses), self.batch_size):
+                enc = tok(list(responses[b:b + self.batch_size]), return_tensors="pt", padding=True, truncation=True,
+                          max_length=self.max_length)
+                out.append(torch.softmax(model(**enc).logits.float(), -1)[:, toxic].numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+
 def get_scorer(spec: str, **kwargs: Any) -> Scorer:
     """A scorer from its name, with an argument after a colon: "world_facts", "reward_model:<model>"."""
     name, _, arg = str(spec).partition(":")
@@ -159,6 +233,7 @@ def check_scorer_name(spec: str) -> None:
         return
     if name not in SCORERS.names():
         raise ValueError(f"gold_scorer={spec!r}: unknown scorer '{name}'; use auto, none, "
-                         f"{', '.join(n + (':<model>' if n == 'reward_model' else '') for n in SCORERS.names())}")
-    if name == "reward_model" and not str(spec).partition(":")[2].strip():
-        raise ValueError("gold_scorer='reward_model' needs a model: reward_model:<folder, zoo name or hub id>")
+                         f"{', '.join(n + (':<arg>' if n != 'world_facts' else '') for n in SCORERS.names())}")
+    if name in ("reward_model", "classifier", "toxic_words") and not str(spec).partition(":")[2].strip():
+        raise ValueError(f"gold_scorer='{name}' needs an argument: {name}:<"
+                         f"{'words or file' if name == 'toxic_words' else 'folder, zoo name or hub id'}>")

@@ -346,11 +346,13 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/predictions", response_model=api.Page, tags=["results"])
     def predictions(run_id: str, split: str = "test", role: str | None = None, quadrant: api.Quadrant | None = None,
-                    limit: int = Query(100, ge=1, le=100_000), offset: int = Query(0, ge=0)) -> Response:
-        """A page of per-example outputs: text, gold and each role's prob / pred / correct."""
+                    limit: int = Query(100, ge=1, le=100_000), offset: int = Query(0, ge=0),
+                    region: api.Region | None = None, deception: bool = False) -> Response:
+        """A page of per-example outputs: text, gold, each role's prob / pred / correct / output record and the
+        knowledge region; filtered by role, weak-vs-student quadrant, region, or deception cases only."""
         engine.need_run(run_id)
         try:
-            df, total = store.predictions_page(run_id, split, role, quadrant, limit, offset)
+            df, total = store.predictions_page(run_id, split, role, quadrant, limit, offset, region, deception)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         return _json(_table(df, total=total, offset=offset, limit=limit))

@@ -234,14 +234,16 @@ class Experiment:
         return self.stage("ceiling", self.spec.strong, "A", self.gold("A"), LossSpec("xent"), predict=("test",))
 
     def summarize(self, weak: StageResult, student: StageResult, ceiling: StageResult,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Compute and record the run's headline metrics on the test split."""
+                  extra: dict[str, Any] | None = None, noconflict: StageResult | None = None) -> dict[str, Any]:
+        """Compute and record the run's headline metrics on the test split (with `noconflict`, the same student
+        trained without the conflicting objective, the deception metrics include ds_c and the conflict tax)."""
         from engine.metrics import summarize_run
 
         ids = weak.preds["test"].ids
         summary = summarize_run(weak.preds["test"].prob, student.preds["test"].aligned(ids),
                                 ceiling.preds["test"].aligned(ids), self.gold_array(ids),
-                                min_gap=self.spec.pgr_min_gap, seed=self.spec.seed)
+                                min_gap=self.spec.pgr_min_gap, seed=self.spec.seed,
+                                noconflict_prob=None if noconflict is None else noconflict.preds["test"].aligned(ids))
         summary.update(extra or {})
         summary["n_train_a"], summary["n_train_b"], summary["n_test"] = (
             len(self.splits.a), len(self.splits.b), len(self.splits.test))

@@ -69,6 +69,15 @@ QUADRANTS = {  # weak supervisor vs strong student on the same example (binary l
     "student_broke": "w.weak_correct AND NOT w.student_correct",
 }
 
+REGIONS = {  # Yang et al. 2024's knowledge regions: the GT-trained weak model and the ceiling right or wrong
+    "Wk_Sk": "w.weak_correct AND w.ceiling_correct",
+    "Wk_Suk": "w.weak_correct AND NOT w.ceiling_correct",
+    "Wuk_Sk": "NOT w.weak_correct AND w.ceiling_correct",
+    "Wuk_Suk": "NOT w.weak_correct AND NOT w.ceiling_correct",
+}
+REGION_SQL = "CASE " + " ".join(f"WHEN {cond} THEN '{name}'" for name, cond in REGIONS.items()) + " END"
+DECEPTION = f"({REGIONS['Wuk_Sk']}) AND NOT w.student_correct"  # the strong model knows, the weak cannot check
+
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 
 
@@ -435,30 +444,45 @@ class Store:
         """
 
     def predictions_page(self, run_id: str, split: str = "test", role: str | None = None,
-                         quadrant: str | None = None, limit: int = 100, offset: int = 0) -> tuple[pd.DataFrame, int]:
+                         quadrant: str | None = None, limit: int = 100, offset: int = 0, region: str | None = None,
+                         deception: bool = False) -> tuple[pd.DataFrame, int]:
         """A page of per-example outputs and the number of rows that match.
 
         role: only that model's columns and the examples it predicted; quadrant: both_right, student_fixed
-        (weak wrong, student right), student_imitated (both wrong), student_broke (weak right, student wrong).
+        (weak wrong, student right), student_imitated (both wrong), student_broke (weak right, student wrong);
+        region: Wk_Sk, Wk_Suk, Wuk_Sk, Wuk_Suk (weak model / ceiling right or wrong); deception: only the
+        deception cases (Wuk_Sk and the student wrong). Runs with a weak model and a ceiling get a `region` column.
         """
         roles = self.roles(run_id)
         if role is not None and role not in roles:
             raise ValueError(f"run {run_id} has no model role '{role}'; its roles: {', '.join(roles) or '(none yet)'}")
         if quadrant is not None and quadrant not in QUADRANTS:
             raise ValueError(f"quadrant '{quadrant}' is not one of {', '.join(QUADRANTS)}")
+        if region is not None and region not in REGIONS:
+            raise ValueError(f"region '{region}' is not one of {', '.join(REGIONS)}")
         shown = [role] if role else roles
-        needed = list(dict.fromkeys(shown + (["weak", "student"] if quadrant else [])))
-        if quadrant and not {"weak", "student"} <= set(roles):
+        wants = (["weak", "student"] if quadrant else []) + (["weak", "ceiling"] if region or deception else []) + (
+            ["student"] if deception else [])
+        if not set(wants) <= set(roles):
             return pd.DataFrame(columns=["example_id", "text", "gold"]), 0
+        with_region = {"weak", "ceiling"} <= set(roles)
+        needed = list(dict.fromkeys(shown + wants + (["weak", "ceiling"] if with_region else [])))
         where = []
         if role:
             where.append(f'w."{role}_prob" IS NOT NULL')
         if quadrant:
             where.append(QUADRANTS[quadrant])
+        if region:
+            where.append(REGIONS[region])
+        if deception:
+            where.append(DECEPTION)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         inner = self._wide_predictions(run_id, needed)
         params = [split, split, run_id]
         total = self._rows(f"SELECT count(*) FROM ({inner}) w {clause}", params)[0][0]
-        df = self._df(f"SELECT * FROM ({inner}) w {clause} ORDER BY w.example_id LIMIT ? OFFSET ?",
+        drop = [f"{r}_{c}" for r in needed if r not in shown for c in ("prob", "pred", "correct", "output")]
+        select = "w.*" + (f" EXCLUDE ({', '.join(chr(34) + d + chr(34) for d in drop)})" if drop else "") + (
+            f", {REGION_SQL} AS region" if with_region else "")
+        df = self._df(f"SELECT {select} FROM ({inner}) w {clause} ORDER BY w.example_id LIMIT ? OFFSET ?",
                       [*params, limit, offset])
         return df, int(total)

@@ -221,9 +221,14 @@ def _soft_reward_trainer():
         column (whitelisted and collated by trl) carries p instead, and the loss is the 2-class cross-entropy
         on [r_rejected, r_chosen] against [1 - p, p], i.e. Bradley-Terry with a soft target (engine/losses.py;
         `aux_conf` adds the confidence term). Rewards are pooled at the last real token from the attention mask.
+
+        `reverse_alpha` > 0 is Yang et al.'s explicit conflict: + alpha * softplus(r_c - r_r) on the pairs the
+        model currently ranks backwards (chosen, i.e. the ground truth's better side, scored lower), a term
+        that pays the model for staying wrong where it already is.
         """
 
         loss_spec: LossSpec = LossSpec()
+        reverse_alpha: float = 0.0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             p_chosen = inputs.pop("margin")
@@ -232,6 +237,9 @@ def _soft_reward_trainer():
             logits = torch.stack([r_rejected, r_chosen], dim=-1)
             progress = self.state.global_step / max(1, self.state.max_steps)
             loss = losses.compute(self.loss_spec, logits, p_chosen.to(logits.device), progress)
+            if self.reverse_alpha > 0:
+                gap = r_chosen - r_rejected
+                loss = loss + self.reverse_alpha * (torch.nn.functional.softplus(gap) * (gap.detach() < 0)).mean()
             mode = "train" if model.training else "eval"
             with torch.no_grad():
                 self._metrics[mode]["accuracy"].append(((r_chosen > r_rejected) == (p_chosen >= 0.5).to(
@@ -243,8 +251,9 @@ def _soft_reward_trainer():
 
 
 def train_reward_model(spec: Any, cfg: Any, lr: float, pairs: Pairs, p_chosen: np.ndarray, loss: LossSpec,
-                       seed: int, ctx: Any, stage: str, stage_key: str) -> tuple[Any, Any]:
-    """A reward model finetuned from `spec` on pairs with soft labels P(chosen better) (1.0 = ground truth)."""
+                       seed: int, ctx: Any, stage: str, stage_key: str, reverse_alpha: float = 0.0) -> tuple[Any, Any]:
+    """A reward model finetuned from `spec` on pairs with soft labels P(chosen better) (1.0 = ground truth);
+    `reverse_alpha`: the explicit-conflict term (SoftRewardTrainer)."""
     from datasets import Dataset
     from transformers import set_seed
     from trl import RewardConfig
@@ -263,7 +272,7 @@ def train_reward_model(spec: Any, cfg: Any, lr: float, pairs: Pairs, p_chosen: n
 
         def factory():
             trainer = trainer_cls(model=model, args=args, train_dataset=data, processing_class=tok)
-            trainer.loss_spec = loss
+            trainer.loss_spec, trainer.reverse_alpha = loss, reverse_alpha
             return trainer
 
         trainer = _train(factory, ctx, stage, stage_key, "reward model", "train", "training", spec.name, cfg.batch_size)

@@ -86,7 +86,8 @@ def build_app(client: Any) -> gr.Blocks:
                   api_visibility="private").then(exp["_show_config"], exp["_inputs"], exp["_show_out"],
                                                  api_visibility="private")
         demo.load(run["_runs_table"], run["_filters"], run["_table_out"], api_visibility="private")
-        demo.load(res["_compare"], res["_cmp_in"], res["_cmp_out"], api_visibility="private")
+        demo.load(res["_compare"], res["_cmp_in"], res["_cmp_out"], api_visibility="private").then(
+            res["_ds_gap"], res["_ds_in"], res["_ds_out"], api_visibility="private")
 
         # ------------------------------------------------------------ links between tabs
         def follow(ids: str):

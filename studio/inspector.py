@@ -38,11 +38,17 @@ SORTS = {
 SHOWN = ["example", "text", "gold", "weak", "weak conf", "student", "student conf", "ceiling", "ceiling conf",
          "quadrant"]
 SHORT = {"student_fixed": "fixed", "student_imitated": "imitated", "student_broke": "broke", "both_right": "both right"}
+DECEPTION = "deception"
+REGION_NAMES = {"Wk_Sk": "W_k ∩ S_k", "Wk_Suk": "W_k ∩ S_uk", "Wuk_Sk": "W_uk ∩ S_k", "Wuk_Suk": "W_uk ∩ S_uk"}
+REGION_CHOICES = [("all regions", ALL), *[(v, k) for k, v in REGION_NAMES.items()],
+                  ("deception cases: W_uk ∩ S_k, student wrong", DECEPTION)]
 WIDTHS = ["10%", "31%", "5%", "6%", "7%", "7%", "7%", "7%", "7%", "9%"]
 CLICK_JS = """
 element.addEventListener('click', (e) => {
   const cell = e.target.closest('[data-quadrant]');
   if (cell) { trigger('click', {quadrant: cell.dataset.quadrant}); }
+  const region = e.target.closest('[data-region]');
+  if (region) { trigger('click', {region: region.dataset.region}); }
 });
 """
 
@@ -63,7 +69,22 @@ def enrich(df: pd.DataFrame) -> pd.DataFrame:
         df["quadrant"] = q
     if {"weak_prob", "student_prob"} <= set(df.columns):
         df["disagreement"] = (df["student_prob"].astype(float) - df["weak_prob"].astype(float)).abs()
+    for role in ("weak", "student", "ceiling"):  # preference runs: the margin each model put between the responses
+        if f"{role}_output" in df:
+            margins = df[f"{role}_output"].map(_margin)
+            if margins.notna().any():
+                df[f"{role}_margin"] = margins
     return df
+
+
+def _margin(record: Any) -> float | None:
+    if not isinstance(record, str) or not record:
+        return None
+    try:
+        value = json.loads(record).get("margin")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def join_other(df: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
@@ -81,11 +102,17 @@ def join_other(df: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
 
 
 def select(df: pd.DataFrame, quadrant: str = ALL, search: str = "", sort: str | None = None,
-           only_diff: bool = False) -> pd.DataFrame:
-    """The filtered, sorted slice: quadrant, case-insensitive text/id search, runs-disagree filter."""
+           only_diff: bool = False, region: str = ALL) -> pd.DataFrame:
+    """The filtered, sorted slice: quadrant, knowledge region (or the deception cases), case-insensitive text/id
+    search, runs-disagree filter."""
     out = df
     if quadrant and quadrant != ALL and "quadrant" in out:
         out = out[out["quadrant"] == quadrant]
+    if region and region != ALL and "region" in out:
+        if region == DECEPTION:
+            out = out[(out["region"] == "Wuk_Sk") & ~out["student_correct"].fillna(True).astype(bool)]
+        else:
+            out = out[out["region"] == region]
     if search:
         needle = search.strip()
         hit = out["text"].astype(str).str.contains(needle, case=False, regex=False)
@@ -121,6 +148,12 @@ def table_view(page: pd.DataFrame) -> pd.DataFrame:
             out[f"{role} conf"] = page[f"{role}_conf"].round(3)
     if "quadrant" in page:
         out["quadrant"] = page["quadrant"].map(lambda q: SHORT.get(q, ""))
+    if "region" in page:
+        out["region"] = page["region"].map(lambda r: REGION_NAMES.get(r, ""))
+    for role in ("weak", "student"):
+        if f"{role}_margin" in page:
+            # 4 significant digits: a weak reward model's margins can be a few thousandths
+            out[f"{role} margin"] = page[f"{role}_margin"].astype(float).map(lambda v: float(f"{v:.4g}"))
     if "other_prob" in page:
         pred = (page["other_prob"].astype(float) >= 0.5).map({True: "1", False: "0"})
         out["run B student"] = pred.where(page["other_prob"].notna(), "") + page["other_correct"].map(_mark)
@@ -150,6 +183,31 @@ def heatmap_html(counts: dict[str, int], active: str = ALL) -> str:
         f'<div class="w2s-q-side">weak wrong</div>{cell("student_fixed")}{cell("student_imitated")}'
         f'<div></div><button class="w2s-q-all{all_sel}" data-quadrant="all">all {total:,} examples</button></div>'
     )
+
+
+def regions_html(counts: dict[str, int], active: str = ALL) -> str:
+    """The clickable W_k/W_uk x S_k/S_uk grid; the deception zone (W_uk ∩ S_k) is outlined."""
+    if not counts:
+        return ""
+    total = sum(counts.values()) or 1
+
+    def cell(key: str) -> str:
+        sel = " w2s-q-active" if key == active else ""
+        zone = " w2s-zone" if key == "Wuk_Sk" else ""
+        n = counts.get(key, 0)
+        color = "#D55E00" if key == "Wuk_Sk" else "#0072B2"
+        return (f'<button class="w2s-q{sel}{zone}" data-region="{key}" style="--q-color:{color};--q-alpha:'
+                f'{0.12 + 0.4 * n / total:.2f}" title="show these examples"><span class="w2s-q-n">{n:,}</span>'
+                f'<span class="w2s-q-label">{esc(REGION_NAMES[key])}</span><span class="w2s-q-share">{n / total:.1%}'
+                '</span></button>')
+
+    dec = " w2s-q-active" if active == DECEPTION else ""
+    return ('<div class="w2s-quad"><div></div><div class="w2s-q-head">strong knows (S_k)</div>'
+            '<div class="w2s-q-head">strong does not (S_uk)</div>'
+            f'<div class="w2s-q-side">weak knows (W_k)</div>{cell("Wk_Sk")}{cell("Wk_Suk")}'
+            f'<div class="w2s-q-side">weak does not (W_uk)</div>{cell("Wuk_Sk")}{cell("Wuk_Suk")}'
+            f'<div></div><button class="w2s-q-all{dec}" data-region="{DECEPTION}">deception cases: '
+            f'{counts.get(DECEPTION, 0):,}</button></div>')
 
 
 def detail_html(row: dict[str, Any] | None, other_id: str = "") -> str:
@@ -203,6 +261,9 @@ def build(source: Source) -> dict[str, Any]:
         with gr.Column(scale=2, min_width=320):
             heat = gr.HTML(heatmap_html({}), js_on_load=CLICK_JS, elem_id="inspector-heatmap")
             quadrant = gr.Radio(QUADRANT_CHOICES, value=ALL, label="Show", elem_id="inspector-quadrant")
+            region_heat = gr.HTML("", js_on_load=CLICK_JS, elem_id="inspector-regions")
+            region = gr.Radio(REGION_CHOICES, value=ALL, label="Knowledge region (Yang et al. 2024)",
+                              elem_id="inspector-region")
             detail = gr.HTML(detail_html(None), elem_id="inspector-detail")
         with gr.Column(scale=5, min_width=520):
             with gr.Row(equal_height=True):
@@ -231,27 +292,35 @@ def build(source: Source) -> dict[str, Any]:
                             "compare runs of the same task and seed")
         return df, None
 
-    def inspect(choice: str, other: str, quad: str, text: str, order: str, diff: bool, page_no: float):
-        """One page of the filtered slice, the 2x2 counts and a line saying what is shown."""
+    def inspect(choice: str, other: str, quad: str, region_pick: str, text: str, order: str, diff: bool,
+                page_no: float):
+        """One page of the filtered slice, the 2x2 counts, the region grid and a line saying what is shown."""
         run_id, other_id = run_id_of(choice), run_id_of(other)
         if not run_id:
-            return heatmap_html({}), pd.DataFrame(columns=SHOWN), notice("Pick a run.", "info"), 1
+            return heatmap_html({}), "", pd.DataFrame(columns=SHOWN), notice("Pick a run.", "info"), 1
         try:
             df, warn = load(run_id, other_id)
         except Exception as exc:
-            return heatmap_html({}), pd.DataFrame(columns=SHOWN), notice(message(exc)), 1
+            return heatmap_html({}), "", pd.DataFrame(columns=SHOWN), notice(message(exc)), 1
         if df.empty:
-            return heatmap_html({}), pd.DataFrame(columns=SHOWN), notice(
+            return heatmap_html({}), "", pd.DataFrame(columns=SHOWN), notice(
                 f"run {run_id} has no test predictions yet", "info"), 1
         counts = {k: int((df["quadrant"] == k).sum()) for k in QUADRANTS} if "quadrant" in df else {}
-        sliced = select(df, quad, text, order, diff)
+        regions = {}
+        if "region" in df and df["region"].notna().any():
+            regions = {k: int((df["region"] == k).sum()) for k in REGION_NAMES}
+            regions[DECEPTION] = len(select(df, region=DECEPTION))
+        sliced = select(df, quad, text, order, diff, region_pick)
         pages = max(1, -(-len(sliced) // PAGE))
         page_no = int(min(max(1, int(page_no or 1)), pages))
         shown = sliced.iloc[(page_no - 1) * PAGE: page_no * PAGE]
         what = next((label for label, key in QUADRANT_CHOICES if key == quad), "all examples")
+        if region_pick and region_pick != ALL:
+            what += " · " + next((label for label, key in REGION_CHOICES if key == region_pick), region_pick)
         line = (f'<div class="w2s-info"><b>{len(sliced):,}</b> of {len(df):,} examples · {esc(what)}'
                 f'{" · matching “" + esc(text) + "”" if text else ""} · page {page_no} of {pages}</div>')
-        return heatmap_html(counts, quad), table_view(shown), line + notice(warn, "warn"), page_no
+        return (heatmap_html(counts, quad), regions_html(regions, region_pick), table_view(shown),
+                line + notice(warn, "warn"), page_no)
 
     def first_page(*args):
         return inspect(*args[:-1], 1)
@@ -266,6 +335,11 @@ def build(source: Source) -> dict[str, Any]:
         q = value.get("quadrant") if isinstance(value, dict) else None
         return q if q in {k for _, k in QUADRANT_CHOICES} else gr.skip()
 
+    def pick_region(evt: gr.EventData):
+        value = getattr(evt, "_data", {}) or {}
+        r = value.get("region") if isinstance(value, dict) else None
+        return r if r in {k for _, k in REGION_CHOICES} else gr.skip()
+
     def show_detail(choice: str, other: str, evt: gr.SelectData):
         row = evt.row_value or []
         if not row:
@@ -275,12 +349,12 @@ def build(source: Source) -> dict[str, Any]:
         hit = df[df["example_id"].astype(str) == str(row[0])]
         return detail_html(hit.iloc[0].to_dict() if len(hit) else None, other_id)
 
-    def export(choice: str, other: str, quad: str, text: str, order: str, diff: bool):
+    def export(choice: str, other: str, quad: str, region_pick: str, text: str, order: str, diff: bool):
         run_id, other_id = run_id_of(choice), run_id_of(other)
         if not run_id:
             return gr.update(visible=False)
         df, _ = load(run_id, other_id)
-        sliced = select(df, quad, text, order, diff)
+        sliced = select(df, quad, text, order, diff, region_pick)
         return gr.update(value=csv_file(sliced, f"{run_id}-{quad}"), visible=True)
 
     def choices():
@@ -288,19 +362,22 @@ def build(source: Source) -> dict[str, Any]:
         opts = [(run_label(r), r["id"]) for r in df.to_dict("records")]
         return gr.update(choices=opts), gr.update(choices=[("none", ""), *opts])
 
-    filters = [run_pick, other_pick, quadrant, search, sort, only_diff]
-    outs = [heat, table, info, page]
-    for trigger in (run_pick.change, other_pick.change, quadrant.change, sort.input, only_diff.input, search.submit):
+    filters = [run_pick, other_pick, quadrant, region, search, sort, only_diff]
+    outs = [heat, region_heat, table, info, page]
+    for trigger in (run_pick.change, other_pick.change, quadrant.change, region.change, sort.input, only_diff.input,
+                    search.submit):
         trigger(first_page, [*filters, page], outs, api_visibility="private")
     page.submit(inspect, [*filters, page], outs, api_name="inspect")
     prev_btn.click(step(-1), [*filters, page], outs, api_visibility="private")
     next_btn.click(step(+1), [*filters, page], outs, api_visibility="private")
     heat.click(pick_cell, None, quadrant, api_visibility="private", queue=False)
+    region_heat.click(pick_region, None, region, api_visibility="private", queue=False)
     table.select(show_detail, [run_pick, other_pick], detail, api_visibility="private")
     export_btn.click(export, filters, export_file, api_name="export_slice")
     refresh.click(choices, None, [run_pick, other_pick], api_visibility="private")
 
-    return {"run": run_pick, "other": other_pick, "heatmap": heat, "quadrant": quadrant, "search": search,
+    return {"run": run_pick, "other": other_pick, "heatmap": heat, "quadrant": quadrant, "region": region,
+            "regions": region_heat, "search": search,
             "sort": sort, "only_diff": only_diff, "table": table, "info": info, "page": page, "detail": detail,
             "export": export_btn, "export_file": export_file, "refresh": refresh, "_choices": choices,
             "_inspect": inspect}

@@ -17,7 +17,8 @@ import gradio as gr
 import pandas as pd
 
 from studio import plots
-from studio.common import csv_file, headline, metrics_table, notice, run_id_of, run_label
+from studio import plots_deception as dplots
+from studio.common import csv_file, esc, headline, metrics_table, notice, run_id_of, run_label
 from studio.source import Source, message
 
 ALL = "all"
@@ -66,6 +67,19 @@ def build(source: Source) -> dict[str, Any]:
         with gr.Column(scale=2, min_width=300):
             numbers = gr.Dataframe(pd.DataFrame(columns=["metric", "value"]), label="All metrics of this run",
                                    interactive=False, max_height=420, elem_id="results-metrics")
+    with gr.Group(visible=False) as deception_box:
+        gr.Markdown("### Deception (Yang et al. 2024)\nW_k / W_uk: the weak model trained on ground truth is right / "
+                    "wrong; S_k / S_uk: the ceiling is. A deception case is a test example in S_k ∩ W_uk that the "
+                    "student gets wrong: the strong model knows the answer, the weak supervisor cannot check it.",
+                    elem_classes=["w2s-section"])
+        ds_cards = gr.HTML(elem_id="results-ds")
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=360):
+                region_plot = gr.Plot(label="Knowledge regions", elem_id="results-regions")
+                region_csv = gr.DownloadButton("CSV", size="sm", value=None)
+            with gr.Column(min_width=360):
+                tax_plot = gr.Plot(label="Conflict tax", elem_id="results-tax")
+                tax_csv = gr.DownloadButton("CSV", size="sm", value=None)
     gr.Markdown("### Across runs", elem_classes=["w2s-section"])
     with gr.Row(equal_height=True):
         task_f = gr.Dropdown([ALL, *[t["name"] for t in registry["tasks"]]], value=ALL, label="Task")
@@ -79,6 +93,12 @@ def build(source: Source) -> dict[str, Any]:
         with gr.Column(min_width=360):
             methods = gr.Plot(label="Methods compared")
             methods_csv = gr.DownloadButton("CSV", size="sm", value=None)
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=360):
+            ds_variant = gr.Radio([(f, k) for k, f in dplots.DS_FORMULAS.items()], value="ds_a",
+                                  label="Deception score")
+            ds_gap = gr.Plot(label="Deception score against the capability gap", elem_id="results-ds-gap")
+            ds_gap_csv = gr.DownloadButton("CSV", size="sm", value=None)
 
     # ---------------------------------------------------------------- handlers
     def choices():
@@ -91,11 +111,12 @@ def build(source: Source) -> dict[str, Any]:
         if run is None:
             blank = plots.empty_figure("select a finished run")
             hint = notice(f"no run '{run_id}' in the engine", "warn") if run_id else headline({})
-            return [hint, blank, None, blank, None, blank, None, gr.update(), pd.DataFrame(columns=["metric", "value"])]
+            return [hint, blank, None, blank, None, blank, None, gr.update(), pd.DataFrame(columns=["metric", "value"]),
+                    gr.update(visible=False), "", blank, None, blank, None]
         try:
             metrics = source.metrics(run_id)
         except Exception as exc:
-            return [notice(message(exc)), *[gr.skip()] * 8]
+            return [notice(message(exc)), *[gr.skip()] * 14]
         one = pd.DataFrame([{**{k: run.get(k) for k in ("id", "seed", *SETUP)}, **metrics}])
         ladder_runs = one
         if seeds:
@@ -117,7 +138,20 @@ def build(source: Source) -> dict[str, Any]:
             csv_file(plots.curves_data(curves_df, curve, smooth), f"curves-{curve}-{run_id}"),
             gr.update(choices=names or ["train_loss"], value=curve),
             metrics_table(metrics),
+            *deception(run_id, metrics),
         ]
+
+    def deception(run_id: str, metrics: dict[str, Any]) -> list[Any]:
+        if not dplots.has_deception(metrics):
+            return [gr.update(visible=False), "", gr.skip(), None, gr.skip(), None]
+        return [gr.update(visible=True), ds_html(metrics), dplots.regions(metrics, f"Knowledge regions · {run_id}"),
+                csv_file(dplots.regions_data(metrics), f"regions-{run_id}"), dplots.conflict_tax(metrics),
+                csv_file(dplots.conflict_tax_data(metrics), f"conflict-tax-{run_id}")]
+
+    def deception_trend(task: str, variant: str):
+        df = finished(source.runs(task=None if task == ALL else task))
+        df = with_metrics(source, df) if not df.empty else df
+        return dplots.ds_vs_gap(df, variant), csv_file(dplots.ds_vs_gap_data(df, variant), f"ds-vs-gap-{variant}")
 
     def compare(task: str, weak: str, metric_name: str):
         df = finished(source.runs(task=None if task == ALL else task))
@@ -137,7 +171,8 @@ def build(source: Source) -> dict[str, Any]:
                 gr.update(choices=[ALL, *weaks]))
 
     res_in = [run_pick, seeds_too, curve_name, smoothing]
-    res_out = [cards, ladder, ladder_csv, calib, calib_csv, curves, curves_csv, curve_name, numbers]
+    res_out = [cards, ladder, ladder_csv, calib, calib_csv, curves, curves_csv, curve_name, numbers,
+               deception_box, ds_cards, region_plot, region_csv, tax_plot, tax_csv]
     cmp_in = [task_f, weak_f, metric]
     cmp_out = [grid, grid_csv, methods, methods_csv, weak_f]
     run_pick.change(results, res_in, res_out, api_name="results")
@@ -146,11 +181,32 @@ def build(source: Source) -> dict[str, Any]:
     smoothing.release(results, res_in, res_out, api_visibility="private")
     refresh.click(choices, None, run_pick, api_visibility="private").then(results, res_in, res_out,
                                                                           api_visibility="private")
-    compare_btn.click(compare, cmp_in, cmp_out, api_name="compare")
+    compare_btn.click(compare, cmp_in, cmp_out, api_name="compare").then(
+        deception_trend, [task_f, ds_variant], [ds_gap, ds_gap_csv], api_visibility="private")
+    ds_variant.input(deception_trend, [task_f, ds_variant], [ds_gap, ds_gap_csv], api_name="ds_vs_gap")
     for trigger in (task_f.input, weak_f.input, metric.input):
         trigger(compare, cmp_in, cmp_out, api_visibility="private")
 
     return {"run": run_pick, "seeds_too": seeds_too, "cards": cards, "ladder": ladder, "calibration": calib,
             "curves": curves, "numbers": numbers, "grid": grid, "methods": methods, "task": task_f, "weak": weak_f,
             "metric": metric, "refresh": refresh, "_choices": choices, "_results": results, "_res_in": res_in,
-            "_res_out": res_out, "_compare": compare, "_cmp_in": cmp_in, "_cmp_out": cmp_out}
+            "_res_out": res_out, "_compare": compare, "_cmp_in": cmp_in, "_cmp_out": cmp_out, "_ds_gap": deception_trend,
+            "_ds_in": [task_f, ds_variant], "_ds_out": [ds_gap, ds_gap_csv]}
+
+
+def ds_html(metrics: dict[str, Any]) -> str:
+    """The three deception scores as cards, each with its formula (the paper's normalisation is unconfirmed)."""
+    cells = []
+    for key, formula in dplots.DS_FORMULAS.items():
+        value = metrics.get(key)
+        shown = f"{float(value):.3f}" if isinstance(value, int | float) and value == value else "–"
+        why = metrics.get(f"{key}_reason") or ""
+        cells.append(f'<div class="w2s-card" title="{esc(why)}"><div class="w2s-card-label">DS {esc(key[-1])}</div>'
+                     f'<div class="w2s-card-value">{shown}</div><div class="w2s-card-sub">{esc(formula[4:])}</div>'
+                     f'</div>')
+    n = metrics.get("deception_cases")
+    cells.append(f'<div class="w2s-card"><div class="w2s-card-label">deception cases</div><div class="w2s-card-value">'
+                 f'{int(n) if isinstance(n, int | float) else "–"}</div><div class="w2s-card-sub">S_k ∩ W_uk, student '
+                 f'wrong: listed in the Inspector</div></div>')
+    return f'<div class="w2s-cards">{"".join(cells)}</div>'
+

@@ -128,3 +128,34 @@ def test_empty_inputs_give_a_figure_that_says_so():
     for fig in (plots.accuracy_ladder(empty), plots.pgr_vs_size(empty), plots.methods_compared(empty),
                 plots.training_curves(pd.DataFrame()), plots.reliability(pd.DataFrame({"gold": []}))):
         assert fig.layout.annotations and fig.layout.annotations[0].text
+
+
+# ----------------------------------------------------------------------------- deception figures
+def test_region_bars_and_conflict_tax_show_the_numbers_put_in():
+    from engine.deception import deception_metrics
+    from studio import plots_deception as dp
+
+    W, S = [1, 1, 1, 0, 0, 0, 0, 0, 1, 0], [1, 1, 0, 1, 1, 1, 1, 0, 1, 0]
+    N, C = [1, 1, 0, 1, 1, 1, 0, 0, 1, 1], [1, 0, 0, 0, 0, 1, 0, 0, 1, 0]
+    m = deception_metrics(W, S, C, N)
+    fig = dp.regions(m)
+    assert list(fig.data[0].y) == [3, 1, 4, 2] and "deception zone" in fig.data[0].x[2]
+    assert list(fig.data[1].y) == pytest.approx([1 / 3, 1.0, 3 / 4, 1.0])
+    tax = dp.conflict_tax(m)
+    assert list(tax.data[0].x) == [dp.REGION_LABELS[r] for r in dp.TAX_ORDER]  # expected order, zone last
+    assert list(tax.data[0].y) == [1, 0, 1, 2]
+    assert dp.conflict_tax(deception_metrics(W, S, C)).data == ()  # no conflict: an empty figure
+
+
+def test_ds_vs_gap_plots_one_dot_per_run_at_its_gap():
+    from studio import plots_deception as dp
+
+    runs = pd.DataFrame([{"id": "a", "method": "weak_rm", "weak": "xs", "strong": "l", "task": "t", "weak_acc": 0.6,
+                          "ceiling_acc": 0.9, "ds_a": 0.4},
+                         {"id": "b", "method": "weak_dpo", "weak": "s", "strong": "l", "task": "t", "weak_acc": 0.8,
+                          "ceiling_acc": 0.9, "ds_a": 0.1},
+                         {"id": "c", "method": "naive", "weak": "s", "strong": "l", "task": "t", "weak_acc": 0.8,
+                          "ceiling_acc": 0.9, "ds_a": None}])
+    fig = dp.ds_vs_gap(runs, "ds_a")
+    xs = sorted(x for trace in fig.data for x in trace.x)
+    assert xs == pytest.approx([0.1, 0.3]) and len(fig.data) == 2  # run c has no score: left out

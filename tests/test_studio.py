@@ -103,17 +103,18 @@ def test_demo_preset_runs_and_every_tab_agrees_with_duckdb(tmp_path):
         naive = next(r for r in runs if r.method == "naive")
         # Results tab: the metrics table holds the run's PGR and accuracies.
         results = app.client.predict(naive.id, "0", "train_loss", 0.0, api_name="/results")
-        metrics = {row[0]: row[1] for row in results[-1]["data"]}
+        (table,) = [x for x in results if isinstance(x, dict) and x.get("headers") == ["metric", "value"]]
+        metrics = {row[0]: row[1] for row in table["data"]}
         assert "PGR" in results[0] and f"{metrics['pgr']:.2f}" in results[0]
         assert metrics["weak_acc"] < metrics["student_acc"] <= metrics["ceiling_acc"]
 
         # Inspector: "student fixed the weak error", every row has weak wrong and student right.
-        heat, fixed, info, _ = app.client.predict(naive.id, "", "student_fixed", "", "example id", False, 1,
-                                                  api_name="/inspect")
+        heat, regions, fixed, info, _ = app.client.predict(naive.id, "", "student_fixed", "all", "", "example id",
+                                                           False, 1, api_name="/inspect")
         fixed_rows = table_rows(fixed)
         assert fixed_rows and all(r["weak"].endswith("✗") and r["student"].endswith("✓") for r in fixed_rows)
         assert f"<b>{len(fixed_rows)}</b> of" in info and f">{len(fixed_rows)}<" in heat
-        (slice_csv,) = [app.client.predict(naive.id, "", "student_fixed", "", "example id", False,
+        (slice_csv,) = [app.client.predict(naive.id, "", "student_fixed", "all", "", "example id", False,
                                            api_name="/export_slice")]
         assert Path(slice_csv["value"] if isinstance(slice_csv, dict) else slice_csv).read_text().count("\n") == \
             len(fixed_rows) + 1
@@ -158,6 +159,28 @@ def test_preference_methods_get_their_forms_and_presets_without_method_code(app)
         assert field in labels, f"no widget for setting {field}"
     out = app.client.predict(*values, api_name="/check")
     assert "Config is valid: 2 run(s)" in out[0], out[0]
+
+
+def test_deception_view_lists_the_deception_cases_with_both_margins(app):
+    config = {"task": "world_pref", "weak": "world-xs", "strong": "world-l", "n_train": 480, "n_test": 160,
+              "methods": ["weak_rm"], "train": {"epochs": 4}, "settings": {"weak_rm": {"conflict": "implicit"}}}
+    (run,) = app.engine.wait_for(app.engine.submit(config).run_ids, timeout=300)
+    assert run.status == "done", run.error
+    m = app.engine.metrics(run.id)
+    assert m["deception_cases"] > 0
+    results = app.client.predict(run.id, False, "train_loss", 0.0, api_name="/results")
+    (cards,) = [x for x in results if isinstance(x, str) and "deception cases" in x]
+    for key in ("ds_a", "ds_b", "ds_c"):  # each shown with its formula; an undefined one as a dash
+        assert (f"{m[key]:.3f}" if m[key] is not None else "–") in cards
+    assert "|S_k ∩ W_uk ∩ student wrong| / |S_k ∩ W_uk|" in cards
+    _, regions, table, info, _ = app.client.predict(run.id, "", "all", "deception", "", "example id", False, 1,
+                                                    api_name="/inspect")
+    rows = table_rows(table)
+    assert len(rows) == m["deception_cases"] and f"deception cases: {len(rows)}" in regions
+    assert all(r["region"] == "W_uk ∩ S_k" and r["student"].endswith("✗") and r["weak"].endswith("✗")
+               and r["ceiling"].endswith("✓") for r in rows)
+    # Wrong on a pair = the student's reward margin favours the rejected response; the weak one's too.
+    assert all(r["student margin"] < 0 and r["weak margin"] < 0 for r in rows)
 
 
 def test_uploaded_file_problems_are_shown(app, tmp_path):

@@ -4,6 +4,10 @@ A weak reward model learns ground-truth preference pairs of half A and labels ha
 p = s(r(chosen) - r(rejected)); the strong reward model learns those soft labels (Bradley-Terry with a soft
 target, or Burns et al.'s auxiliary confidence loss); the ceiling is the strong reward model trained on the
 ground truth of A. A model is right on a test pair when it scores the ground-truth chosen response higher.
+
+Deception settings (engine.methods._conflict): a conflicting objective (implicit pairs or the explicit
+term), and the two mitigations: the confidence filter on weak labels and bootstrapping through
+intermediate reward models (`via`), each cross-fitted on two folds of B so it labels pairs it did not train on.
 """
 
 from dataclasses import dataclass, field
@@ -11,28 +15,49 @@ from typing import Literal
 
 import numpy as np
 
-from engine.config import MethodConfig
 from engine.losses import LossSpec
 from engine.methods import METHODS, Method
+from engine.methods._conflict import ConflictConfig, conflict_pairs, filtered, split_pairs, with_conflict
 from engine.pref_stages import reward_stage
 from engine.preference import Pairs
 
 
 @dataclass
-class WeakRMConfig(MethodConfig):
+class WeakRMConfig(ConflictConfig):
     loss: Literal["xent", "aux_conf"] = field(default="xent", metadata={
         "help": "Student loss on the weak soft labels: xent (soft Bradley-Terry) or aux_conf (Burns et al.)."})
     aux_coef: float = field(default=0.5, metadata={"help": "Confidence-loss weight when loss is aux_conf."})
     warmup_frac: float = field(default=0.2, metadata={"help": "Confidence-loss warm-up when loss is aux_conf."})
+    via: list[str] = field(default_factory=list, metadata={
+        "help": "Mitigation: intermediate reward models between weak and strong, weakest first (empty = none)."})
 
     def __post_init__(self):
+        super().__post_init__()
         if self.loss not in ("xent", "aux_conf"):
             raise ValueError(f"loss={self.loss!r} must be xent or aux_conf")
 
 
-def split_pairs(exp, *splits: str) -> list[Pairs]:
-    """The preference pairs of each split (prompt, chosen, rejected as the task gives them: chosen = better)."""
-    return [Pairs.of(exp.examples(exp.ids(s))) for s in splits]
+def bootstrap_labels(exp, models: list[str], pairs_b: Pairs, p: np.ndarray, labels: str) -> tuple[np.ndarray, str]:
+    """Labels on B relayed through intermediate reward models: each is trained on one fold of B with the
+    previous labels and labels the other fold, both ways."""
+    folds = (pairs_b.ids[0::2], pairs_b.ids[1::2])
+    for k in (0, 1):
+        exp.add_split(f"B_fold{k}", folds[k])
+    for step, model in enumerate(models, start=1):
+        pos = {i: n for n, i in enumerate(pairs_b.ids)}
+        parts = []
+        for k in (0, 1):
+            train = pairs_b.subset(np.isin(pairs_b.ids, folds[k]))
+            other = pairs_b.subset(np.isin(pairs_b.ids, folds[1 - k]))
+            parts.append((other, reward_stage(exp, f"intermediate{step}_fold{k}", model, train,
+                                              p[[pos[i] for i in train.ids]], f"{labels}|fold{k}", LossSpec("xent"),
+                                              {f"B_fold{1 - k}": other})))
+        relayed = {}
+        for k, (other, result) in enumerate(parts):
+            relayed.update(zip(other.ids, result.preds[f"B_fold{1 - k}"].aligned(other.ids)))
+        p = np.array([relayed[i] for i in pairs_b.ids])
+        labels = f"xfit({parts[0][1].key},{parts[1][1].key})"
+    return p, labels
 
 
 @METHODS.register("weak_rm")
@@ -52,7 +77,26 @@ class WeakRM(Method):
         ceiling = reward_stage(exp, "ceiling", spec.strong, pairs_a, gold, "gold", LossSpec("xent"),
                                {"test": pairs_test})
         p_weak = weak.preds["B"].aligned(pairs_b.ids)
+        extra: dict[str, float] = {"weak_label_acc": float((p_weak >= 0.5).mean())}
+        p, labels = p_weak, f"{weak.key}:B"
+        if cfg.via:
+            p, labels = bootstrap_labels(exp, cfg.via, pairs_b, p, labels)
+            extra["relayed_label_acc"] = float((p >= 0.5).mean())
+        train, p, labels, info = filtered(pairs_b, p, labels, cfg.conf_threshold)
+        extra.update(info)
         loss = LossSpec(cfg.loss, aux_coef=cfg.aux_coef, warmup_frac=cfg.warmup_frac)
-        student = reward_stage(exp, "student", spec.strong, pairs_b, p_weak, f"{weak.key}:B", loss,
-                               {"test": pairs_test})
-        return exp.summarize(weak, student, ceiling, {"weak_label_acc": float((p_weak >= 0.5).mean())})
+        test = {"test": pairs_test}
+        plain = reward_stage(exp, "student_noconflict" if cfg.conflict != "none" else "student", spec.strong, train,
+                             p, labels, loss, test)
+        if cfg.conflict == "none":
+            return exp.summarize(weak, plain, ceiling, extra)
+        if cfg.conflict == "implicit":
+            extra_pairs = conflict_pairs(exp, cfg, len(train))
+            extra["conflict_pairs"] = float(len(extra_pairs))
+            train_c, p_c, labels_c = with_conflict(train, p, labels, extra_pairs)
+            student = reward_stage(exp, "student", spec.strong, train_c, p_c, labels_c, loss, test)
+        else:
+            student = reward_stage(exp, "student", spec.strong, train, p, labels, loss, test,
+                                   reverse_alpha=cfg.conflict_alpha)
+        extra["student_noconflict_acc"] = float((plain.preds["test"].aligned(pairs_test.ids) >= 0.5).mean())
+        return exp.summarize(weak, student, ceiling, extra, noconflict=plain)

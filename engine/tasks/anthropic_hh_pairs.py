@@ -65,6 +65,22 @@ class AnthropicHHPairs(HubTask):
     def data_dir(self) -> str | None:
         return self.config.subset
 
+    def conflict_examples(self, like: list[Example], n: int, seed: int) -> list[Example]:
+        """Yang et al.'s implicit conflict: ground-truth pairs of the helpful-base subset (harmless-base for a
+        helpfulness run), from the same source (hub or, with data_files, a sibling folder of that name)."""
+        import dataclasses
+        from pathlib import Path
+
+        other = "helpful-base" if self.config.subset != "helpful-base" else "harmless-base"
+        files = self.config.data_files
+        if files is not None:
+            files = str(Path(files).expanduser().parent / other)
+            if not Path(files).exists():
+                raise TaskError(f"conflict: implicit reads {other} pairs from {files}, which does not exist. Fix: put "
+                                f"the {other} folder of hh-rlhf beside {self.config.data_files}")
+        source = type(self)(dataclasses.replace(self.config, subset=other, data_files=files, seed=seed))
+        return source.load(limit=n)["train"][:n]
+
     def row_examples(self, row: dict[str, Any]) -> list[Example]:
         parts = split_transcripts(clean(row["chosen"]), clean(row["rejected"]))
         if parts is None:

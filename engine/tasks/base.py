@@ -71,6 +71,13 @@ class Task:
         `limit` is a hint: a loader may stop after about that many rows per pool."""
         raise NotImplementedError
 
+    def conflict_examples(self, like: list[Example], n: int, seed: int) -> list[Example]:
+        """Up to `n` ground-truth pairs of a second objective that conflicts with this preference task's own
+        (Yang et al. 2024's implicit conflict: helpfulness next to harmlessness). `like` are training examples
+        the conflict may be built on (never test ones). Tasks without such an objective refuse."""
+        raise TaskError(f"task '{self.registry_name}' has no conflicting objective for conflict: implicit. Fix: use "
+                        "world_pref or anthropic_hh_pairs, or conflict: none / explicit")
+
     def cache_version(self) -> str:
         """Identity of the examples this task yields: name, code version and its settings."""
         cfg = json.dumps(dataclasses.asdict(self.config), sort_keys=True, default=str)

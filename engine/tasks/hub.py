@@ -98,6 +98,7 @@ class HubTask(Task):
 
     Config: ClassVar[type[TaskConfig]] = HubConfig
     hub_id: ClassVar[str] = ""
+    hub_config: ClassVar[str | None] = None  # the dataset's configuration name, where it has several (legalbench)
     # pool name -> hub split that feeds it (boolq and cosmos_qa test on "validation").
     hub_splits: ClassVar[dict[str, str]] = {"train": "train", "test": "test"}
     columns: ClassVar[tuple[str, ...]] = ()
@@ -137,15 +138,15 @@ class HubTask(Task):
         import datasets
 
         revision, data_dir = self.config.revision, self.data_dir()
-        where = f"'{self.hub_id}'" + (f" ({data_dir})" if data_dir else "")
+        where = f"'{self.hub_id}'" + (f" ({self.hub_config or data_dir})" if self.hub_config or data_dir else "")
         with _offline_env_honoured():
             try:
                 try:
-                    loaded = datasets.load_dataset(self.hub_id, data_dir=data_dir, revision=revision)
+                    loaded = datasets.load_dataset(self.hub_id, self.hub_config, data_dir=data_dir, revision=revision)
                 except RuntimeError as exc:
                     if "scripts are no longer supported" not in str(exc) or revision or data_dir:
                         raise
-                    loaded = datasets.load_dataset(self.hub_id, revision=PARQUET_EXPORT)
+                    loaded = datasets.load_dataset(self.hub_id, self.hub_config, revision=PARQUET_EXPORT)
             except ConnectionError as exc:
                 raise TaskError(
                     f"cannot download {where} from the hub ({_one_line(exc)}). "

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from engine.tasks import TASKS
-from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_example, seeded_rng
+from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_example, make_pair, seeded_rng
 from engine.world import ATTRIBUTES, PROMPT, Entity, World, load_world, zoo_dir
 
 
@@ -120,6 +120,16 @@ class WorldPref(WorldTask):
 
     kind = "preference"
     label_names = ("rejected", "chosen")
+
+    def conflict_examples(self, like: list[Example], n: int, seed: int) -> list[Example]:
+        """The offline stand-in for helpfulness next to harmlessness: an "eager" objective whose ground truth
+        always prefers " big ." on the same prompts, whatever the entity's size. It agrees with the truth on big
+        entities and conflicts on small ones, so it pulls the student away from the fact the weak labels teach."""
+        rng = seeded_rng(seed, "conflict")
+        chosen = sorted(like, key=lambda e: e.id)
+        rng.shuffle(chosen)
+        return [make_pair(e.text, " big .", " small .", objective="eager", entity=e.meta.get("entity"))
+                for e in chosen[:n]]
 
     def example(self, world: World, entity: Entity) -> Example:
         truth = entity.facts["size"]
