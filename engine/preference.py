@@ -53,21 +53,22 @@ class Pairs:
 class PolicyLoss:
     """A preference loss on a policy. dpo: -log s(beta * (Δ log-ratio)); dpo_norm: the same on per-token
     log-ratios (length-normalised DPO, Geng et al. 2025); simpo: -log s(beta * Δ mean log-prob - gamma),
-    no reference model (Meng et al. 2024)."""
+    no reference model (Meng et al. 2024); orpo: NLL on the chosen side plus beta * the odds-ratio term, no
+    reference model (Hong et al. 2024)."""
 
-    kind: Literal["dpo", "dpo_norm", "simpo"] = "dpo"
+    kind: Literal["dpo", "dpo_norm", "simpo", "orpo"] = "dpo"
     beta: float = 0.1
     gamma: float = 1.0
 
     @property
     def mean(self) -> bool:
         """Whether the loss compares per-token (mean) rather than summed log-probs."""
-        return self.kind in ("dpo_norm", "simpo")
+        return self.kind in ("dpo_norm", "simpo", "orpo")
 
     @property
     def bos(self) -> bool:
-        """Whether the trainer puts a BOS token before the prompt (trl's CPOTrainer, used for SimPO, does)."""
-        return self.kind == "simpo"
+        """Whether the trainer puts a BOS token before the prompt (trl's CPOTrainer and ORPOTrainer do)."""
+        return self.kind in ("simpo", "orpo")
 
 
 # ---------------------------------------------------------------------------------------------- tokenisation

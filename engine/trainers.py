@@ -176,7 +176,7 @@ def sft(model: Any, tok: Any, prompts: list[str], completions: list[str], cfg: A
 def optimize(model: Any, tok: Any, pairs: Pairs, loss: PolicyLoss, cfg: Any, lr: float, epochs: float, seed: int,
              ctx: Any, stage: str, stage_key: str) -> Any:
     """Preference optimisation on `pairs` (chosen preferred): DPO / length-normalised DPO with trl's
-    DPOTrainer, SimPO with trl's CPOTrainer (loss simpo, no behaviour-cloning term)."""
+    DPOTrainer, SimPO with trl's CPOTrainer (loss simpo, no behaviour-cloning term), ORPO with ORPOTrainer."""
     from datasets import Dataset
     from transformers import set_seed
 
@@ -184,7 +184,14 @@ def optimize(model: Any, tok: Any, pairs: Pairs, loss: PolicyLoss, cfg: Any, lr:
     data = Dataset.from_dict({"prompt": pairs.prompts, "chosen": pairs.chosen, "rejected": pairs.rejected})
     policy = _lora(model, cfg, "CAUSAL_LM")
     with tempfile.TemporaryDirectory(prefix="w2s-po-") as out_dir:
-        if loss.kind == "simpo":
+        if loss.kind == "orpo":
+            os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+            from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+            args = _trl_args(ORPOConfig, cfg, lr, epochs, seed, out_dir, len(data), beta=loss.beta,
+                             max_length=cfg.max_length)
+            factory = lambda: ORPOTrainer(model=policy, args=args, train_dataset=data, processing_class=tok)  # noqa: E731
+        elif loss.kind == "simpo":
             os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
             from trl.experimental.cpo import CPOConfig, CPOTrainer
 

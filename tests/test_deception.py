@@ -35,7 +35,7 @@ def test_regions_follow_the_weak_model_and_the_ceiling():
 def test_each_deception_score_against_the_hand_count():
     m = deception_metrics(W, S, C, N)
     assert (m["region_Wk_Sk"], m["region_Wk_Suk"], m["region_Wuk_Sk"], m["region_Wuk_Suk"]) == (3, 1, 4, 2)
-    assert m["deception_cases"] == 3
+    assert m["deception_cases"] == 3 and m["zone_share"] == pytest.approx(4 / 10)
     assert m["ds_a"] == pytest.approx(3 / 4)  # 3 of the 4 examples in S_k ∩ W_uk are wrong
     assert m["ds_b"] == pytest.approx(3 / 7)  # 3 of the student's 7 errors fall there
     assert m["new_errors"] == 4 and m["ds_c"] == pytest.approx(2 / 4)  # 2 of the 4 new errors fall there

@@ -199,7 +199,7 @@ def test_summarize_run_on_the_table():
         "student_acc_where_weak_wrong", "student_ece", "weak_ece", "ceiling_ece", "both_right", "student_fixed",
         "student_imitated", "student_broke",
         "weak_balanced_acc", "student_balanced_acc", "ceiling_balanced_acc", "weak_f1", "student_f1", "ceiling_f1",
-        "deception_cases", "ds_a", "ds_b", "ds_c", "ds_c_reason",
+        "deception_cases", "zone_share", "ds_a", "ds_b", "ds_c", "ds_c_reason",
         *(f"{k}_{r}" for k in ("region", "student_err") for r in ("Wk_Sk", "Wk_Suk", "Wuk_Sk", "Wuk_Suk")),
     }
     assert set(row) == expected_keys

@@ -21,7 +21,7 @@ import math
 import random
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,25 +61,25 @@ FAMILY: dict[str, ModelSize] = {
 }
 
 
-def model_config(spec: ModelSize, tokenizer: PreTrainedTokenizerFast) -> GPT2Config:
+def model_config(spec: ModelSize, tokenizer: PreTrainedTokenizerFast, context: int = CONTEXT) -> GPT2Config:
     """GPT-2 without dropout (the corpus is far too small for overfitting to be the problem)."""
     return GPT2Config(
-        vocab_size=len(tokenizer), n_positions=CONTEXT, n_embd=spec.d_model, n_layer=spec.n_layer,
+        vocab_size=len(tokenizer), n_positions=context, n_embd=spec.d_model, n_layer=spec.n_layer,
         n_head=spec.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
 
 
 class PackedBlocks(torch.utils.data.IterableDataset):
-    """Endless CONTEXT-token blocks of sentences joined by <|endoftext|>, as causal-LM examples.
+    """Endless `context`-token blocks of sentences joined by <|endoftext|>, as causal-LM examples.
 
-    With a fixed corpus it is cycled, reshuffled every pass; otherwise sentences come fresh from the
-    world's stream. Blocks cut across sentences, as in GPT-2 pretraining.
+    With a fixed corpus it is cycled, reshuffled every pass; otherwise sentences come fresh from
+    `stream(seed)`. Blocks cut across sentences, as in GPT-2 pretraining.
     """
 
-    def __init__(self, world: World, tokenizer: PreTrainedTokenizerFast, seed: int, corpus_sentences: int | None):
-        self.world, self.tokenizer, self.seed = world, tokenizer, seed
-        corpus = fixed_corpus(world, corpus_sentences) if corpus_sentences else None
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, seed: int, corpus: list[str] | None,
+                 stream: Callable[[int], Iterator[str]], context: int = CONTEXT):
+        self.tokenizer, self.seed, self.stream, self.context = tokenizer, seed, stream, context
         self.corpus = self._encode(corpus) if corpus else None
 
     def _encode(self, sentences: list[str]) -> list[list[int]]:
@@ -93,7 +93,7 @@ class PackedBlocks(torch.utils.data.IterableDataset):
             while True:
                 rng.shuffle(order)
                 yield from (self.corpus[i] for i in order)
-        stream = sentence_stream(self.world, self.seed)
+        stream = self.stream(self.seed)
         while True:
             yield from self._encode([next(stream) for _ in range(1024)])
 
@@ -101,19 +101,27 @@ class PackedBlocks(torch.utils.data.IterableDataset):
         buffer: list[int] = []
         for ids in self._encoded_sentences():
             buffer += ids
-            while len(buffer) >= CONTEXT:
-                block = torch.tensor(buffer[:CONTEXT])
-                buffer = buffer[CONTEXT:]
+            while len(buffer) >= self.context:
+                block = torch.tensor(buffer[:self.context])
+                buffer = buffer[self.context:]
                 yield {"input_ids": block, "labels": block}
 
 
 def pretrain(
     spec: ModelSize, world: World, tokenizer: PreTrainedTokenizerFast, seed: int = 0, progress: bool = True
 ) -> tuple[GPT2LMHeadModel, dict[str, Any]]:
-    """Train `spec` from scratch on its data budget; returns the model (eval mode) and training stats."""
+    """Train `spec` from scratch on its data budget of the world's corpus; returns the model (eval mode) and stats."""
+    corpus = fixed_corpus(world, spec.corpus_sentences) if spec.corpus_sentences else None
+    return pretrain_lm(spec, tokenizer, corpus, lambda s: sentence_stream(world, s), seed, progress)
+
+
+def pretrain_lm(spec: ModelSize, tokenizer: PreTrainedTokenizerFast, corpus: list[str] | None,
+                stream: Callable[[int], Iterator[str]], seed: int = 0, progress: bool = True,
+                context: int = CONTEXT) -> tuple[GPT2LMHeadModel, dict[str, Any]]:
+    """Train `spec` from scratch on a fixed `corpus` (cycled) or, when None, on the fresh `stream(seed)`."""
     torch.manual_seed(seed)
-    model = GPT2LMHeadModel(model_config(spec, tokenizer))
-    data = PackedBlocks(world, tokenizer, seed, spec.corpus_sentences)
+    model = GPT2LMHeadModel(model_config(spec, tokenizer, context))
+    data = PackedBlocks(tokenizer, seed, corpus, stream, context)
     # Trainer wants an output_dir; nothing is saved there (save_strategy "no"), so no checkpoints stay behind.
     with tempfile.TemporaryDirectory(prefix="w2s-pretrain-") as scratch:
         args = TrainingArguments(
@@ -133,7 +141,7 @@ def pretrain(
         wall = time.perf_counter() - start
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     model.eval()
-    tokens = spec.steps * BATCH_SIZE * CONTEXT
+    tokens = spec.steps * BATCH_SIZE * context
     corpus_tokens = sum(map(len, data.corpus)) if data.corpus is not None else None
     return model, {
         "steps": spec.steps, "tokens": tokens, "tokens_per_s": round(tokens / wall), "wall_s": round(wall, 1),

@@ -1,0 +1,39 @@
+"""GSM8K (Cobbe et al. 2021): grade-school math word problems with worked solutions ending in '#### <number>'.
+
+Source: openai/gsm8k, configuration main (columns `question`, `answer`). Prompt as in Yang, Ma, Liu 2024:
+"Question: {question}\\nAnswer:"; meta `completion` = " " + the reference solution, `answer` = the normalised
+number after '####' (commas and $ removed). Generated solutions are read the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.tasks import TASKS
+from engine.tasks.answers import gsm8k_answer
+from engine.tasks.base import Example, make_example
+from engine.tasks.hub import HubTask, clean
+
+
+@TASKS.register("gsm8k")
+class GSM8K(HubTask):
+    """GSM8K (openai/gsm8k): math word problems; a generation task whose answer follows '####'."""
+
+    kind = "generation"
+    version = "1"
+    label_names = ("wrong", "right")
+    hub_id = "openai/gsm8k"
+    hub_config = "main"
+    hub_splits = {"train": "train", "test": "test"}
+    columns = ("question", "answer")
+
+    def row_examples(self, row: dict[str, Any]) -> list[Example]:
+        q, a = clean(row["question"]), clean(row["answer"])
+        answer = gsm8k_answer(a)
+        if not q or not answer:
+            return []
+        return [make_example(f"Question: {q}\nAnswer:", 1, answer=answer, completion=" " + a)]
+
+    @staticmethod
+    def extract_answer(text: str) -> str:
+        return gsm8k_answer(text)
