@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -161,3 +162,44 @@ def test_reduced_arith_family_builds(tmp_path):
     manifest = build_arith_zoo(tmp_path, scale=0.01, progress=False)
     assert {p.name for p in tmp_path.iterdir()} == {"s", "l", "manifest.json"}
     assert all(0 <= m["solve_rate"] <= 1 and m["tokens"] > 0 for m in manifest["models"].values())
+
+
+# ----------------------------------------------------------------------------- the method end to end
+def test_progressive_refine_end_to_end_on_the_arithmetic_zoo(store):
+    from engine.config import config_from_dict
+    from engine.runner import run_local
+
+    cfg = {"task": {"name": "arith_sums", "n": 400}, "weak": "arith-s", "strong": "arith-l", "seeds": [0],
+           "methods": ["progressive_refine"], "train": {"batch_size": 32, "max_length": 128},
+           "settings": {"progressive_refine": {"n_samples": 6, "temperature": 0.5, "pass_k": 4, "sft_epochs": 2,
+                                               "po_epochs": 1}}}
+    (spec,) = config_from_dict(cfg).expand()
+    run_id, status, s = run_local(spec, store, progress=False)
+    assert status == "done", s
+    roles = {st["role"] for st in store.run(run_id)["stages"]}
+    assert roles == {"weak", "stage1", "student", "ceiling"}
+    n_b = s["n_train_b"]
+    outcomes = [k for k in s if k.startswith("stage2_") and k.removeprefix("stage2_") in
+                ("low_conf", "empty_majority", "too_easy", "weak_chosen", "weak_rejected", "weak_disagrees")]
+    assert sum(s[k] for k in outcomes) == n_b  # every B question got exactly one Stage II outcome
+    df, _ = store.predictions_page(run_id, split="B", role="stage1", limit=1000)
+    sel = [json.loads(o) for o in df["stage1_output"]]
+    assert sum(r["selected"] for r in sel) == s["stage1_selected"] > 0
+    assert all(r["weak_answer"] == r["icl_answer"] != "" for r in sel if r["selected"])
+    assert all(len(r["samples"]) == 6 == len(r["sample_answers"]) for r in sel)
+    df, _ = store.predictions_page(run_id, split="B", role="student", limit=1000)
+    rows = [json.loads(o) for o in df["student_output"]]
+    weak_b = {i: json.loads(o)["solution"] for i, o in zip(*store.predictions_page(
+        run_id, split="B", role="weak", limit=1000)[0][["example_id", "weak_output"]].T.values)}
+    pairs = [(i, p) for i, r in zip(df["example_id"], rows) for p in r["pairs"]]
+    assert len(pairs) == s["stage2_pairs"] > 0
+    for example_id, p in pairs:  # the weak solution is always one side: chosen or rejected by the rules
+        side = p["chosen"] if p["role"] == "weak_chosen" else p["rejected"]
+        assert side == weak_b[example_id] and "margin_before" in p and "margin_after" in p
+    assert 0 <= s["stage1_selected_label_acc"] <= 1 and 0 <= s["stage2_chosen_label_acc"] <= 1
+    test = store.predictions_page(run_id, role="ceiling", limit=1000)[0]
+    recs = [json.loads(o) for o in test["ceiling_output"]]
+    gold = {e: a for e, a in zip(test["example_id"], test["meta"].map(lambda m: json.loads(m)["answer"]))}
+    assert s["ceiling_pass_k"] == pytest.approx(np.mean([gold[e] in r["pass_k_answers"]
+                                                         for e, r in zip(test["example_id"], recs)]))
+    assert s["stage1_pgr"] is not None or "undefined" in s["stage1_pgr_reason"]
