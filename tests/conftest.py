@@ -63,6 +63,17 @@ def store(tmp_path):
 
 
 # ----------------------------------------------------------------------------- real processes
+def terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within 20 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class EngineProcess:
     """`w2s serve` in a subprocess, polled until it answers."""
 
@@ -89,13 +100,7 @@ class EngineProcess:
         raise AssertionError("engine did not answer within 60 s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.client.close()
         self.log.close()
 
@@ -175,13 +180,7 @@ class StudioProcess:
 
     def stop(self) -> None:
         """Stop the app, then (unless told not to) the engine, and wait until the engine let go of the database."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         if self.stop_engine:
             try:
                 self.engine.shutdown()

@@ -50,6 +50,9 @@ class ProgressiveRefineConfig(MethodConfig):
     beta: float = field(default=0.1, metadata={"help": "DPO beta / ORPO lambda."})
     sft_epochs: float = field(default=3.0, metadata={"help": "Epochs of every SFT (weak, Stage I, ceiling)."})
     po_epochs: float = field(default=2.0, metadata={"help": "Epochs of Stage II preference training."})
+    po_lr_scale: float = field(default=0.1, metadata={
+        "help": "Stage II learning rate as a share of the SFT rate (preference training at the SFT rate collapses "
+                "small models' generations; DPO recipes use about a tenth)."})
     pass_k: int = field(default=10, metadata={"help": "Samples per test question for pass@k (0 = skip)."})
     max_new_tokens: int = field(default=32, metadata={"help": "Length of every generated solution."})
 
@@ -66,6 +69,8 @@ class ProgressiveRefineConfig(MethodConfig):
             raise ValueError(f"need 0 < min_conf ({self.min_conf}) <= tau ({self.tau}) <= 1")
         if self.temperature <= 0:
             raise ValueError(f"temperature={self.temperature} must be > 0 (samples must differ)")
+        if not 0 < self.po_lr_scale <= 1:
+            raise ValueError(f"po_lr_scale={self.po_lr_scale} must be in (0, 1]")
 
 
 # ---------------------------------------------------------------------------------------------- the two rules
@@ -327,7 +332,7 @@ class ProgressiveRefine(Method):
                       [p[3] for p in pairs])
         loss = PolicyLoss(cfg.po_loss, beta=cfg.beta)
         payload = r.payload(stage1=stage1.key, pairs=digest(train.prompts, train.chosen, train.rejected),
-                            loss=[loss.kind, loss.beta], po_epochs=cfg.po_epochs)
+                            loss=[loss.kind, loss.beta], po_epochs=cfg.po_epochs, po_lr_scale=cfg.po_lr_scale)
 
         def compute(key):
             from engine.preference import margin, pair_margins
@@ -336,8 +341,9 @@ class ProgressiveRefine(Method):
             policy, tok, _, _ = self._stage1_model(exp, r, weak_sol, stage1.key)
             before = margin(pair_margins(policy, tok, train, exp.spec.train, loss.bos, exp.ctx, "student: margins"),
                             loss.mean)
-            policy = optimize(policy, tok, train, loss, exp.spec.train, exp.lr_for(exp.spec.strong, "student"),
-                              cfg.po_epochs, exp.spec.seed, exp.ctx, "student", key)
+            policy = optimize(policy, tok, train, loss, exp.spec.train,
+                              cfg.po_lr_scale * exp.lr_for(exp.spec.strong, "student"), cfg.po_epochs, exp.spec.seed,
+                              exp.ctx, "student", key)
             after = margin(pair_margins(policy, tok, train, exp.spec.train, loss.bos, exp.ctx, "student: margins"),
                            loss.mean)
             k = 0

@@ -26,6 +26,12 @@ from engine.tasks.hub import HubTask, PairedHubConfig, clean
 SUBSETS = ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")
 
 
+def check_subset(subset: str | None) -> None:
+    """The folder names of Anthropic/hh-rlhf these tasks read (red-team-attempts has another format)."""
+    if subset is not None and subset not in SUBSETS:
+        raise TaskError(f"subset={subset!r} is not one of {', '.join(SUBSETS)}. Fix: pick one or leave it empty")
+
+
 @TASKS.register("anthropic_hh")
 class AnthropicHH(HubTask):
     """Anthropic HH-RLHF (Anthropic/hh-rlhf): one transcript, label 1 = chosen, 0 = rejected. Models stay
@@ -49,10 +55,7 @@ class AnthropicHH(HubTask):
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            if self.subset is not None and self.subset not in SUBSETS:
-                raise TaskError(
-                    f"subset={self.subset!r} is not one of {', '.join(SUBSETS)}. Fix: pick one or leave it empty"
-                )
+            check_subset(self.subset)
 
     def data_dir(self) -> str | None:
         return self.config.subset

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.tasks import TASKS
-from engine.tasks.anthropic_hh import SUBSETS
+from engine.tasks.anthropic_hh import SUBSETS, check_subset
 from engine.tasks.base import Example, TaskError, make_pair
 from engine.tasks.hub import HubConfig, HubTask, clean
 
@@ -57,10 +57,7 @@ class AnthropicHHPairs(HubTask):
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            if self.subset is not None and self.subset not in SUBSETS:
-                raise TaskError(
-                    f"subset={self.subset!r} is not one of {', '.join(SUBSETS)}. Fix: pick one or leave it empty"
-                )
+            check_subset(self.subset)
 
     def data_dir(self) -> str | None:
         return self.config.subset
