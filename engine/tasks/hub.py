@@ -142,11 +142,12 @@ class HubTask(Task):
         with _offline_env_honoured():
             try:
                 try:
-                    loaded = datasets.load_dataset(self.hub_id, self.hub_config, data_dir=data_dir, revision=revision)
+                    loaded = datasets.load_dataset(self.hub_id, name=self.hub_config, data_dir=data_dir,
+                                                   revision=revision)
                 except RuntimeError as exc:
                     if "scripts are no longer supported" not in str(exc) or revision or data_dir:
                         raise
-                    loaded = datasets.load_dataset(self.hub_id, self.hub_config, revision=PARQUET_EXPORT)
+                    loaded = datasets.load_dataset(self.hub_id, name=self.hub_config, revision=PARQUET_EXPORT)
             except ConnectionError as exc:
                 raise TaskError(
                     f"cannot download {where} from the hub ({_one_line(exc)}). "
