@@ -42,7 +42,7 @@ DECEPTION = "deception"
 REGION_NAMES = {"Wk_Sk": "W_k ∩ S_k", "Wk_Suk": "W_k ∩ S_uk", "Wuk_Sk": "W_uk ∩ S_k", "Wuk_Suk": "W_uk ∩ S_uk"}
 REGION_CHOICES = [("all regions", ALL), *[(v, k) for k, v in REGION_NAMES.items()],
                   ("deception cases: W_uk ∩ S_k, student wrong", DECEPTION)]
-WIDTHS = ["10%", "31%", "5%", "6%", "7%", "7%", "7%", "7%", "7%", "9%"]
+WIDTHS = ["9%", "26%", "4%", "6%", "6%", "7%", "7%", "7%", "7%", "9%", "12%"]
 CLICK_JS = """
 element.addEventListener('click', (e) => {
   const cell = e.target.closest('[data-quadrant]');
