@@ -20,8 +20,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-ROLE_COLORS = {"weak": "#E69F00", "student": "#0072B2", "ceiling": "#009E73"}
-ROLE_LABELS = {"weak": "weak supervisor", "student": "strong student", "ceiling": "strong ceiling"}
+ROLE_COLORS = {"weak": "#E69F00", "student": "#0072B2", "ceiling": "#009E73", "rejected": "#F0C060",
+               "base": "#9AA0A6", "stage1": "#56B4E9", "sft": "#CC79A7", "student_noconflict": "#7FB2D9"}
+ROLE_LABELS = {"weak": "weak supervisor", "student": "strong student", "ceiling": "strong ceiling",
+               "rejected": "rejected-side model", "base": "student before training", "stage1": "Stage I model",
+               "sft": "SFT on chosen", "student_noconflict": "student without conflict"}
+# The ladder's rungs, bottom to top; the middle ones appear when a method reports them (<role>_acc).
+LADDER_ROLES = ("weak", "rejected", "base", "sft", "stage1", "student_noconflict", "student", "ceiling")
 QUADRANTS = {
     # key: (label, weak right, student right, colour)
     "student_fixed": ("student fixed weak error", False, True, "#009E73"),
@@ -92,7 +97,7 @@ def ladder_data(runs: pd.DataFrame) -> pd.DataFrame:
     """Long table: one row per (run, role) with the role's test accuracy."""
     rows = []
     for i, r in enumerate(runs.to_dict("records")):
-        for role in ("weak", "student", "ceiling"):
+        for role in LADDER_ROLES:
             value = r.get(f"{role}_acc")
             if _finite(value):
                 rows.append({"run": r.get("id", i), "seed": r.get("seed"), "role": role, "accuracy": float(value)})
@@ -111,7 +116,7 @@ def accuracy_ladder(runs: pd.DataFrame, title: str = "Accuracy ladder") -> go.Fi
     fig = _fig(title, showlegend=False, yaxis=dict(title="test accuracy", rangemode="tozero"),
                margin=dict(l=56, r=24, t=84, b=48))
     means = data.groupby("role", sort=False)["accuracy"].mean()
-    roles = [r for r in ("weak", "student", "ceiling") if r in means.index]
+    roles = [r for r in LADDER_ROLES if r in means.index]
     fig.add_bar(x=[ROLE_LABELS[r] for r in roles], y=[means[r] for r in roles],
                 marker_color=[ROLE_COLORS[r] for r in roles], text=[f"{means[r]:.3f}" for r in roles],
                 textposition="inside", insidetextanchor="end", textfont=dict(color="white"), name="mean",

@@ -24,6 +24,14 @@ def test_ladder_bars_equal_the_accuracies_and_show_pgr_with_interval():
     assert fig.layout.annotations[0].text == "<b>PGR 0.50 [0.30, 0.70]</b>"
 
 
+def test_ladder_adds_the_rungs_a_method_reports_in_order():
+    row = {**_run(), "stage1_acc": 0.65, "sft_acc": 0.5}
+    fig = plots.accuracy_ladder(pd.DataFrame([row]))
+    assert list(fig.data[0].x) == ["weak supervisor", "SFT on chosen", "Stage I model", "strong student",
+                                   "strong ceiling"]
+    assert list(fig.data[0].y) == pytest.approx([0.6, 0.5, 0.65, 0.7, 0.8])
+
+
 def test_ladder_over_seeds_shows_mean_bars_dots_and_median_pgr():
     runs = pd.DataFrame([_run("a", 0, w=0.6, s=0.7, pgr=0.5), _run("b", 1, w=0.6, s=0.74, pgr=0.7),
                          _run("c", 2, w=0.6, s=0.66, pgr=0.3)])
