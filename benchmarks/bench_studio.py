@@ -98,7 +98,7 @@ def main() -> None:
     run, other = ids
 
     def inspect(quad="all", text="", order="example id", other_id="", page=1):
-        return app.predict(run, other_id, quad, "all", text, order, False, page, api_name="/inspect")
+        return app.predict(run, other_id, "test", quad, "all", text, order, False, page, api_name="/inspect")
 
     first, out = timed(lambda: inspect(), repeat=1)
     rows = len(out[2]["data"])
@@ -109,7 +109,7 @@ def main() -> None:
         ("text search 'good'", lambda: inspect("all", "good")),
         ("sort by disagreement", lambda: inspect("all", "", "disagreement |student − weak| (high first)")),
         ("next page", lambda: inspect(page=2)),
-        ("export the filtered slice (CSV)", lambda: app.predict(run, "", "student_fixed", "all", "", "example id",
+        ("export the filtered slice (CSV)", lambda: app.predict(run, "", "test", "student_fixed", "all", "", "example id",
                                                                 False, api_name="/export_slice")),
         ("compare with a second run (first time)", lambda: inspect(other_id=other)),
     ]

@@ -256,6 +256,10 @@ def build(source: Source) -> dict[str, Any]:
         run_pick = gr.Dropdown([], label="Run", allow_custom_value=True, scale=3, elem_id="inspector-pick")
         other_pick = gr.Dropdown([], label="Compare with run (same examples)", allow_custom_value=True, scale=3,
                                  value=None)
+        split_pick = gr.Dropdown([("test", "test"), ("half B (what the student learned from)", "B"),
+                                  ("half A (the weak model's ground truth)", "A")], value="test", label="Split",
+                                 scale=2, info="B holds each method's training records: weak labels, selections, "
+                                               "samples, pairs.")
         refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
@@ -283,28 +287,28 @@ def build(source: Source) -> dict[str, Any]:
             export_file = gr.File(label="Filtered slice", visible=False, height=60)
 
     # ---------------------------------------------------------------- handlers
-    def load(run_id: str, other_id: str) -> tuple[pd.DataFrame, str | None]:
-        df = enrich(source.examples(run_id))
+    def load(run_id: str, other_id: str, split: str = "test") -> tuple[pd.DataFrame, str | None]:
+        df = enrich(source.examples(run_id, split=split or "test"))
         if other_id and other_id != run_id:
-            df = join_other(df, source.examples(other_id))
+            df = join_other(df, source.examples(other_id, split=split or "test"))
             if "other_prob" in df and df["other_prob"].notna().sum() == 0:
                 return df, (f"run {other_id} shares no test example with {run_id} (another task, split or seed); "
                             "compare runs of the same task and seed")
         return df, None
 
-    def inspect(choice: str, other: str, quad: str, region_pick: str, text: str, order: str, diff: bool,
+    def inspect(choice: str, other: str, split: str, quad: str, region_pick: str, text: str, order: str, diff: bool,
                 page_no: float):
         """One page of the filtered slice, the 2x2 counts, the region grid and a line saying what is shown."""
         run_id, other_id = run_id_of(choice), run_id_of(other)
         if not run_id:
             return heatmap_html({}), "", pd.DataFrame(columns=SHOWN), notice("Pick a run.", "info"), 1
         try:
-            df, warn = load(run_id, other_id)
+            df, warn = load(run_id, other_id, split)
         except Exception as exc:
             return heatmap_html({}), "", pd.DataFrame(columns=SHOWN), notice(message(exc)), 1
         if df.empty:
             return heatmap_html({}), "", pd.DataFrame(columns=SHOWN), notice(
-                f"run {run_id} has no test predictions yet", "info"), 1
+                f"run {run_id} has no {split or 'test'} predictions yet", "info"), 1
         counts = {k: int((df["quadrant"] == k).sum()) for k in QUADRANTS} if "quadrant" in df else {}
         regions = {}
         if "region" in df and df["region"].notna().any():
@@ -340,20 +344,20 @@ def build(source: Source) -> dict[str, Any]:
         r = value.get("region") if isinstance(value, dict) else None
         return r if r in {k for _, k in REGION_CHOICES} else gr.skip()
 
-    def show_detail(choice: str, other: str, evt: gr.SelectData):
+    def show_detail(choice: str, other: str, split: str, evt: gr.SelectData):
         row = evt.row_value or []
         if not row:
             return gr.skip()
         run_id, other_id = run_id_of(choice), run_id_of(other)
-        df, _ = load(run_id, other_id)
+        df, _ = load(run_id, other_id, split)
         hit = df[df["example_id"].astype(str) == str(row[0])]
         return detail_html(hit.iloc[0].to_dict() if len(hit) else None, other_id)
 
-    def export(choice: str, other: str, quad: str, region_pick: str, text: str, order: str, diff: bool):
+    def export(choice: str, other: str, split: str, quad: str, region_pick: str, text: str, order: str, diff: bool):
         run_id, other_id = run_id_of(choice), run_id_of(other)
         if not run_id:
             return gr.update(visible=False)
-        df, _ = load(run_id, other_id)
+        df, _ = load(run_id, other_id, split)
         sliced = select(df, quad, text, order, diff, region_pick)
         return gr.update(value=csv_file(sliced, f"{run_id}-{quad}"), visible=True)
 
@@ -362,21 +366,21 @@ def build(source: Source) -> dict[str, Any]:
         opts = [(run_label(r), r["id"]) for r in df.to_dict("records")]
         return gr.update(choices=opts), gr.update(choices=[("none", ""), *opts])
 
-    filters = [run_pick, other_pick, quadrant, region, search, sort, only_diff]
+    filters = [run_pick, other_pick, split_pick, quadrant, region, search, sort, only_diff]
     outs = [heat, region_heat, table, info, page]
-    for trigger in (run_pick.change, other_pick.change, quadrant.change, region.change, sort.input, only_diff.input,
-                    search.submit):
+    for trigger in (run_pick.change, other_pick.change, split_pick.input, quadrant.change, region.change, sort.input,
+                    only_diff.input, search.submit):
         trigger(first_page, [*filters, page], outs, api_visibility="private")
     page.submit(inspect, [*filters, page], outs, api_name="inspect")
     prev_btn.click(step(-1), [*filters, page], outs, api_visibility="private")
     next_btn.click(step(+1), [*filters, page], outs, api_visibility="private")
     heat.click(pick_cell, None, quadrant, api_visibility="private", queue=False)
     region_heat.click(pick_region, None, region, api_visibility="private", queue=False)
-    table.select(show_detail, [run_pick, other_pick], detail, api_visibility="private")
+    table.select(show_detail, [run_pick, other_pick, split_pick], detail, api_visibility="private")
     export_btn.click(export, filters, export_file, api_name="export_slice")
     refresh.click(choices, None, [run_pick, other_pick], api_visibility="private")
 
-    return {"run": run_pick, "other": other_pick, "heatmap": heat, "quadrant": quadrant, "region": region,
+    return {"run": run_pick, "other": other_pick, "split": split_pick, "heatmap": heat, "quadrant": quadrant, "region": region,
             "regions": region_heat, "search": search,
             "sort": sort, "only_diff": only_diff, "table": table, "info": info, "page": page, "detail": detail,
             "export": export_btn, "export_file": export_file, "refresh": refresh, "_choices": choices,

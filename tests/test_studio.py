@@ -109,12 +109,12 @@ def test_demo_preset_runs_and_every_tab_agrees_with_duckdb(tmp_path):
         assert metrics["weak_acc"] < metrics["student_acc"] <= metrics["ceiling_acc"]
 
         # Inspector: "student fixed the weak error", every row has weak wrong and student right.
-        heat, regions, fixed, info, _ = app.client.predict(naive.id, "", "student_fixed", "all", "", "example id",
-                                                           False, 1, api_name="/inspect")
+        heat, regions, fixed, info, _ = app.client.predict(naive.id, "", "test", "student_fixed", "all", "",
+                                                           "example id", False, 1, api_name="/inspect")
         fixed_rows = table_rows(fixed)
         assert fixed_rows and all(r["weak"].endswith("✗") and r["student"].endswith("✓") for r in fixed_rows)
         assert f"<b>{len(fixed_rows)}</b> of" in info and f">{len(fixed_rows)}<" in heat
-        (slice_csv,) = [app.client.predict(naive.id, "", "student_fixed", "all", "", "example id", False,
+        (slice_csv,) = [app.client.predict(naive.id, "", "test", "student_fixed", "all", "", "example id", False,
                                            api_name="/export_slice")]
         assert Path(slice_csv["value"] if isinstance(slice_csv, dict) else slice_csv).read_text().count("\n") == \
             len(fixed_rows) + 1
@@ -173,7 +173,7 @@ def test_deception_view_lists_the_deception_cases_with_both_margins(app):
     for key in ("ds_a", "ds_b", "ds_c"):  # each shown with its formula; an undefined one as a dash
         assert (f"{m[key]:.3f}" if m[key] is not None else "–") in cards
     assert "|S_k ∩ W_uk ∩ student wrong| / |S_k ∩ W_uk|" in cards
-    _, regions, table, info, _ = app.client.predict(run.id, "", "all", "deception", "", "example id", False, 1,
+    _, regions, table, info, _ = app.client.predict(run.id, "", "test", "all", "deception", "", "example id", False, 1,
                                                     api_name="/inspect")
     rows = table_rows(table)
     assert len(rows) == m["deception_cases"] and f"deception cases: {len(rows)}" in regions
@@ -181,6 +181,10 @@ def test_deception_view_lists_the_deception_cases_with_both_margins(app):
                and r["ceiling"].endswith("✓") for r in rows)
     # Wrong on a pair = the student's reward margin favours the rejected response; the weak one's too.
     assert all(r["student margin"] < 0 and r["weak margin"] < 0 for r in rows)
+    # Half B: the weak labels the student learned from, one row per training pair.
+    _, _, table_b, info_b, _ = app.client.predict(run.id, "", "B", "all", "all", "", "example id", False, 1,
+                                                  api_name="/inspect")
+    assert f"of {int(m['n_train_b']):,} examples" in info_b and "weak margin" in table_b["headers"]
 
 
 def test_uploaded_file_problems_are_shown(app, tmp_path):
