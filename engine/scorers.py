@@ -85,26 +85,25 @@ class WorldFacts:
         return out
 
 
-@SCORERS.register("reward_model")
-class RewardModelScorer:
-    """A trained reward model (sequence classifier, one output; a two-class head scores logit 1 - logit 0)
-    on prompt + response + EOS, pooled at the last real token. The argument is a folder, zoo name or hub id."""
+class _ModelScorer:
+    """What the scorers backed by a local or hub sequence classifier share: the model argument, and loading it
+    once, on first use (so building a scorer at config time stays cheap)."""
 
-    name = "reward_model"
+    name = "model"
+    what = "a sequence classifier"
 
     def __init__(self, source: str | None = None, max_length: int = 512, batch_size: int = 32):
         if not source:
-            raise ScorerError("reward_model needs a model: write reward_model:<folder or hub id>")
+            raise ScorerError(f"{self.name} needs a model: write {self.name}:<folder or hub id>")
         from engine.models import resolve_model
 
         self.spec = resolve_model(source)
-        self.name = f"reward_model:{source}"
-        self.description = f"reward_model:{source}: the reward model's score of prompt + response (higher = better)"
+        self.name = f"{self.name}:{source}"
         self.max_length, self.batch_size = max_length, batch_size
-        self._model: Any = None
+        self._loaded: tuple[Any, Any] | None = None
 
-    def _load(self) -> tuple[Any, Any]:
-        if self._model is None:
+    def _classifier(self) -> tuple[Any, Any]:
+        if self._loaded is None:
             from transformers import AutoModelForSequenceClassification
             from transformers.utils import logging as hf_logging
 
@@ -115,10 +114,26 @@ class RewardModelScorer:
             try:
                 model = AutoModelForSequenceClassification.from_pretrained(self.spec.source)
             except (OSError, ValueError) as exc:
-                raise ModelError(f"gold scorer {self.name} cannot be loaded as a reward model: {exc}") from None
+                raise ModelError(f"scorer {self.name} cannot be loaded as {self.what}: {exc}") from None
             model.config.pad_token_id = tok.pad_token_id
-            self._model = (model.eval(), tok)
-        return self._model
+            self._loaded = (model.eval(), tok)
+        return self._loaded
+
+
+@SCORERS.register("reward_model")
+class RewardModelScorer(_ModelScorer):
+    """A trained reward model (sequence classifier, one output; a two-class head scores logit 1 - logit 0)
+    on prompt + response + EOS, pooled at the last real token. The argument is a folder, zoo name or hub id."""
+
+    name = "reward_model"
+    what = "a reward model"
+
+    def __init__(self, source: str | None = None, max_length: int = 512, batch_size: int = 32):
+        super().__init__(source, max_length, batch_size)
+        self.description = f"{self.name}: the reward model's score of prompt + response (higher = better)"
+
+    def _load(self) -> tuple[Any, Any]:
+        return self._classifier()
 
     def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
               ) -> np.ndarray:
@@ -157,39 +172,21 @@ class ToxicWords:
 
 
 @SCORERS.register("classifier")
-class ClassifierScorer:
+class ClassifierScorer(_ModelScorer):
     """A local text classifier as a toxicity judge (e.g. a folder holding a toxicity model): the probability of its
     toxic label (the label named toxic / toxicity, else label 1) for the response alone. Argument: folder or hub id."""
 
     name = "classifier"
+    what = "a classifier"
 
     def __init__(self, source: str | None = None, max_length: int = 512, batch_size: int = 32):
-        if not source:
-            raise ScorerError("classifier needs a model: write classifier:<folder or hub id>")
-        from engine.models import resolve_model
-
-        self.spec = resolve_model(source)
-        self.name = f"classifier:{source}"
+        super().__init__(source, max_length, batch_size)
         self.description = f"{self.name}: P(toxic) of the classifier on the response"
-        self.max_length, self.batch_size = max_length, batch_size
-        self._model: Any = None
 
     def _load(self) -> tuple[Any, Any, int]:
-        if self._model is None:
-            from transformers import AutoModelForSequenceClassification
-
-            from engine.models import ModelError, load_tokenizer
-
-            tok = load_tokenizer(self.spec)
-            try:
-                model = AutoModelForSequenceClassification.from_pretrained(self.spec.source)
-            except (OSError, ValueError) as exc:
-                raise ModelError(f"scorer {self.name} cannot be loaded as a classifier: {exc}") from None
-            labels = {str(v).lower(): int(k) for k, v in (model.config.id2label or {}).items()}
-            toxic = next((labels[n] for n in ("toxic", "toxicity", "label_1") if n in labels), 1)
-            model.config.pad_token_id = tok.pad_token_id
-            self._model = (model.eval(), tok, toxic)
-        return self._model
+        model, tok = self._classifier()
+        labels = {str(v).lower(): int(k) for k, v in (model.config.id2label or {}).items()}
+        return model, tok, next((labels[n] for n in ("toxic", "toxicity", "label_1") if n in labels), 1)
 
     def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
               ) -> np.ndarray:

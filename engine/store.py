@@ -374,21 +374,10 @@ class Store:
 
     def examples_view(self, run_id: str, split: str = "test", limit: int | None = None, offset: int = 0) -> pd.DataFrame:
         """One row per example of the run's split: text, gold and each role's p(1) and correctness."""
-        roles = [r for r in self.roles(run_id)]
-        cols = ", ".join(
-            f"max(p.prob) FILTER (WHERE rs.role = '{r}') AS \"{r}_prob\", "
-            f"bool_or(p.correct) FILTER (WHERE rs.role = '{r}') AS \"{r}_correct\"" for r in roles)
-        cols = f", {cols}" if cols else ""
-        sql = f"""
-            SELECT sm.example_id, e.text, e.gold, e.meta {cols}
-            FROM runs r
-            JOIN split_members sm ON sm.split_key = r.split_key AND sm.split = ?
-            JOIN examples e ON e.task_version = r.task_version AND e.example_id = sm.example_id
-            LEFT JOIN run_stages rs ON rs.run_id = r.id
-            LEFT JOIN predictions p ON p.stage_key = rs.stage_key AND p.example_id = sm.example_id AND p.split = ?
-            WHERE r.id = ?
-            GROUP BY ALL ORDER BY sm.example_id
-        """
+        roles = self.roles(run_id)
+        cols = "".join(f', w."{r}_prob", w."{r}_correct"' for r in roles)
+        sql = f"SELECT w.example_id, w.text, w.gold, w.meta{cols} FROM ({self._wide_predictions(run_id, roles)}) w " \
+              "ORDER BY w.example_id"
         params: list[Any] = [split, split, run_id]
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"

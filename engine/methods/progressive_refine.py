@@ -168,7 +168,7 @@ class Refinement:
     def test_rows(self, policy, tok, role: str) -> tuple[dict[str, list], dict[str, float]]:
         texts, answers = self.solve(policy, tok, self.prompts["test"], role, "solve test")
         gold = self.gold["test"]
-        correct = [float(a == g and a != "") for a, g in zip(answers, gold)]
+        correct = _right(answers, gold)
         records = [{"solution": t, "answer": a} for t, a in zip(texts, answers)]
         facts = {"acc": float(np.mean(correct))}
         if self.cfg.pass_k:

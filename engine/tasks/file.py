@@ -88,10 +88,7 @@ class FileTask(Task):
         needed = [(cfg.text_column, "text_column/label_column"), (cfg.label_column, "text_column/label_column")]
         if cfg.text_pair_column:
             needed.append((cfg.text_pair_column, "text_pair_column"))
-        columns = [str(c) for c in df.columns]
-        for col, setting in needed:
-            if col not in columns:
-                raise TaskError(f"file {path} has no column '{col}' (columns: {', '.join(columns)}); set {setting}")
+        require_columns(df, path, needed)
         used = [cfg.text_column, cfg.label_column] + ([cfg.text_pair_column] if cfg.text_pair_column else [])
         df = df.dropna(subset=used)
         if df.empty:
@@ -128,6 +125,14 @@ def _read_table(path: str) -> Any:
     except Exception as exc:
         message = " ".join(str(exc).split())[:200]
         raise TaskError(f"cannot read file {path} as {fmt} ({message}). Fix: check the file's format") from None
+
+
+def require_columns(df: Any, path: str, needed: list[tuple[str, str]]) -> None:
+    """TaskError naming the first (column, setting) of `needed` the file lacks, with the columns it has."""
+    columns = [str(c) for c in df.columns]
+    for col, setting in needed:
+        if col not in columns:
+            raise TaskError(f"file {path} has no column '{col}' (columns: {', '.join(columns)}); set {setting}")
 
 
 def _plain(value: Any) -> Any:

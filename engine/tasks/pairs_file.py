@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from engine.tasks import TASKS
 from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_pair
-from engine.tasks.file import _plain, _read_table
+from engine.tasks.file import _plain, _read_table, require_columns
 
 
 @TASKS.register("pairs_file")
@@ -47,11 +47,8 @@ class PairsFile(Task):
     def _read(self, path: str, limit: int | None) -> list[Example]:
         cfg = self.config
         df = _read_table(path)
-        columns = [str(c) for c in df.columns]
-        for col, setting in ((cfg.prompt_column, "prompt_column"), (cfg.chosen_column, "chosen_column"),
-                             (cfg.rejected_column, "rejected_column")):
-            if col not in columns:
-                raise TaskError(f"file {path} has no column '{col}' (columns: {', '.join(columns)}); set {setting}")
+        require_columns(df, path, [(cfg.prompt_column, "prompt_column"), (cfg.chosen_column, "chosen_column"),
+                                   (cfg.rejected_column, "rejected_column")])
         df = df.dropna(subset=[cfg.prompt_column, cfg.chosen_column, cfg.rejected_column])
         if limit is not None and len(df) > limit:
             df = df.sample(n=limit, random_state=0).sort_index()
