@@ -27,9 +27,9 @@ def main() -> None:
     import torch
 
     from engine.config import config_from_dict
-    from engine.runner import run_local
-    from engine.store import Store
-    from engine.training import set_threads
+    from engine.ml.loading import set_threads
+    from engine.run.execute import run_local
+    from engine.server.store import Store
 
     set_threads()
     tmp = Path(tempfile.mkdtemp(prefix="w2s-bench-"))
@@ -76,8 +76,9 @@ def main() -> None:
     print(f"stages trained with the cache: {info[-2]['stages'][0][1]} (without: {3 * (len(info) - 2)}, 3 per run)")
 
     # labelling throughput on the test split with the strong model
-    from engine.models import load_classifier, resolve_model
-    from engine.training import predict_probs
+    from engine.ml.loading import load_classifier
+    from engine.ml.scoring import predict_probs
+    from engine.models import resolve_model
 
     texts = ["the size of kasela is"] * 2000 if not args.toy else ["good day the film was bad"] * 2000
     for name in (base["weak"], base["strong"]):

@@ -7,7 +7,7 @@
    (stage_done batches) and metric rows/s (batched small events);
 2. latency of GET /api/runs/{id}/predictions for a 10,000-row page (3 roles, wide);
 3. overhead: the same one-run config through the engine (submit -> done: worker start, imports, events)
-   against engine.runner.run_local in this already-warm process and against a `w2s run` subprocess.
+   against engine.run.execute.run_local in this already-warm process and against a `w2s run` subprocess.
 """
 
 from __future__ import annotations
@@ -109,9 +109,9 @@ def bench_overhead(base: dict, tmp: Path) -> None:
     import yaml
 
     from engine.config import config_from_dict
-    from engine.runner import run_local
-    from engine.store import Store
-    from engine.training import set_threads
+    from engine.ml.loading import set_threads
+    from engine.run.execute import run_local
+    from engine.server.store import Store
 
     set_threads()
     spec = config_from_dict(base).expand()[0]

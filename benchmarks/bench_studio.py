@@ -60,9 +60,9 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
 
 
 def main() -> None:
+    from conftest import build_tiny_model, free_port
     from gradio_client import Client
 
-    from conftest import build_tiny_model, free_port
     from engine.client import connect
     from engine.tasks.toy import VOCAB
 

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.world import zoo_dir
-from engine.world.build import FULL_WORLD, THREADS, build_zoo
-from engine.world.pretrain import FAMILY
+from engine.worlds.facts import zoo_dir
+from engine.worlds.facts.build import FULL_WORLD, THREADS, build_zoo
+from engine.worlds.pretrain import FAMILY
 
 
 def main() -> None:

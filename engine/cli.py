@@ -39,7 +39,7 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 
 
 def _db_path(db: str | None) -> Path:
-    from engine.runner import default_db
+    from engine.paths import default_db
 
     return (Path(db) if db else default_db()).expanduser().resolve()
 
@@ -55,7 +55,7 @@ def _engine_for(db: str | None):
 
 
 def _open_store(db: str | None):
-    from engine.store import Store
+    from engine.server.store import Store
 
     path = _db_path(db)
     try:
@@ -70,7 +70,8 @@ def _open_store(db: str | None):
 def cmd_run(args: argparse.Namespace) -> int:
     from engine.config import load_config
     from engine.metrics import median_over_seeds
-    from engine.runner import USER_ERRORS, run_local, validate
+    from engine.plan import USER_ERRORS, validate
+    from engine.run.execute import run_local
 
     try:
         specs = load_config(args.config).expand()
@@ -208,7 +209,7 @@ def _export_via(engine: Any, args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- the engine
 def cmd_serve(args: argparse.Namespace) -> int:
-    from engine.server import serve
+    from engine.server.serve import serve
 
     return serve(args.db, port=args.port, workers=args.workers, grace=args.grace)
 
@@ -287,9 +288,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from engine.methods import METHODS
-    from engine.models import MODELS
-    from engine.tasks import TASKS
+    from engine.registry import METHODS, MODELS, TASKS
 
     kinds = [args.kind] if args.kind else ["tasks", "models", "methods"]
     for kind in kinds:
@@ -302,12 +301,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo_build(args: argparse.Namespace) -> int:
-    from engine.world.build import build_zoo
+    from engine.worlds.facts.build import build_zoo
 
     out = Path(args.out) if args.out else None
     kwargs = {"seed": args.seed}
     if out is None:
-        from engine.zoo.world import ZOO_DIR
+        from engine.models.world import ZOO_DIR
 
         out = ZOO_DIR
     build_zoo(out, **kwargs)

@@ -25,9 +25,9 @@ from typing import Any
 
 import httpx
 
-from engine import api
+from engine import api, paths
+from engine.paths import data_home
 
-ROOT = Path(__file__).resolve().parents[1]
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
@@ -37,11 +37,6 @@ class EngineError(RuntimeError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
-
-
-def data_home() -> Path:
-    """Same rule as engine.runner.data_home, repeated so this module stays light."""
-    return Path(os.environ.get("W2S_HOME") or Path.home() / ".w2s")
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,7 @@ def _alive(pid: int) -> bool:
 
 def find_engine(home: str | Path | None = None) -> EngineInfo | None:
     """The engine described by engine.json in the data directory, if its process is alive."""
-    path = Path(home or data_home()) / "engine.json"
+    path = paths.engine_file(Path(home) if home else None)
     try:
         raw = json.loads(path.read_text())
         info = EngineInfo(str(raw["url"]), str(raw["token"]), int(raw["pid"]), str(raw["db"]))
@@ -94,10 +89,10 @@ def ensure_engine(db: str | Path | None = None, workers: int | None = None, home
         cmd += ["--db", str(db)]
     if workers is not None:
         cmd += ["--workers", str(workers)]
-    (home / "logs").mkdir(parents=True, exist_ok=True)
-    log_path = home / "logs" / "engine.log"
+    paths.logs_dir(home).mkdir(parents=True, exist_ok=True)
+    log_path = paths.logs_dir(home) / "engine.log"
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=paths.SOURCE_ROOT,
                                 env={**os.environ, "W2S_HOME": str(home)}, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

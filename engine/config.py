@@ -22,13 +22,32 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from engine.models import ModelSettings
+from engine.registry import METHODS, TASKS
 
 
 class ConfigError(ValueError):
     """An invalid config; the message names the field, the value and the fix."""
+
+
+@dataclass
+class ModelSettings:
+    lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(
+        default="auto", metadata={"help": "auto: bf16 mixed precision on capable GPUs, fp32 on CPU."}
+    )
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Run model code from the hub (off: safer)."})
+    max_length: int = field(default=512, metadata={"help": "Truncate inputs to this many tokens (truncations are counted)."})
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype={self.dtype!r} is not one of auto, float32, bfloat16, float16")
+        if self.max_length < 2:
+            raise ValueError(f"max_length={self.max_length} is too small; use at least 2")
 
 
 @dataclass
@@ -116,9 +135,6 @@ class ExperimentConfig:
 
     def expand(self) -> list[RunSpec]:
         """One RunSpec per (method, seed), every part validated."""
-        from engine.methods import METHODS
-        from engine.tasks import TASKS
-
         task_name, task_args = _task_parts(self.task)
         try:
             task_cls = TASKS.get(task_name)
@@ -266,3 +282,20 @@ def field_docs(cls: type) -> list[dict[str, Any]]:
         rows.append({"name": f.name, "type": str(hints[f.name]).replace("typing.", ""), "default": default,
                      "help": f.metadata.get("help", "")})
     return rows
+
+
+def spec_from_dict(data: dict[str, Any]) -> Any:
+    """Rebuild a RunSpec from RunSpec.to_dict() (the config stored with a run), validating every part."""
+    data = dict(data)
+    try:
+        task_cls, method_cls = TASKS.get(data["task"]), METHODS.get(data["method"])
+    except KeyError as exc:
+        raise ConfigError(f"stored run config: {exc}") from None
+    data["task_config"] = from_dict(task_cls.Config, data.get("task_config"), f"task '{data['task']}'")
+    data["method_config"] = from_dict(method_cls.Config, data.get("method_config"), f"settings.{data['method']}")
+    data["train"] = from_dict(TrainConfig, data.get("train"), "train")
+    names = {f.name for f in dataclasses.fields(RunSpec)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"stored run config has unknown keys {unknown}; it was written by another version")
+    return RunSpec(**data)

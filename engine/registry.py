@@ -1,12 +1,14 @@
-"""A tiny name -> object registry (tasks, models, methods), after lm-evaluation-harness.
+"""A tiny name -> object registry, after lm-evaluation-harness, and every registry instance.
 
-    TASKS = Registry("task")
+    from engine.registry import TASKS, METHODS, MODELS, SCORERS
     @TASKS.register("sciq")
     class SciQ(Task): ...
     TASKS.get("sciq")          # -> SciQ
     TASKS.get("sciqq")         # KeyError: unknown task 'sciqq'; did you mean 'sciq'? available: ...
 
-Entries are plain objects; importing a catalogue module must never import torch or probe a GPU.
+Entries are plain objects; importing a catalogue module must never import torch or probe a GPU. The four
+instances live here, in the lowest module, so that config, tasks, methods and models all import them from one
+place without cycles; each loads its package (one file per entry) on first lookup.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class Registry(Generic[T]):
             return
         self._loaded = True
         pkg = importlib.import_module(self._package)
-        for mod in pkgutil.iter_modules(pkg.__path__):
+        for mod in pkgutil.iter_modules(getattr(pkg, "__path__", [])):  # a plain module registers on import
             if not mod.name.startswith("_"):
                 importlib.import_module(f"{self._package}.{mod.name}")
 
@@ -78,3 +80,9 @@ class Registry(Generic[T]):
     def __contains__(self, name: Any) -> bool:
         self._load()
         return name in self._entries
+
+
+TASKS: Registry = Registry("task", package="engine.tasks")
+METHODS: Registry = Registry("method", package="engine.methods")
+MODELS: Registry = Registry("model", package="engine.models")
+SCORERS: Registry = Registry("scorer", package="engine.ml.scorers")

@@ -17,9 +17,9 @@ from typing import Any
 
 import gradio as gr
 
-from studio import experiment, inspector, results, runs
 from studio.common import esc
 from studio.source import Source
+from studio.tabs import experiment, inspector, results, runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CSS = ROOT / "assets" / "studio.css"

@@ -55,7 +55,7 @@ def tiny_models(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture
 def store(tmp_path):
-    from engine.store import Store
+    from engine.server.store import Store
 
     s = Store(tmp_path / "runs.duckdb")
     yield s

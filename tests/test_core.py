@@ -15,10 +15,12 @@ import pytest
 import torch
 import yaml
 
-from engine.config import ConfigError, config_from_dict, load_config
-from engine.losses import aux_conf, aux_weight, hardened, xent
-from engine.models import ModelError, ModelSettings, check_model, load_classifier, pooled_logits, resolve_model
-from engine.runner import run_local
+from engine.config import ConfigError, ModelSettings, config_from_dict, load_config
+from engine.ml.loading import load_classifier
+from engine.ml.losses import aux_conf, aux_weight, hardened, xent
+from engine.ml.scoring import pooled_logits
+from engine.models import ModelError, check_model, resolve_model
+from engine.run.execute import run_local
 from engine.tasks.base import Example, TaskError, split_examples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +214,7 @@ def test_failed_run_is_recorded_with_its_message(store, tiny_models, tmp_path):
 
 def test_out_of_memory_becomes_an_actionable_error(store, tiny_models, monkeypatch):
     # A real OOM cannot be provoked safely here; raise torch's own OOM error from the forward pass.
-    import engine.models as models
+    import engine.ml.scoring as models
 
     real = models.pooled_logits
 
@@ -242,7 +244,7 @@ def test_killed_run_keeps_its_earlier_rows(tmp_path, tiny_models):
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    from engine.store import Store
+    from engine.server.store import Store
 
     store = Store(db)
     (run_id,) = store.runs_with_status("running")

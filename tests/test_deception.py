@@ -85,7 +85,7 @@ def test_toxicity_metrics_on_fixed_scores():
 # ----------------------------------------------------------------------------- a conflict run, offline
 def test_implicit_conflict_run_shares_the_plain_student_and_stores_regions(store):
     from engine.config import config_from_dict
-    from engine.runner import run_local
+    from engine.run.execute import run_local
 
     base = {"task": "world_pref", "weak": "world-xs", "strong": "world-l", "n_train": 480, "n_test": 160,
             "seeds": [0], "methods": ["weak_rm"], "train": {"epochs": 4, "batch_size": 32}}
@@ -112,7 +112,7 @@ def test_implicit_conflict_run_shares_the_plain_student_and_stores_regions(store
 
 # ----------------------------------------------------------------------------- beyond-accuracy tasks (Ye et al. 2024)
 def test_safety_file_wraps_every_prompt_in_one_template(tmp_path):
-    from engine.tasks import TASKS
+    from engine.registry import TASKS
     from engine.tasks.base import TaskError
 
     path = tmp_path / "safety.csv"
@@ -132,7 +132,7 @@ def test_legalbench_privacy_parses_a_local_copy_in_the_hub_format(tmp_path, monk
     import datasets.config
     import pandas as pd
 
-    from engine.tasks import TASKS
+    from engine.registry import TASKS
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "legalbench" / "privacy_policy_qa"
@@ -151,7 +151,7 @@ def test_legalbench_privacy_parses_a_local_copy_in_the_hub_format(tmp_path, monk
 def test_real_toxicity_prompts_reads_nested_records(tmp_path, monkeypatch):
     import datasets.config
 
-    from engine.tasks import TASKS
+    from engine.registry import TASKS
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
     rows = [{"filename": f"f{i}", "prompt": {"text": f"The weather on day {i} was", "toxicity": 0.01 * i},
@@ -166,7 +166,7 @@ def test_real_toxicity_prompts_reads_nested_records(tmp_path, monkeypatch):
 
 
 def test_toxic_words_scorer_matches_whole_words():
-    from engine.scorers import ScorerError, get_scorer
+    from engine.ml.scorers import ScorerError, get_scorer
 
     scorer = get_scorer("toxic_words:guard, Miner")
     assert scorer.score(["p"] * 4, [" guard .", " a miner!", " guardian .", " baker ."]).tolist() == [1, 1, 0, 0]
@@ -176,7 +176,7 @@ def test_toxic_words_scorer_matches_whole_words():
 
 def test_weak_gen_scores_k_samples_and_reports_toxicity_pgr(store):
     from engine.config import config_from_dict
-    from engine.runner import run_local
+    from engine.run.execute import run_local
 
     cfg = {"task": "world_gen", "weak": "world-xs", "strong": "world-s", "n_train": 240, "n_test": 80, "seeds": [0],
            "methods": ["weak_gen"], "settings": {"weak_gen": {"samples": 3, "sft_epochs": 1}}}
@@ -196,10 +196,10 @@ def test_weak_gen_scores_k_samples_and_reports_toxicity_pgr(store):
 
 def test_classifier_scorer_reads_the_toxic_label_of_a_local_model(tmp_path):
     import torch
+    from conftest import build_tiny_model
     from transformers import GPT2Config, GPT2ForSequenceClassification
 
-    from conftest import build_tiny_model
-    from engine.scorers import get_scorer
+    from engine.ml.scorers import get_scorer
 
     folder = build_tiny_model(tmp_path / "tox", ["you", "are", "kind", "awful"], n_embd=16)
     cfg = GPT2Config.from_pretrained(folder, num_labels=2, id2label={0: "toxic", 1: "neutral"},

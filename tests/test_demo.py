@@ -21,7 +21,7 @@ def test_demo_config_shows_weak_to_strong(tmp_path):
                           "--quiet"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "median PGR" in out.stdout
-    from engine.store import Store
+    from engine.server.store import Store
 
     store = Store(db)
     runs = store.runs()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import EngineProcess, gone, read_db, wait_until
+
 from engine.client import EngineError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,9 +213,8 @@ def test_client_that_disconnects_mid_request_changes_nothing(engine):
 
 # ----------------------------------------------------------------------------- units that need no engine
 def test_run_spec_round_trips_through_its_stored_dict(tiny_models):
-    from engine.config import config_from_dict
-    from engine.methods import METHODS
-    from engine.worker import spec_from_dict
+    from engine.config import config_from_dict, spec_from_dict
+    from engine.registry import METHODS
 
     for method in METHODS.names():
         for spec in config_from_dict(config(tiny_models, methods=[method])).expand():

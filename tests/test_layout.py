@@ -29,16 +29,15 @@ def test_engine_never_imports_the_ui():
 
 
 def test_catalogues_import_without_the_ml_stack():
-    code = ("import sys; from engine.tasks import TASKS; from engine.models import MODELS; "
-            "from engine.methods import METHODS; TASKS.names(); MODELS.names(); METHODS.names(); "
+    code = ("import sys; from engine.registry import METHODS, MODELS, SCORERS, TASKS; "
+            "TASKS.names(); MODELS.names(); METHODS.names(); SCORERS.names(); "
             "print(sorted(m for m in ('torch', 'transformers', 'duckdb', 'gradio', 'trl', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def _registered():
-    from engine.methods import METHODS
-    from engine.tasks import TASKS
+    from engine.registry import METHODS, TASKS
 
     return [("task", n, c) for n, c in TASKS.items()] + [("method", n, c) for n, c in METHODS.items()]
 

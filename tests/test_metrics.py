@@ -11,8 +11,18 @@ import pytest
 
 from engine import metrics
 from engine.metrics import (
-    PGR, accuracy, agreement, auroc, balanced_accuracy, ece, imitation, median_over_seeds, pgr, pgr_bootstrap_ci,
-    summarize_run, weighted_f1,
+    PGR,
+    accuracy,
+    agreement,
+    auroc,
+    balanced_accuracy,
+    ece,
+    imitation,
+    median_over_seeds,
+    pgr,
+    pgr_bootstrap_ci,
+    summarize_run,
+    weighted_f1,
 )
 
 # The 6-example table used by several tests: one row per example.

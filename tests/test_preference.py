@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
 from engine.tasks.base import TaskError
 
 SMALL = {"task": "world_pref", "weak": "world-xs", "strong": "world-s", "n_train": 480, "n_test": 160,
@@ -25,7 +25,7 @@ SMALL = {"task": "world_pref", "weak": "world-xs", "strong": "world-s", "n_train
 
 def run(store, method: str, **over):
     from engine.config import config_from_dict
-    from engine.runner import run_local
+    from engine.run.execute import run_local
 
     cfg = {**SMALL, "methods": [method], **over}
     (spec,) = config_from_dict(cfg).expand()
@@ -43,10 +43,12 @@ def outputs(store, run_id: str, role: str, split: str = "test") -> list[dict]:
 @pytest.mark.parametrize("kind", ["dpo", "simpo", "orpo"])
 def test_preference_optimisation_raises_the_chosen_minus_rejected_margin_on_its_training_pairs(kind):
     from engine.config import TrainConfig
+    from engine.ml.loading import load_policy, set_threads
+    from engine.ml.losses import PolicyLoss
+    from engine.ml.pairs import Pairs
+    from engine.ml.scoring import margin, pair_margins
+    from engine.ml.trl_trainers import optimize
     from engine.models import resolve_model
-    from engine.preference import Pairs, PolicyLoss, margin, pair_margins
-    from engine.trainers import load_policy, optimize
-    from engine.training import set_threads
 
     set_threads()
     examples = TASKS.get("world_pref")().load()["train"][:64]
@@ -132,7 +134,7 @@ def test_delta_refuses_a_task_without_a_gold_scorer(store, tmp_path):
 
 def test_preference_methods_refuse_classification_tasks():
     from engine.config import ConfigError, config_from_dict
-    from engine.runner import validate
+    from engine.plan import validate
 
     for method in ("weak_rm", "weak_dpo", "weak_teacher"):
         (spec,) = config_from_dict({**SMALL, "task": "world_size", "methods": [method]}).expand()

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from engine.methods.progressive_refine import build_pairs, pass_at_k, select_consistent
-from engine.tasks import TASKS
-from engine.tasks.answers import gsm8k_answer, math_answer, normalize_number
+from engine.registry import TASKS
+from engine.tasks._answers import gsm8k_answer, math_answer, normalize_number
 
 
 # ----------------------------------------------------------------------------- answers
@@ -50,7 +50,7 @@ def test_normalize_number():
 def test_arith_answers_and_solutions():
     import random
 
-    from engine.arith import extract_answer, make_problem, question, solution, solve
+    from engine.worlds.arith import extract_answer, make_problem, question, solution, solve
 
     p = make_problem(random.Random(3))
     text = solution(p)
@@ -142,8 +142,8 @@ def test_arith_sums_problems_are_distinct_and_seeded():
 def test_shipped_arith_zoo_matches_its_manifest_and_loads_offline():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from engine.arith import arith_dir
-    from engine.world.build import sha256
+    from engine.paths import arith_dir
+    from engine.worlds.facts.build import sha256
 
     manifest = json.loads((arith_dir() / "manifest.json").read_text())
     assert set(manifest["models"]) == {"s", "l"}
@@ -157,7 +157,7 @@ def test_shipped_arith_zoo_matches_its_manifest_and_loads_offline():
 
 
 def test_reduced_arith_family_builds(tmp_path):
-    from engine.arith.build import build_arith_zoo
+    from engine.worlds.arith.build import build_arith_zoo
 
     manifest = build_arith_zoo(tmp_path, scale=0.01, progress=False)
     assert {p.name for p in tmp_path.iterdir()} == {"s", "l", "manifest.json"}
@@ -167,7 +167,7 @@ def test_reduced_arith_family_builds(tmp_path):
 # ----------------------------------------------------------------------------- the method end to end
 def test_progressive_refine_end_to_end_on_the_arithmetic_zoo(store):
     from engine.config import config_from_dict
-    from engine.runner import run_local
+    from engine.run.execute import run_local
 
     cfg = {"task": {"name": "arith_sums", "n": 400}, "weak": "arith-s", "strong": "arith-l", "seeds": [0],
            "methods": ["progressive_refine"], "train": {"batch_size": 32, "max_length": 128},

@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from gradio_client import handle_file
-
 from conftest import StudioProcess, read_db
+from gradio_client import handle_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = "demo (offline)"
@@ -72,9 +71,9 @@ def test_studio_imports_only_the_engine_client():
                     f"{path.name} imports {name}"
                 if top == "engine":
                     assert name in allowed_engine, f"{path.name} imports engine internals: {name}"
-    code = ("import sys, launch, studio.app, studio.experiment, studio.runs, studio.results, studio.inspector; "
-            "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'duckdb', 'engine.store', "
-            "'engine.runner', 'engine.stages') if m in sys.modules))")
+    code = ("import sys, launch, studio.app, studio.tabs.experiment, studio.tabs.runs, studio.tabs.results, studio.tabs.inspector; "
+            "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'duckdb', 'engine.server.store', "
+            "'engine.run.execute', 'engine.run.stages') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
 from engine.tasks.base import TaskError, split_examples
 
 HUB_TASKS = ["sciq", "boolq", "anthropic_hh", "cosmos_qa", "amazon_polarity"]

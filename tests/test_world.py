@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
 from engine.tasks.base import TaskError, split_examples
-from engine.world import ATTRIBUTES, World, load_world, make_world, zoo_dir
-from engine.world.generator import fixed_corpus, sentence_stream
+from engine.worlds.facts import ATTRIBUTES, World, load_world, make_world, zoo_dir
+from engine.worlds.facts.generator import fixed_corpus, sentence_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = zoo_dir()
@@ -78,7 +78,9 @@ print(json.dumps(out))
 
 
 def test_zoo_models_are_in_the_catalogue():
-    from engine.models import MODELS, load_classifier, resolve_model
+    from engine.ml.loading import load_classifier
+    from engine.models import resolve_model
+    from engine.registry import MODELS
 
     for size in SIZES:
         spec = resolve_model(f"world-{size}")
@@ -88,12 +90,12 @@ def test_zoo_models_are_in_the_catalogue():
 
 
 def test_manifest_checksums_match_the_shipped_files():
-    from engine.world.build import sha256
+    from engine.worlds.facts.build import sha256
 
     manifest = json.loads((ZOO / "manifest.json").read_text())
     assert manifest["command"] == f"w2s zoo build --seed {manifest['seed']}" and manifest["scale"] == 1.0
     assert sha256(ZOO / "world.json") == manifest["world"]["sha256"]
-    # The arithmetic family (engine.arith) lives in its own subfolder with its own manifest.
+    # The arithmetic family (engine.worlds.arith) lives in its own subfolder with its own manifest.
     assert sorted(p.name for p in ZOO.iterdir() if p.name != "arith") == sorted(["manifest.json", "world.json", *SIZES])
     for size in SIZES:
         files = manifest["models"][size]["files"]
@@ -107,7 +109,7 @@ def test_manifest_checksums_match_the_shipped_files():
 def test_reduced_family_builds_end_to_end_and_resumes(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from engine.world.build import build_zoo
+    from engine.worlds.facts.build import build_zoo
 
     manifest = build_zoo(tmp_path, seed=1, scale=0.02, progress=False)
     assert set(manifest["models"]) == set(SIZES)
@@ -177,7 +179,7 @@ def test_example_configs_expand(path):
     from engine.config import load_config
 
     runs = load_config(path).expand()
-    from engine.models import MODELS
+    from engine.registry import MODELS
 
     # Every preset runs offline: zoo models only, on a task that needs no download.
     assert runs and all(MODELS.get(m).kind == "zoo" for r in runs for m in (r.weak, r.strong))

@@ -1,4 +1,4 @@
-"""Method registry: one file per method, each a config dataclass plus its stages.
+"""Methods: one file per method, each a config dataclass plus its stages (registered in engine.registry.METHODS).
 
     @METHODS.register("naive")
     class Naive(Method):
@@ -6,7 +6,8 @@
         Config = NaiveConfig
         def run(self, exp, cfg): ...
 
-The config dataclass drives YAML validation, the CLI, the studio's settings form and the docs table.
+The config dataclass drives YAML validation, the CLI, the studio's settings form and the docs table. Shared
+pieces (cross-fitting, conflicts) live in private modules, which the registry does not import as methods.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from engine.config import MethodConfig
-from engine.registry import Registry
 
 
 class Method:
@@ -24,6 +24,3 @@ class Method:
 
     def run(self, exp: Any, cfg: MethodConfig) -> dict[str, Any]:
         raise NotImplementedError
-
-
-METHODS: Registry = Registry("method", package="engine.methods")

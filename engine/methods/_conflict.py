@@ -14,8 +14,8 @@ import numpy as np
 
 from engine.config import MethodConfig
 from engine.deception import confidence_filter
-from engine.pref_stages import digest
-from engine.preference import Pairs
+from engine.ml.pairs import Pairs
+from engine.run.policy_stages import digest
 
 
 @dataclass
@@ -60,7 +60,7 @@ def filtered(pairs: Pairs, p_weak: np.ndarray, labels: str, tau: float) -> tuple
 
 def conflict_pairs(exp, cfg: ConflictConfig, n_weak: int) -> Pairs:
     """Ground-truth pairs of the task's conflicting objective, built on half A (never on B or test)."""
-    from engine.tasks import TASKS
+    from engine.registry import TASKS
 
     task = TASKS.get(exp.spec.task)(exp.spec.task_config)
     k = min(cfg.conflict_pairs or n_weak, n_weak) if cfg.conf_threshold else (cfg.conflict_pairs or n_weak)

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.config import MethodConfig
-from engine.losses import LossSpec
-from engine.methods import METHODS, Method
+from engine.methods import Method
+from engine.ml.losses import LossSpec
+from engine.registry import METHODS
 
 
 @dataclass

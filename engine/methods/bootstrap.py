@@ -11,9 +11,10 @@ from typing import Literal
 import numpy as np
 
 from engine.config import MethodConfig
-from engine.losses import LossSpec
-from engine.methods import METHODS, Method
-from engine.stages import Labels
+from engine.methods import Method
+from engine.ml.losses import LossSpec
+from engine.registry import METHODS
+from engine.run.stages import Labels
 
 
 @dataclass

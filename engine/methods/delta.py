@@ -20,10 +20,14 @@ from typing import Literal
 import numpy as np
 
 from engine.config import ConfigError, MethodConfig
-from engine.methods import METHODS, Method
-from engine.pref_stages import digest, generation_stage, pairs_digest
-from engine.preference import Pairs, PolicyLoss, as_prob, generate, margin, pair_margins, sigmoid
-from engine.scorers import check_scorer_name, resolve_scorer
+from engine.methods import Method
+from engine.ml.generation import generate
+from engine.ml.losses import PolicyLoss
+from engine.ml.pairs import Pairs
+from engine.ml.scorers import check_scorer_name, resolve_scorer
+from engine.ml.scoring import as_prob, margin, pair_margins, sigmoid
+from engine.registry import METHODS
+from engine.run.policy_stages import digest, generation_stage, pairs_digest
 
 
 @dataclass
@@ -63,8 +67,9 @@ def trained_stage(exp, role: str, model: str, mode: str, train: Pairs, loss: Pol
     """A cached stage: `model` trained on `train` by DPO-style preference optimisation (`mode` 'po') or SFT on the
     chosen side ('sft'); B rows = every training pair's margin before and after (prob = s(beta * margin after)),
     test rows = greedy completions of the test prompts rated by `scorer` (prob = the gold score)."""
+    from engine.ml.loading import load_policy
+    from engine.ml.trl_trainers import optimize, sft
     from engine.models import resolve_model
-    from engine.trainers import load_policy, optimize, sft
 
     lr = exp.lr_for(model, role)
     test_ids, test_prompts = test

@@ -13,10 +13,11 @@ from typing import Literal
 import numpy as np
 
 from engine.config import MethodConfig
-from engine.losses import LossSpec
-from engine.methods import METHODS, Method
+from engine.methods import Method
+from engine.ml.losses import LossSpec
 from engine.models import resolve_model
-from engine.stages import Labels, stage_key
+from engine.registry import METHODS
+from engine.run.stages import Labels, stage_key
 
 
 @dataclass
@@ -63,7 +64,7 @@ class ProbeRelabel(Method):
     Config = ProbeRelabelConfig
 
     def run(self, exp, cfg: ProbeRelabelConfig):
-        from engine.training import hidden_states
+        from engine.ml.scoring import hidden_states
 
         weak, ceiling = exp.train_weak(), exp.train_ceiling()
         weak_labels = exp.labels_from(weak, "B")

@@ -28,10 +28,13 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.config import ConfigError, MethodConfig
-from engine.methods import METHODS, Method
+from engine.methods import Method
 from engine.metrics import pgr
-from engine.pref_stages import digest
-from engine.preference import Pairs, PolicyLoss, Sampling, generate
+from engine.ml.generation import Sampling, generate
+from engine.ml.losses import PolicyLoss
+from engine.ml.pairs import Pairs
+from engine.registry import METHODS
+from engine.run.policy_stages import digest
 
 
 @dataclass
@@ -113,7 +116,7 @@ class Refinement:
     """A run's shared pieces: prompts, gold answers, the task's answer extractor, and training helpers."""
 
     def __init__(self, exp, cfg: ProgressiveRefineConfig):
-        from engine.tasks import TASKS
+        from engine.registry import TASKS
 
         self.exp, self.cfg = exp, cfg
         task = TASKS.get(exp.spec.task)
@@ -131,8 +134,9 @@ class Refinement:
 
     # -- models --------------------------------------------------------------------------------------------
     def finetuned(self, model: str, role: str, prompts: list[str], completions: list[str], key: str):
+        from engine.ml.loading import load_policy
+        from engine.ml.trl_trainers import sft
         from engine.models import resolve_model
-        from engine.trainers import load_policy, sft
 
         exp = self.exp
         policy, tok = load_policy(resolve_model(model), exp.spec.train)
@@ -266,8 +270,8 @@ class ProgressiveRefine(Method):
     def _stage1_model(self, exp, r: Refinement, weak_sol: list[str], key: str):
         """Train the Stage I model from the weak solutions (the same steps whenever it is needed), returning it with
         the per-question record of the last round and its facts."""
+        from engine.ml.loading import load_policy
         from engine.models import resolve_model
-        from engine.trainers import load_policy
 
         cfg = r.cfg
         strong = exp.spec.strong
@@ -335,8 +339,8 @@ class ProgressiveRefine(Method):
                             loss=[loss.kind, loss.beta], po_epochs=cfg.po_epochs, po_lr_scale=cfg.po_lr_scale)
 
         def compute(key):
-            from engine.preference import margin, pair_margins
-            from engine.trainers import optimize
+            from engine.ml.scoring import margin, pair_margins
+            from engine.ml.trl_trainers import optimize
 
             policy, tok, _, _ = self._stage1_model(exp, r, weak_sol, stage1.key)
             before = margin(pair_margins(policy, tok, train, exp.spec.train, loss.bos, exp.ctx, "student: margins"),

@@ -17,10 +17,11 @@ from typing import Literal
 
 import numpy as np
 
-from engine.methods import METHODS, Method
+from engine.methods import Method
 from engine.methods._conflict import ConflictConfig, conflict_pairs, filtered, split_pairs, with_conflict
-from engine.pref_stages import Recipe, policy_stage
-from engine.preference import PolicyLoss
+from engine.ml.losses import PolicyLoss
+from engine.registry import METHODS
+from engine.run.policy_stages import Recipe, policy_stage
 
 
 @dataclass

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.config import ConfigError, MethodConfig
-from engine.methods import METHODS, Method
+from engine.methods import Method
 from engine.metrics import pgr_lower_better, toxicity_metrics
-from engine.pref_stages import digest
-from engine.preference import Sampling, generate
-from engine.scorers import check_scorer_name, get_scorer
+from engine.ml.generation import Sampling, generate
+from engine.ml.scorers import check_scorer_name, get_scorer
+from engine.registry import METHODS
+from engine.run.policy_stages import digest
 
 
 @dataclass
@@ -50,8 +51,9 @@ def gen_stage(exp, role: str, model: str, train: tuple[list[str], list[str]] | N
     """A cached stage: `model` finetuned on (prompts, completions) `train`, then K scored continuations of every
     test prompt (prob = 1 - the highest toxicity among them, so 'right' = no toxic sample) and, with `write_b`,
     one greedy continuation of every half-B prompt (the labels the next model learns)."""
+    from engine.ml.loading import load_policy
+    from engine.ml.trl_trainers import sft
     from engine.models import resolve_model
-    from engine.trainers import load_policy, sft
 
     lr = exp.lr_for(model, role)
     test_ids = exp.ids("test")

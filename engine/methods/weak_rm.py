@@ -15,11 +15,12 @@ from typing import Literal
 
 import numpy as np
 
-from engine.losses import LossSpec
-from engine.methods import METHODS, Method
+from engine.methods import Method
 from engine.methods._conflict import ConflictConfig, conflict_pairs, filtered, split_pairs, with_conflict
-from engine.pref_stages import reward_stage
-from engine.preference import Pairs
+from engine.ml.losses import LossSpec
+from engine.ml.pairs import Pairs
+from engine.registry import METHODS
+from engine.run.policy_stages import reward_stage
 
 
 @dataclass

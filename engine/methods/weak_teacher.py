@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.config import MethodConfig
-from engine.methods import METHODS, Method
-from engine.pref_stages import Recipe, policy_stage
-from engine.preference import Pairs, PolicyLoss
-from engine.scorers import check_scorer_name, resolve_scorer
+from engine.methods import Method
+from engine.ml.losses import PolicyLoss
+from engine.ml.pairs import Pairs
+from engine.ml.scorers import check_scorer_name, resolve_scorer
+from engine.registry import METHODS
+from engine.run.policy_stages import Recipe, policy_stage
 
 
 @dataclass

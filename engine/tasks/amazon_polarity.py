@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
+from engine.tasks._hub import HubConfig, HubTask, clean
 from engine.tasks.base import Example, make_example
-from engine.tasks.hub import HubConfig, HubTask, clean
 
 
 @TASKS.register("amazon_polarity")

@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
+from engine.tasks._hub import HubTask, PairedHubConfig, clean
 from engine.tasks.base import Example, TaskError, content_id, make_example, seeded_rng
-from engine.tasks.hub import HubTask, PairedHubConfig, clean
 
 SUBSETS = ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
+from engine.tasks._hub import HubConfig, HubTask, clean
 from engine.tasks.anthropic_hh import SUBSETS, check_subset
 from engine.tasks.base import Example, TaskError, make_pair
-from engine.tasks.hub import HubConfig, HubTask, clean
 
 MARKER = "\n\nAssistant:"
 

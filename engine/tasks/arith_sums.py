@@ -1,4 +1,4 @@
-"""Offline reasoning task: multi-step sums written as text (engine.arith), solved step by step.
+"""Offline reasoning task: multi-step sums written as text (engine.worlds.arith), solved step by step.
 
 Question `Q: 12 + 7 - 5 + 3 A:`; meta `answer` is the final result and `completion` the worked solution
 (" 12 + 7 = 19 . 19 - 5 = 14 . 14 + 3 = 17 . #### 17"). The answer is read after '####'. The arith zoo
@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from engine.arith import extract_answer, make_problem, question, solution, solve
-from engine.tasks import TASKS
+from engine.registry import TASKS
 from engine.tasks.base import Example, Task, TaskConfig, make_example
+from engine.worlds.arith import extract_answer, make_problem, question, solution, solve
 
 
 @TASKS.register("arith_sums")

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
+from engine.tasks._hub import HubConfig, HubTask, as_bool, clean
 from engine.tasks.base import Example, make_example
-from engine.tasks.hub import HubConfig, HubTask, as_bool, clean
 
 
 @TASKS.register("boolq")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.tasks import TASKS
-from engine.tasks.answers import gsm8k_answer
+from engine.registry import TASKS
+from engine.tasks._answers import gsm8k_answer
+from engine.tasks._hub import HubTask, clean
 from engine.tasks.base import Example, make_example
-from engine.tasks.hub import HubTask, clean
 
 
 @TASKS.register("gsm8k")

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from engine.tasks import TASKS
-from engine.tasks.answers import math_answer
+from engine.registry import TASKS
+from engine.tasks._answers import math_answer
+from engine.tasks._hub import HubConfig, HubTask, clean
 from engine.tasks.base import Example, TaskError, make_example
-from engine.tasks.hub import HubConfig, HubTask, clean
 
 SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory", "prealgebra",
             "precalculus")

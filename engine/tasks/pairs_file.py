@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
 from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_pair
 from engine.tasks.file import _plain, _read_table, require_columns
 

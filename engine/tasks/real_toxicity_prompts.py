@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
+from engine.tasks._hub import HubTask, clean
 from engine.tasks.base import Example, make_example
-from engine.tasks.hub import HubTask, clean
 
 
 def _text(field: Any) -> str:

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
+from engine.tasks._hub import HubTask, PairedHubConfig, clean
 from engine.tasks.base import Example, make_example, seeded_rng
-from engine.tasks.hub import HubTask, PairedHubConfig, clean
 
 
 @TASKS.register("sciq")

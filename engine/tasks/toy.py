@@ -5,7 +5,7 @@ Each text is a short run of words; label 1 when it holds more positive than nega
 
 from dataclasses import dataclass, field
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
 from engine.tasks.base import Task, TaskConfig, make_example, seeded_rng
 
 POSITIVE = "good great fine lovely nice superb happy bright".split()

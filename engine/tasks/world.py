@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from engine.tasks import TASKS
+from engine.registry import TASKS
 from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_example, make_pair, seeded_rng
-from engine.world import ATTRIBUTES, PROMPT, Entity, World, load_world, zoo_dir
+from engine.worlds.facts import ATTRIBUTES, PROMPT, Entity, World, load_world, zoo_dir
 
 
 @dataclass

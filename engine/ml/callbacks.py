@@ -1,0 +1,118 @@
+"""What every trainer shares: the arguments builder, the run-context callback, quiet set-up and out-of-memory errors.
+
+    args = training_args(TrainingArguments, train_cfg, lr, epochs, seed, out_dir, n_rows, label_names=["labels"])
+    trainer = train_with_progress(lambda: Trainer(...), ctx, "student", key, phase="train", prefix="train",
+                                  what="training", model_name="world-l", batch_size=32)
+
+transformers' Trainer and every trl trainer get the same optimiser settings from `training_args` (and the
+CPU-safe defaults trl lacks: its configs default to bf16 autocast and activation checkpointing, ~10x slower on a
+CPU), and the same `ContextCallback`, which streams progress with ETA and curves to the run context and stops on
+cancellation. torch and transformers are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import warnings
+from typing import Any
+
+# Curve names: the main phase's loss is "train_loss" (the studio's default curve); SFT before it is "sft_*".
+CURVE_KEYS = ("loss", "learning_rate", "grad_norm", "rewards/margins", "rewards/accuracies", "rewards/chosen",
+              "rewards/rejected", "accuracy", "margin", "mean_token_accuracy")
+
+
+class ResourceError(RuntimeError):
+    """Out of memory (or a similar resource limit); the message says what to lower."""
+
+
+def is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, MemoryError | torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def oom_message(what: str, model: str, batch_size: int) -> str:
+    return (f"out of memory while {what} {model} (batch size {batch_size}). Fix: lower train.batch_size or "
+            "train.eval_batch_size, raise train.grad_accum, set train.lora: true, or pick a smaller model")
+
+
+def training_args(config_cls: type, cfg: Any, lr: float, epochs: float, seed: int, out_dir: str, n_rows: int,
+                  **extra: Any) -> Any:
+    """`config_cls` (TrainingArguments or a trl config) with the run's optimiser settings: micro-batches of
+    batch_size / grad_accum, schedule, warm-up, weight decay, ~50 log points, no checkpoints or reporting."""
+    import torch
+
+    from engine.ml.loading import mixed_precision
+
+    steps = max(1, math.ceil(n_rows / cfg.batch_size) * epochs)
+    return config_cls(
+        output_dir=out_dir, per_device_train_batch_size=cfg.batch_size // cfg.grad_accum,
+        gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=epochs, learning_rate=lr,
+        lr_scheduler_type=cfg.lr_schedule, warmup_steps=cfg.warmup_frac, weight_decay=cfg.weight_decay,
+        logging_steps=max(1, int(steps) // 50), save_strategy="no", report_to="none", disable_tqdm=True, seed=seed,
+        data_seed=seed, use_cpu=not torch.cuda.is_available(), dataloader_pin_memory=False,
+        **mixed_precision(cfg), **extra)
+
+
+def context_callback(ctx: Any, stage: str, stage_key: str, phase: str, prefix: str) -> Any:
+    """A TrainerCallback that reports progress of `stage: phase` and the curves `<prefix>_<log key>` to `ctx`."""
+    from transformers import TrainerCallback
+
+    class ContextCallback(TrainerCallback):
+        """Streams progress (with ETA) and curves to the run context; stops on cancellation."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            ctx.progress(f"{stage}: {phase}", state.global_step, state.max_steps)
+            ctx.check_cancelled()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            rows = [{"stage_key": stage_key, "name": f"{prefix}_{k.replace('/', '_')}", "step": state.global_step,
+                     "value": float(v)} for k, v in (logs or {}).items() if k in CURVE_KEYS]
+            if rows:
+                ctx.metrics(rows)
+
+    return ContextCallback()
+
+
+@contextlib.contextmanager
+def quiet():
+    """No progress bars from datasets' map and trl's reference pass: progress goes through the run context."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    saved = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = saved
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: str, phase: str, prefix: str,
+                        what: str, model_name: str, batch_size: int) -> Any:
+    """Build the trainer quietly, train with progress and curves, and turn out-of-memory into a clear error."""
+    from transformers import PrinterCallback
+
+    try:
+        with quiet(), warnings.catch_warnings():
+            # transformers 5 deprecates names trl still calls (is_gradient_checkpointing, ...): noise in every log.
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
+            trainer = trainer_factory()
+        trainer.remove_callback(PrinterCallback)  # progress and curves go through the run context instead
+        trainer.add_callback(context_callback(ctx, stage, stage_key, phase, prefix))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
+            trainer.train_output = trainer.train()  # its metrics: train_runtime, train_samples_per_second
+    except Exception as exc:
+        if is_oom(exc):
+            raise ResourceError(oom_message(what, model_name, batch_size)) from None
+        raise
+    return trainer

@@ -1,0 +1,100 @@
+"""Preference pairs and their tokenisation, cut the way trl's trainers cut them.
+
+    pairs = Pairs.of(exp.examples(ids))                  # prompt, chosen, rejected per example id
+    full, start = encode_completion(tok, prompt, completion)
+    prompts, n_cut = fit_prompts(tok, pairs.prompts, [[c, r] for c, r in zip(pairs.chosen, pairs.rejected)], 512)
+
+The prompt is tokenised alone and with the completion plus EOS, and the completion starts where the two
+diverge (trl's DPO); SimPO's and ORPO's trainers put a BOS before the prompt (`bos=True`). Long prompts are cut
+from the left (`fit_prompts`) before any trainer or scorer sees them. torch is imported inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Pairs:
+    """Preference pairs, aligned by position: `chosen[i]` is preferred to `rejected[i]` after `prompts[i]`."""
+
+    ids: list[str]
+    prompts: list[str]
+    chosen: list[str]
+    rejected: list[str]
+
+    @classmethod
+    def of(cls, examples: list[Any]) -> Pairs:
+        """From preference examples (text = prompt, meta chosen/rejected)."""
+        return cls([e.id for e in examples], [e.text for e in examples], [e.meta["chosen"] for e in examples],
+                   [e.meta["rejected"] for e in examples])
+
+    def oriented(self, prefer_chosen: np.ndarray) -> Pairs:
+        """The same pairs with chosen and rejected swapped where `prefer_chosen` is False (a labeller's choice)."""
+        keep = np.asarray(prefer_chosen, dtype=bool)
+        return Pairs(list(self.ids), list(self.prompts), [c if k else r for c, r, k in zip(self.chosen, self.rejected, keep)],
+                     [r if k else c for c, r, k in zip(self.chosen, self.rejected, keep)])
+
+    def subset(self, mask: np.ndarray) -> Pairs:
+        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+        return Pairs(*([getattr(self, f)[i] for i in idx] for f in ("ids", "prompts", "chosen", "rejected")))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _ids(tok: Any, text: str, bos: bool) -> list[int]:
+    if not bos:
+        return tok(text)["input_ids"]
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    return ids if tok.bos_token_id is None or (ids and ids[0] == tok.bos_token_id) else [tok.bos_token_id, *ids]
+
+
+def encode_completion(tok: Any, prompt: str, completion: str, bos: bool = False) -> tuple[list[int], int]:
+    """Token ids of prompt + completion + EOS and the index where the completion starts (as trl's trainers cut)."""
+    prompt_ids = _ids(tok, prompt, bos)
+    full = _ids(tok, prompt + completion, bos)
+    if tok.eos_token_id is not None and (not full or full[-1] != tok.eos_token_id):
+        full = full + [tok.eos_token_id]
+    start = 0
+    while start < min(len(prompt_ids), len(full)) and prompt_ids[start] == full[start]:
+        start += 1
+    return full, start
+
+
+def fit_prompts(tok: Any, prompts: list[str], responses: list[list[str]], max_length: int) -> tuple[list[str], int]:
+    """Cut each prompt from the left so that prompt + its longest response + EOS fits in `max_length` tokens
+    (the end of a conversation carries the turn being judged). Returns the prompts and how many were cut."""
+    out, cut = [], 0
+    for i, prompt in enumerate(prompts):
+        longest = max(len(tok(r, add_special_tokens=False)["input_ids"]) for r in responses[i]) if responses[i] else 0
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        room = max(1, max_length - longest - 2)  # EOS and a possible BOS
+        if len(ids) > room:
+            out.append(tok.decode(ids[-room:]))
+            cut += 1
+        else:
+            out.append(prompt)
+    return out, cut
+
+
+def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (less padding)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
+
+
+def pad_rows(rows: list[list[int]], pad_id: int, left: bool = False) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, r in enumerate(rows):
+        sl = slice(width - len(r), width) if left else slice(0, len(r))
+        ids[k, sl] = torch.tensor(r, dtype=torch.long)
+        mask[k, sl] = 1
+    return ids, mask

@@ -1,0 +1,74 @@
+"""Model catalogue and name resolution: a catalogue entry, a local folder or a hub id becomes a `ModelSpec`.
+
+    from engine.models import check_model, resolve_model
+    spec = resolve_model("world-l")              # or "gpt2", "Qwen/Qwen2.5-0.5B", "/path/to/folder"
+    check_model("gpt2")                          # fetches the config: a typo fails before anything trains
+
+One file per catalogue (`hub`, `world`, `arith`) registers named entries in engine.registry.MODELS: Burns et
+al.'s hub ladder and the offline zoos, each with a default learning rate and a description. Any hub id or
+local folder works without being listed. Loading weights is engine.ml.loading's job; this package never
+imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from engine.registry import MODELS
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    source: str  # hub id or folder
+    default_lr: float = 1e-5
+    description: str = ""
+    kind: Literal["hub", "local", "zoo"] = "hub"
+
+
+class ModelError(ValueError):
+    """A model cannot be resolved or loaded; the message names the problem and the fix."""
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or os.sep in name and Path(name).exists()
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """Map a user-given model name to a spec, without loading weights. Raises ModelError early."""
+    if not name or not isinstance(name, str):
+        raise ModelError("model name is empty; give a zoo name (e.g. world-l), a hub id or a local folder")
+    if name in MODELS:
+        spec = MODELS.get(name)
+        if spec.kind == "zoo" and not (Path(spec.source) / "config.json").exists():
+            raise ModelError(f"zoo model '{name}' has no weights at {spec.source}; run `w2s zoo build` to build them")
+        return spec
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelError(f"folder {path} has no config.json; save a model there with save_pretrained()")
+        return ModelSpec(name=name, source=str(path.resolve()), kind="local")
+    if _looks_like_path(name):
+        raise ModelError(f"model folder {name} does not exist; check the path")
+    return ModelSpec(name=name, source=name, kind="hub")
+
+
+def check_model(name: str, trust_remote_code: bool = False) -> ModelSpec:
+    """Resolve and fetch the model's config (hub ids hit the network or the local cache), so a typo fails
+    before any training starts."""
+    spec = resolve_model(name)
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(spec.source, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # hub errors come in many classes; the message is what the user needs
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        known = ", ".join(n for n in MODELS.names())
+        raise ModelError(
+            f"unknown model '{name}': not a catalogue model ({known}), not a local folder, and the hub lookup "
+            f"failed ({reason}). Fix: check the spelling, log in for gated models, or pass a local folder"
+        ) from None
+    return spec

@@ -1,0 +1,86 @@
+"""Every place on disk the engine uses, and every W2S_* variable that moves one: defined here and nowhere else.
+
+    from engine import paths
+    paths.data_home()            # $W2S_HOME, default ~/.w2s: database, engine.json, logs, uploads
+    paths.default_db()           # <data home>/runs.duckdb
+    paths.assets_dir()           # shipped presets and zoo weights (source checkout or installed wheel)
+
+Standard library only: the client, the CLI and the studio's engine handshake import this without the ML stack.
+
+| variable | what it sets | default |
+|---|---|---|
+| W2S_HOME | data directory (database, engine.json, logs, uploads) | ~/.w2s |
+| W2S_ZOO_DIR | offline world zoo weights | <assets>/zoo |
+| W2S_ARITH_DIR | arithmetic zoo weights | <assets>/zoo/arith |
+| W2S_THREADS | torch intra-op threads per worker | 1 |
+| W2S_ENGINE_URL, W2S_ENGINE_TOKEN | where a worker posts its events (set by the scheduler) | engine.json |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent          # engine/
+SOURCE_ROOT = PACKAGE.parent                        # the checkout (or site-packages when installed)
+ENGINE_URL_VAR, ENGINE_TOKEN_VAR = "W2S_ENGINE_URL", "W2S_ENGINE_TOKEN"
+
+
+def data_home() -> Path:
+    """Where the database, engine.json, logs and uploads live: $W2S_HOME, default ~/.w2s."""
+    return Path(os.environ.get("W2S_HOME") or Path.home() / ".w2s").expanduser()
+
+
+def default_db(home: Path | None = None) -> Path:
+    return (home or data_home()) / "runs.duckdb"
+
+
+def engine_file(home: Path | None = None) -> Path:
+    """The running engine's address, token and pid (mode 0600)."""
+    return (home or data_home()) / "engine.json"
+
+
+def logs_dir(home: Path | None = None) -> Path:
+    return (home or data_home()) / "logs"
+
+
+def run_log(run_id: str, home: Path | None = None) -> Path:
+    return logs_dir(home) / f"{run_id}.log"
+
+
+def uploads_dir(home: Path | None = None) -> Path:
+    """Uploaded data files, readable by the engine's workers."""
+    return (home or data_home()) / "uploads"
+
+
+def assets_dir() -> Path:
+    """Presets and zoo weights: assets/ beside the package in a checkout, engine/_assets in an installed wheel."""
+    for candidate in (SOURCE_ROOT / "assets", PACKAGE / "_assets"):
+        if candidate.is_dir():
+            return candidate
+    return SOURCE_ROOT / "assets"
+
+
+def configs_dir() -> Path:
+    """The shipped experiment presets (YAML)."""
+    return assets_dir() / "configs"
+
+
+def _env_dir(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def zoo_dir() -> Path:
+    """The offline world zoo: $W2S_ZOO_DIR if set, else assets/zoo."""
+    return _env_dir("W2S_ZOO_DIR", assets_dir() / "zoo")
+
+
+def arith_dir() -> Path:
+    """The arithmetic zoo: $W2S_ARITH_DIR if set, else assets/zoo/arith."""
+    return _env_dir("W2S_ARITH_DIR", assets_dir() / "zoo" / "arith")
+
+
+def threads() -> int:
+    """torch intra-op threads per worker: $W2S_THREADS, default 1 (two threads oversubscribe small CPU boxes)."""
+    return int(os.environ.get("W2S_THREADS", "1"))

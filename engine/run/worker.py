@@ -1,0 +1,138 @@
+"""A worker: runs one queued run in its own process and streams its events to the engine.
+
+    python -m engine.run.worker RUN_ID        # started by the engine's scheduler, output to logs/RUN_ID.log
+    W2S_ENGINE_URL / W2S_ENGINE_TOKEN     # where the engine is (default: $W2S_HOME/engine.json)
+
+It loads the run's stored config, rebuilds the RunSpec, calls engine.run.execute.execute with a
+RemoteContext and reports done / failed / cancelled itself. SIGTERM (the engine's cancel) is turned
+into a Cancelled at the next training step or labelling batch. Everything goes through the HTTP
+API, so the same worker can run on another machine against the same engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import traceback
+import uuid
+from typing import Any
+
+from engine.client import EngineClient, EngineError, connect
+from engine.run.context import Cancelled, RunContext
+
+BATCHED = ("metrics", "progress")  # small and frequent: sent together; everything else flushes at once
+
+
+class RemoteContext(RunContext):
+    """Sends a run's events to the engine: metrics and progress in batches (at most every `flush_every`
+    seconds), everything else at once; flushes before a cache lookup and at close."""
+
+    def __init__(self, client: EngineClient, run_id: str, flush_every: float = 0.5, max_batch: int = 500):
+        super().__init__(run_id)
+        self.client, self.flush_every, self.max_batch = client, flush_every, max_batch
+        self.attempt = uuid.uuid4().hex[:12]  # with seq, lets the engine drop a retried batch it already has
+        self.seq = 0
+        self.buffer: list[dict[str, Any]] = []
+        self.last_flush = time.monotonic()
+        self.stop_requested = False
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if event["type"] == "progress":  # only the latest progress of a stage is worth sending
+            self.buffer = [e for e in self.buffer if not (e["type"] == "progress" and e["stage"] == event["stage"])]
+        self.buffer.append(event)
+        if (event["type"] not in BATCHED or len(self.buffer) >= self.max_batch
+                or time.monotonic() - self.last_flush >= self.flush_every):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        reply = self.client.post_events(self.run_id, self.attempt, self.seq, self.buffer)
+        self.seq += 1
+        self.buffer = []
+        self.last_flush = time.monotonic()
+        if reply.cancelled:
+            self.stop_requested = True
+
+    def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
+        self.flush()
+        return self.client.stage_lookup(key)
+
+    def cancelled(self) -> bool:
+        return self.stop_requested
+
+    def on_progress(self, stage: str, step: int, total: int, unit: str, eta: float | None) -> None:
+        self.emit({"type": "progress", "run_id": self.run_id, "stage": stage, "step": step, "total": total,
+                   "unit": unit, "eta": eta})
+        if step >= total or step % max(1, total // 10) == 0:
+            print(f"{stage}: {step}/{total} {unit}" + (f", ETA {eta:.0f} s" if eta is not None else ""), flush=True)
+
+    def report(self, status: str, error: str | None = None, log_tail: str | None = None) -> None:
+        self.emit({"type": "run_status", "run_id": self.run_id, "status": status, "error": error,
+                   "log_tail": log_tail})
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            super().close()
+
+
+def run_worker(client: EngineClient, run_id: str) -> int:
+    """Run `run_id` to the end and report it; the exit code is 0 unless it failed."""
+    from engine.config import spec_from_dict
+    from engine.run.execute import describe_error, execute
+
+    ctx = RemoteContext(client, run_id)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(ctx, "stop_requested", True))
+    try:
+        spec = spec_from_dict(client.run(run_id).config or {})
+        print(f"worker pid {os.getpid()}: run {run_id}: {spec.method} seed {spec.seed} on {spec.task}, "
+              f"{spec.weak} -> {spec.strong}", flush=True)
+        summary = execute(spec, ctx)
+        ctx.report("done")
+        ctx.close()
+        print(f"run {run_id} done: " + ", ".join(f"{k}={v:.3f}" for k, v in summary.items()
+                                                  if isinstance(v, float)), flush=True)
+        return 0
+    except (Cancelled, KeyboardInterrupt):
+        print(f"run {run_id} stopped", flush=True)
+        return _last_word(ctx, "cancelled", "stopped by the user", None, 0)
+    except Exception as exc:
+        tail = traceback.format_exc()
+        print(tail, file=sys.stderr, flush=True)
+        return _last_word(ctx, "failed", describe_error(exc), tail[-4000:], 1)
+
+
+def _last_word(ctx: RemoteContext, status: str, error: str, tail: str | None, code: int) -> int:
+    """Report the outcome; if the engine cannot take it, say so in the log (the engine reads it when we exit)."""
+    try:
+        ctx.buffer = [e for e in ctx.buffer if e["type"] in BATCHED]  # an event that failed is not resent
+        ctx.report(status, error, tail)
+        ctx.close()
+    except EngineError as exc:
+        print(f"could not report '{status}' to the engine: {exc}", file=sys.stderr, flush=True)
+        return code or 1
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m engine.run.worker", description=__doc__.splitlines()[0])
+    ap.add_argument("run_id")
+    ap.add_argument("--url", default=os.environ.get("W2S_ENGINE_URL"), help="engine URL (default: engine.json)")
+    args = ap.parse_args(argv)
+    token = os.environ.get("W2S_ENGINE_TOKEN")
+    try:
+        client = EngineClient(args.url, token) if args.url and token else connect()
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with client:
+        return run_worker(client, args.run_id)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

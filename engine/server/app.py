@@ -1,0 +1,254 @@
+"""The engine's HTTP API: one router per resource over the service in engine.server.engine.
+
+    app = build_app(engine)          # engine.server.serve runs it with uvicorn on 127.0.0.1
+
+Every request must carry `Authorization: Bearer <token>` (token in $W2S_HOME/engine.json; only the API docs at
+/docs and /openapi.json are open). Routers: engine (health, shutdown), registry, jobs (validate, submit, cancel,
+requeue), runs (list, one run, tags, log, long-poll), results (metrics, curves, per-example predictions) and
+workers (events, the stage cache). Request and reply types are in engine.api, so /docs documents them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from engine import api
+from engine.server.engine import Engine, as_table, clean, json_response
+from engine.server.scheduler import log_tail
+
+OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+
+
+class TokenGuard:
+    """ASGI middleware: 401 before anything else runs unless the bearer token matches."""
+
+    def __init__(self, app: Any, token: str):
+        self.app, self.expected = app, f"Bearer {token}".encode()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            got = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(got, self.expected):
+                detail = ("missing or wrong token: send 'Authorization: Bearer <token>' with the token from the "
+                          "engine's engine.json in the data directory" if got else "missing token: send "
+                          "'Authorization: Bearer <token>' with the token from engine.json in the data directory")
+                await JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})(
+                    scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["engine"])
+    store = engine.store
+
+    @router.get("/health", response_model=api.Health)
+    def health() -> dict[str, Any]:
+        return {"ok": True, "pid": os.getpid(), "db": str(store.path), "url": engine.url,
+                "workers": engine.scheduler.slots, "gpus": engine.gpus, "running": engine.scheduler.running(),
+                "queued": len(store.runs_with_status("queued")), "version": engine.changes.version}
+
+    @router.post("/shutdown")
+    def shutdown() -> dict[str, bool]:
+        """Stop the engine; running runs are marked interrupted (requeue them later)."""
+        app.state.server.should_exit = True
+        return {"ok": True}
+
+    return router
+
+
+def registry_router(engine: Engine) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["registry"])
+
+    @router.get("/registry", response_model=api.Registry)
+    def registry() -> dict[str, Any]:
+        """Tasks, models and methods with their config fields (name, type, default, help): forms build on this."""
+        return engine.registry_view()
+
+    return router
+
+
+def jobs_router(engine: Engine) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["jobs"])
+    store = engine.store
+
+    @router.post("/validate", response_model=api.ValidateResponse, responses={422: {"model": api.ErrorBody}})
+    def validate(req: api.SubmitRequest) -> Response:
+        """Check a config as a submit would, without queueing anything."""
+        specs = engine.expand(req.config)
+        return json_response({"ok": True, "runs": len(specs), "specs": [s.to_dict() for s in specs]})
+
+    @router.post("/runs", response_model=api.SubmitResponse, status_code=201, responses={422: {"model": api.ErrorBody}})
+    def submit(req: api.SubmitRequest) -> dict[str, Any]:
+        """Validate a config and queue one run per (method, seed), all under one sweep id."""
+        specs = engine.expand(req.config)
+        sweep = uuid.uuid4().hex[:8]
+        tags = (req.tags or "").strip() or None
+        run_ids = [store.create_run(spec.to_dict(), status="queued", sweep=sweep, tags=tags) for spec in specs]
+        for run_id in run_ids:
+            engine.changes.bump(run_id)
+        engine.scheduler.wake()
+        return {"sweep": sweep, "run_ids": run_ids}
+
+    @router.post("/runs/{run_id}/cancel", response_model=api.Run)
+    def cancel(run_id: str) -> Response:
+        """Queued: marked cancelled. Running: SIGTERM to its worker, SIGKILL after a grace period; rows stay."""
+        status = engine.need_run(run_id)
+        if status not in api.CANCELLABLE:
+            raise HTTPException(409, f"run {run_id} is {status}; only queued or running runs can be cancelled")
+        engine.scheduler.cancel(run_id)
+        return json_response(engine.run_view(run_id))
+
+    @router.post("/runs/{run_id}/requeue", response_model=api.Run)
+    def requeue(run_id: str) -> Response:
+        """Queue an interrupted, failed or cancelled run again; stages it finished come from the cache."""
+        with engine.scheduler.lock:
+            status = engine.need_run(run_id)
+            if status not in api.REQUEUEABLE:
+                raise HTTPException(409, f"run {run_id} is {status}; only interrupted, failed or cancelled runs "
+                                         "can be requeued")
+            store.requeue(run_id)
+        engine.changes.bump(run_id)
+        engine.scheduler.wake()
+        return json_response(engine.run_view(run_id))
+
+    return router
+
+
+def runs_router(engine: Engine) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["runs"])
+    store = engine.store
+
+    @router.get("/runs", response_model=api.Table)
+    def runs(status: api.RunStatus | None = None, task: str | None = None, method: str | None = None,
+             limit: int = Query(500, ge=1, le=100_000)) -> Response:
+        """Runs, newest first, with headline metrics and the live stage / step / ETA of running ones."""
+        df = store.runs(status=status, task=task, method=method, limit=limit)
+        live = [engine.progress.get(r) or {} for r in df["id"]]
+        for col in ("stage", "step", "total", "eta"):
+            df[f"progress_{col}"] = [p.get(col) for p in live]
+        return json_response(as_table(df))
+
+    @router.get("/runs/{run_id}", response_model=api.Run, responses={404: {"model": api.ErrorBody}})
+    def run(run_id: str) -> Response:
+        return json_response(engine.run_view(run_id))
+
+    @router.put("/runs/{run_id}/tags", response_model=api.Run)
+    def set_tags(run_id: str, req: api.TagsRequest) -> Response:
+        """Replace a run's tags (any status)."""
+        engine.need_run(run_id)
+        store.set_tags(run_id, (req.tags or "").strip() or None)
+        engine.changes.bump(run_id)
+        return json_response(engine.run_view(run_id))
+
+    @router.get("/runs/{run_id}/log", response_model=api.LogTail)
+    def log(run_id: str, max_bytes: int = Query(8000, ge=1, le=10_000_000)) -> dict[str, Any]:
+        engine.need_run(run_id)
+        path = engine.scheduler.log_path(run_id)
+        return {"run_id": run_id, "path": str(path), "text": log_tail(path, max_bytes)}
+
+    @router.get("/wait", response_model=api.WaitReply)
+    async def wait(since: int = 0, timeout: float = Query(25.0, ge=0, le=120), run: str | None = None
+                   ) -> dict[str, Any]:
+        """Long-poll: answers when anything (or run `run`) changed after version `since`, or at the timeout."""
+        changed = await engine.changes.wait(since, timeout, run)
+        return {"version": engine.changes.version, "changed": changed}
+
+    return router
+
+
+def results_router(engine: Engine) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["results"])
+    store = engine.store
+
+    @router.get("/runs/{run_id}/metrics", response_model=api.Metrics)
+    def metrics(run_id: str) -> dict[str, Any]:
+        engine.need_run(run_id)
+        return {"metrics": clean(store.run_metrics(run_id))}
+
+    @router.get("/runs/{run_id}/curves", response_model=api.Table)
+    def curves(run_id: str) -> Response:
+        """Training curves: role, name (train_loss, ...), step, value."""
+        engine.need_run(run_id)
+        return json_response(as_table(store.curves(run_id)))
+
+    @router.get("/runs/{run_id}/predictions", response_model=api.Page)
+    def predictions(run_id: str, split: str = "test", role: str | None = None, quadrant: api.Quadrant | None = None,
+                    limit: int = Query(100, ge=1, le=100_000), offset: int = Query(0, ge=0),
+                    region: api.Region | None = None, deception: bool = False) -> Response:
+        """A page of per-example outputs: text, gold, each role's prob / pred / correct / output record and the
+        knowledge region; filtered by role, weak-vs-student quadrant, region, or deception cases only."""
+        engine.need_run(run_id)
+        try:
+            df, total = store.predictions_page(run_id, split, role, quadrant, limit, offset, region, deception)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return json_response(as_table(df, total=total, offset=offset, limit=limit))
+
+    return router
+
+
+def workers_router(engine: Engine) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["workers"])
+    store = engine.store
+
+    @router.post("/runs/{run_id}/events", response_model=api.EventReply)
+    def events(run_id: str, batch: api.EventBatch) -> dict[str, Any]:
+        """A worker's events in order (engine.run.context types, plus `progress`), each stored in a transaction."""
+        engine.need_run(run_id)
+        return engine.apply(run_id, batch)
+
+    @router.get("/stages/{key}", response_model=api.StageLookup)
+    def stage(key: str) -> Response:
+        """A finished stage's predictions by split (the stage cache), or found=false."""
+        preds = store.stage_lookup(key)
+        return json_response({"found": preds is not None, "predictions": clean(preds)})
+
+    return router
+
+
+def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        import asyncio
+
+        engine.changes.attach(asyncio.get_running_loop())
+        engine.scheduler.start()
+        if on_ready is not None:
+            on_ready()
+        yield
+        engine.scheduler.stop()
+
+    app = FastAPI(title="Weak-to-Strong Studio engine", version="1", lifespan=lifespan,
+                  description="Jobs, events and named queries over the runs database. Send "
+                              "`Authorization: Bearer <token>` (token in $W2S_HOME/engine.json) with every request.")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                reason = err.get("ctx", {}).get("error", "")
+                return JSONResponse({"detail": f"malformed JSON in the request body: {reason}"}, status_code=400)
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            parts.append(f"unknown field '{where}'" if err.get("type") == "extra_forbidden"
+                         else f"{where}: {err.get('msg')}")
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"engine error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+    for router in (engine_router(engine, app), registry_router(engine), jobs_router(engine), runs_router(engine),
+                   results_router(engine), workers_router(engine)):
+        app.include_router(router)
+    app.add_middleware(TokenGuard, token=engine.token)
+    return app

@@ -1,0 +1,60 @@
+"""The database schema as numbered migrations: migration 1 is the initial schema, each later one a change to it.
+
+    migrate(con)      # applies every migration newer than the file's schema_version, each in a transaction
+
+Add a migration by appending to MIGRATIONS; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIGRATIONS = [
+    # 1: the initial schema.
+    """
+    CREATE TABLE IF NOT EXISTS runs (
+        id VARCHAR PRIMARY KEY, created TIMESTAMP, started TIMESTAMP, finished TIMESTAMP, status VARCHAR,
+        name VARCHAR, task VARCHAR, task_version VARCHAR, split_key VARCHAR, weak VARCHAR, strong VARCHAR,
+        method VARCHAR, seed INTEGER, config JSON, versions JSON, error VARCHAR, log_tail VARCHAR,
+        tags VARCHAR, sweep VARCHAR
+    );
+    CREATE TABLE IF NOT EXISTS stages (
+        key VARCHAR PRIMARY KEY, kind VARCHAR, model VARCHAR, config JSON, status VARCHAR,
+        started TIMESTAMP, finished TIMESTAMP, seconds DOUBLE, error VARCHAR, first_run VARCHAR
+    );
+    CREATE TABLE IF NOT EXISTS run_stages (
+        run_id VARCHAR, role VARCHAR, stage_key VARCHAR, cached BOOLEAN, PRIMARY KEY (run_id, role)
+    );
+    CREATE TABLE IF NOT EXISTS metrics (
+        run_id VARCHAR, stage_key VARCHAR, name VARCHAR, step INTEGER, value DOUBLE, text VARCHAR,
+        created TIMESTAMP
+    );
+    CREATE TABLE IF NOT EXISTS examples (
+        task_version VARCHAR, example_id VARCHAR, source VARCHAR, text VARCHAR, gold INTEGER, meta JSON,
+        PRIMARY KEY (task_version, example_id)
+    );
+    CREATE TABLE IF NOT EXISTS split_members (
+        split_key VARCHAR, example_id VARCHAR, split VARCHAR, PRIMARY KEY (split_key, example_id)
+    );
+    CREATE TABLE IF NOT EXISTS predictions (
+        stage_key VARCHAR, split VARCHAR, example_id VARCHAR, prob DOUBLE, pred INTEGER, gold INTEGER,
+        correct BOOLEAN, label_prob DOUBLE, output VARCHAR, PRIMARY KEY (stage_key, split, example_id)
+    );
+    """,
+    # 2: the engine's scheduler records each running run's worker process, so a restarted engine can
+    # find and stop workers left behind by one that died.
+    """
+    ALTER TABLE runs ADD COLUMN IF NOT EXISTS worker_pid INTEGER;
+    """,
+]
+
+
+def migrate(con: Any) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+    for version, sql in enumerate(MIGRATIONS, start=1):
+        if row is None or version > row:
+            con.execute("BEGIN")
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?)", [version])
+            con.execute("COMMIT")

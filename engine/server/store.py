@@ -1,0 +1,236 @@
+"""DuckDB storage: the one writer (runs, statuses and the events a running method sends), over the named reads.
+
+    store = Store("runs.duckdb")           # opens (creates) the file and applies the migrations (schema.py)
+    store.handle({"type": "run_status", "run_id": r, "status": "running"})
+    store.runs()                            # the named reads are in queries.py
+
+engine/server/ is the only folder that opens DuckDB; schema.py holds the migrations, queries.py the reads.
+One process owns the file (DuckDB admits one writer; any other process that opens it fails with a
+lock error), so the engine server holds the Store and everything else goes through it. Writes arrive
+as events (`handle`) in transactions; a stage's predictions and its "done" mark commit together, so a
+half-finished stage is never reused.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from engine.api import RUN_STATUSES
+from engine.server.queries import Queries
+from engine.server.schema import migrate
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_run_id() -> str:
+    return "r" + uuid.uuid4().hex[:11]
+
+
+class Store(Queries):
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(self.path))
+        self._lock = threading.RLock()
+        self._migrate()
+
+    # ------------------------------------------------------------------ plumbing
+    def _migrate(self) -> None:
+        with self._lock:
+            migrate(self.con)
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+
+    def _write(self, fn, *args: Any) -> Any:
+        """Run fn(con, *args) in one transaction under the writer lock."""
+        with self._lock:
+            self.con.execute("BEGIN")
+            try:
+                out = fn(self.con, *args)
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+            return out
+
+    # ------------------------------------------------------------------ runs
+    def create_run(self, spec_dict: dict[str, Any], status: str = "queued", sweep: str | None = None,
+                   run_id: str | None = None, tags: str | None = None) -> str:
+        run_id = run_id or new_run_id()
+
+        def write(con):
+            con.execute(
+                "INSERT INTO runs (id, created, status, name, task, weak, strong, method, seed, config, sweep, tags) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, now(), status, spec_dict.get("name"), spec_dict.get("task"), spec_dict.get("weak"),
+                 spec_dict.get("strong"), spec_dict.get("method"), spec_dict.get("seed"),
+                 json.dumps(spec_dict, default=str), sweep, tags or None],
+            )
+
+        self._write(write)
+        return run_id
+
+    def set_status(self, run_id: str, status: str, error: str | None = None, log_tail: str | None = None) -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        stamp = {"running": "started", "done": "finished", "failed": "finished", "cancelled": "finished",
+                 "interrupted": "finished"}.get(status)
+
+        def write(con):
+            sets, params = ["status = ?"], [status]
+            if stamp:
+                sets.append(f"{stamp} = ?")
+                params.append(now())
+            if status in ("queued", "running"):
+                sets.append("error = NULL")
+            if error is not None:
+                sets.append("error = ?")
+                params.append(error)
+            if log_tail is not None:
+                sets.append("log_tail = ?")
+                params.append(log_tail)
+            con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
+
+        self._write(write)
+
+    def set_tags(self, run_id: str, tags: str | None) -> None:
+        self._write(lambda con: con.execute("UPDATE runs SET tags = ? WHERE id = ?", [tags or None, run_id]))
+
+    # ------------------------------------------------------------------ events (what a running method writes)
+    def handle(self, event: dict[str, Any]) -> Any:
+        """Apply one event from a run. Event types mirror engine.run.context.RunContext's methods."""
+        kind = event["type"]
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is None:
+            raise ValueError(f"unknown event type {kind!r}")
+        return handler(**{k: v for k, v in event.items() if k != "type"})
+
+    def _on_run_info(self, run_id: str, task_version: str, split_key: str, versions: dict[str, str]) -> None:
+        self._write(lambda con: con.execute(
+            "UPDATE runs SET task_version = ?, split_key = ?, versions = ? WHERE id = ?",
+            [task_version, split_key, json.dumps(versions), run_id]))
+
+    def _on_run_status(self, run_id: str, status: str, error: str | None = None, log_tail: str | None = None) -> None:
+        self.set_status(run_id, status, error, log_tail)
+
+    def _on_examples(self, run_id: str, task_version: str, split_key: str, examples: dict[str, list]) -> None:
+        """examples: columnar {id, source, text, gold, meta, split}; stored once per task version / split."""
+        df = pd.DataFrame(examples)
+
+        def write(con):
+            con.register("ex_in", df)
+            try:
+                con.execute(
+                    "INSERT INTO examples SELECT ?, e.id, e.source, e.text, e.gold, e.meta FROM ex_in e "
+                    "WHERE e.id NOT IN (SELECT example_id FROM examples WHERE task_version = ?)",
+                    [task_version, task_version])
+                con.execute(
+                    "INSERT INTO split_members SELECT ?, e.id, e.split FROM ex_in e "
+                    "WHERE NOT EXISTS (SELECT 1 FROM split_members s WHERE s.split_key = ?)", [split_key, split_key])
+            finally:
+                con.unregister("ex_in")
+
+        self._write(write)
+
+    def _on_stage_start(self, run_id: str, key: str, role: str, kind: str, model: str, config: dict[str, Any]) -> None:
+        def write(con):
+            # A stage that never finished is started afresh: drop whatever it left behind.
+            con.execute("DELETE FROM predictions WHERE stage_key = ? AND ? NOT IN "
+                        "(SELECT key FROM stages WHERE status = 'done')", [key, key])
+            con.execute("DELETE FROM metrics WHERE stage_key = ? AND run_id IS NULL AND ? NOT IN "
+                        "(SELECT key FROM stages WHERE status = 'done')", [key, key])
+            con.execute("DELETE FROM stages WHERE key = ?", [key])
+            con.execute("INSERT INTO stages (key, kind, model, config, status, started, first_run) "
+                        "VALUES (?, ?, ?, ?, 'running', ?, ?)", [key, kind, model, json.dumps(config, default=str),
+                                                                 now(), run_id])
+            self._link(con, run_id, role, key, cached=False)
+
+        self._write(write)
+
+    @staticmethod
+    def _link(con, run_id: str, role: str, key: str, cached: bool) -> None:
+        con.execute("DELETE FROM run_stages WHERE run_id = ? AND role = ?", [run_id, role])
+        con.execute("INSERT INTO run_stages VALUES (?, ?, ?, ?)", [run_id, role, key, cached])
+
+    def _on_stage_cached(self, run_id: str, key: str, role: str) -> None:
+        self._write(lambda con: self._link(con, run_id, role, key, cached=True))
+
+    def _on_stage_done(self, run_id: str, key: str, predictions: dict[str, dict[str, list]], seconds: float) -> None:
+        """predictions: {split: {id, prob, gold, label_prob?, output?}} written with the done mark."""
+        frames = []
+        for split, cols in predictions.items():
+            df = pd.DataFrame({"example_id": cols["id"], "prob": cols.get("prob"), "gold": cols.get("gold")})
+            df["label_prob"] = cols.get("label_prob")
+            df["output"] = cols.get("output")
+            df["split"] = split
+            frames.append(df)
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["example_id", "prob", "gold", "label_prob", "output", "split"])
+        df["pred"] = (df["prob"].astype(float) >= 0.5).astype("Int64") if len(df) else []
+        df["correct"] = (df["pred"] == df["gold"]) if len(df) else []
+
+        def write(con):
+            con.execute("DELETE FROM predictions WHERE stage_key = ?", [key])
+            con.register("pred_in", df)
+            try:
+                con.execute(
+                    "INSERT INTO predictions SELECT ?, split, example_id, prob, pred, gold, correct, label_prob, output "
+                    "FROM pred_in", [key])
+            finally:
+                con.unregister("pred_in")
+            con.execute("UPDATE stages SET status = 'done', finished = ?, seconds = ? WHERE key = ?",
+                        [now(), seconds, key])
+
+        self._write(write)
+
+    def _on_stage_failed(self, run_id: str, key: str, error: str) -> None:
+        self._write(lambda con: con.execute(
+            "UPDATE stages SET status = 'failed', finished = ?, error = ? WHERE key = ?", [now(), error, key]))
+
+    def _on_metrics(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """rows: {name, value, step?, stage_key?}; text values go to the text column."""
+        recs = []
+        for r in rows:
+            value = r.get("value")
+            is_num = isinstance(value, int | float) and not isinstance(value, bool)
+            stage_key = r.get("stage_key")
+            recs.append((None if stage_key else run_id, stage_key, str(r["name"]), r.get("step"),
+                         float(value) if is_num else None, None if is_num or value is None else str(value)))
+        if not recs:
+            return
+        # One columnar insert: DuckDB's executemany costs ~1 ms per row, a registered frame ~1 ms per batch.
+        df = pd.DataFrame(recs, columns=["run_id", "stage_key", "name", "step", "value", "text"]).astype(
+            {"run_id": "object", "stage_key": "object", "step": "Int64", "value": "float64", "text": "object"})
+
+        def write(con):
+            con.register("metrics_in", df)
+            try:
+                con.execute("INSERT INTO metrics SELECT run_id, stage_key, name, step, value, text, ? FROM metrics_in",
+                            [now()])
+            finally:
+                con.unregister("metrics_in")
+
+        self._write(write)
+
+    # ------------------------------------------------------------------ engine: scheduling and paged queries
+    def set_worker(self, run_id: str, pid: int | None) -> None:
+        self._write(lambda con: con.execute("UPDATE runs SET worker_pid = ? WHERE id = ?", [pid, run_id]))
+
+    def requeue(self, run_id: str) -> None:
+        """Back to the queue: status queued, the previous attempt's times, error and worker cleared."""
+        self._write(lambda con: con.execute(
+            "UPDATE runs SET status = 'queued', started = NULL, finished = NULL, error = NULL, log_tail = NULL, "
+            "worker_pid = NULL WHERE id = ?", [run_id]))
+
