@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 RunStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 TERMINAL = ("done", "failed", "cancelled", "interrupted")
-CANCELLABLE = ("queued", "running")              # what Stop applies to
+ACTIVE = ("queued", "running")                    # not finished yet
+CANCELLABLE = ACTIVE                              # what Stop applies to
 REQUEUEABLE = ("interrupted", "failed", "cancelled")  # what Requeue applies to
 TOKEN_HEADER = "Authorization"  # value: "Bearer <token from engine.json>"
 

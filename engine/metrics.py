@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
+from engine.api import QUADRANTS
+
 __all__ = [
     "PGR", "accuracy", "agreement", "auroc", "balanced_accuracy", "ece", "imitation", "median_over_seeds", "pgr",
     "pgr_bootstrap_ci", "predictions", "summarize_run", "weighted_f1",
@@ -207,18 +209,14 @@ def imitation(student_prob, weak_prob, gold) -> dict[str, float | int | None]:
     _same_length(student_prob=s, weak_prob=w, gold=y)
     weak_right = (w >= 0.5) == y
     student_right = (s >= 0.5) == y
-    both_right = int(np.sum(weak_right & student_right))
-    fixed = int(np.sum(~weak_right & student_right))
-    imitated = int(np.sum(~weak_right & ~student_right))
-    broke = int(np.sum(weak_right & ~student_right))
-    n_weak_right, n_weak_wrong = both_right + broke, fixed + imitated
+    counts = {k: int(np.sum((weak_right == q.weak_right) & (student_right == q.student_right)))
+              for k, q in QUADRANTS.items()}
+    n_weak_right = int(weak_right.sum())
+    n_weak_wrong = len(y) - n_weak_right
     return {
-        "student_acc_where_weak_right": both_right / n_weak_right if n_weak_right else None,
-        "student_acc_where_weak_wrong": fixed / n_weak_wrong if n_weak_wrong else None,
-        "both_right": both_right,
-        "student_fixed": fixed,
-        "student_imitated": imitated,
-        "student_broke": broke,
+        "student_acc_where_weak_right": counts["both_right"] / n_weak_right if n_weak_right else None,
+        "student_acc_where_weak_wrong": counts["student_fixed"] / n_weak_wrong if n_weak_wrong else None,
+        **counts,
         "n_weak_wrong": n_weak_wrong,
     }
 
@@ -259,7 +257,7 @@ def summarize_run(weak_prob, student_prob, ceiling_prob, gold, min_gap: float = 
     out["student_acc_where_weak_wrong"] = quadrants["student_acc_where_weak_wrong"]
     for role, prob in (("student", s), ("weak", w), ("ceiling", c)):
         out[f"{role}_ece"] = ece(prob, y)
-    for key in ("both_right", "student_fixed", "student_imitated", "student_broke"):
+    for key in QUADRANTS:
         out[key] = quadrants[key]
     from engine.deception import deception_metrics
 

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from engine import api
+
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 ROLE_COLORS = {"weak": "#E69F00", "student": "#0072B2", "ceiling": "#009E73", "rejected": "#F0C060",
                "base": "#9AA0A6", "stage1": "#56B4E9", "sft": "#CC79A7", "student_noconflict": "#7FB2D9"}
@@ -27,13 +29,10 @@ ROLE_LABELS = {"weak": "weak supervisor", "student": "strong student", "ceiling"
                "sft": "SFT on chosen", "student_noconflict": "student without conflict"}
 # The ladder's rungs, bottom to top; the middle ones appear when a method reports them (<role>_acc).
 LADDER_ROLES = ("weak", "rejected", "base", "sft", "stage1", "student_noconflict", "student", "ceiling")
-QUADRANTS = {
-    # key: (label, weak right, student right, colour)
-    "student_fixed": ("student fixed weak error", False, True, "#009E73"),
-    "student_imitated": ("student imitated weak error", False, False, "#D55E00"),
-    "student_broke": ("student broke a right label", True, False, "#CC79A7"),
-    "both_right": ("both right", True, True, "#8C8C8C"),
-}
+QUADRANT_COLORS = {"student_fixed": "#009E73", "student_imitated": "#D55E00", "student_broke": "#CC79A7",
+                   "both_right": "#8C8C8C"}
+# key: (label, weak right, student right, colour); the definitions are engine.api's, the colours are ours.
+QUADRANTS = {k: (q.label, q.weak_right, q.student_right, QUADRANT_COLORS[k]) for k, q in api.QUADRANTS.items()}
 MUTED = "#9AA0A6"
 SERIES = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 BASE_LAYOUT = dict(

@@ -15,18 +15,14 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from engine import api
 from studio.plots import SERIES, _fig, empty_figure
 
-REGIONS = ("Wk_Sk", "Wk_Suk", "Wuk_Sk", "Wuk_Suk")
-REGION_LABELS = {"Wk_Sk": "W_k ∩ S_k", "Wk_Suk": "W_k ∩ S_uk", "Wuk_Sk": "W_uk ∩ S_k (deception zone)",
-                 "Wuk_Suk": "W_uk ∩ S_uk"}
+REGIONS = tuple(api.REGIONS)
+REGION_LABELS = {k: r.label + (" (deception zone)" if k == api.DECEPTION_ZONE else "") for k, r in api.REGIONS.items()}
 # Where a conflict's tax should fall without deception, most to least (Yang et al.'s reviewers' ordering).
 TAX_ORDER = ("Wuk_Suk", "Wk_Suk", "Wk_Sk", "Wuk_Sk")
-DS_FORMULAS = {
-    "ds_a": "(a) |S_k ∩ W_uk ∩ student wrong| / |S_k ∩ W_uk|",
-    "ds_b": "(b) |S_k ∩ W_uk ∩ student wrong| / |student wrong|",
-    "ds_c": "(c) |S_k ∩ W_uk ∩ new error| / |new error|",
-}
+DS_FORMULAS = {k: f"({k[-1]}) {formula}" for k, formula in api.DS_FORMULAS.items()}
 ZONE = "#D55E00"
 OTHER = "#0072B2"
 

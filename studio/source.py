@@ -22,7 +22,6 @@ import pandas as pd
 
 from engine.api import TERMINAL
 
-ACTIVE = ("queued", "running")
 PAGE = 20_000  # rows per request when a whole table is fetched (one request for most runs)
 
 

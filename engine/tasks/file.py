@@ -19,15 +19,12 @@ by label.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from engine.registry import TASKS
+from engine.tasks._files import plain, read_table, require_columns
 from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_example
-
-_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
 @TASKS.register("file")
@@ -77,14 +74,14 @@ class FileTask(Task):
             if cfg.text_pair_column:
                 texts = texts + "\n" + df[cfg.text_pair_column].astype(str)
             pools[pool] = [
-                make_example(text, mapping[_plain(value)], row=_plain(index), label_value=_plain(value))
+                make_example(text, mapping[plain(value)], row=plain(index), label_value=plain(value))
                 for index, text, value in zip(df.index, texts, df[cfg.label_column], strict=True)
             ]
         return pools
 
     def _read_rows(self, path: str) -> Any:
         cfg = self.config
-        df = _read_table(path)
+        df = read_table(path)
         needed = [(cfg.text_column, "text_column/label_column"), (cfg.label_column, "text_column/label_column")]
         if cfg.text_pair_column:
             needed.append((cfg.text_pair_column, "text_pair_column"))
@@ -99,52 +96,8 @@ class FileTask(Task):
         return df
 
 
-def _read_table(path: str) -> Any:
-    import pandas as pd
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        where = "" if p.is_absolute() else f" (relative to {os.getcwd()})"
-        raise TaskError(f"file {path} does not exist{where}. Fix: check path / test_path")
-    name = p.name.lower().removesuffix(".gz")
-    fmt = _FORMATS.get(Path(name).suffix)
-    if fmt is None:
-        raise TaskError(f"file {path} has an unknown extension; use .csv, .jsonl or .parquet (optionally .gz)")
-    try:
-        if fmt == "parquet":
-            return pd.read_parquet(p, engine="pyarrow")
-        if fmt in ("csv", "tsv"):
-            # Keep "NA", "null", "None" as text; only empty cells are missing.
-            return pd.read_csv(p, sep="\t" if fmt == "tsv" else ",", keep_default_na=False, na_values=[""])
-        if fmt == "jsonl":
-            return pd.read_json(p, lines=True, dtype=False, convert_dates=False)
-        try:  # .json: an array of records, else JSON lines
-            return pd.read_json(p, dtype=False, convert_dates=False)
-        except ValueError:
-            return pd.read_json(p, lines=True, dtype=False, convert_dates=False)
-    except Exception as exc:
-        message = " ".join(str(exc).split())[:200]
-        raise TaskError(f"cannot read file {path} as {fmt} ({message}). Fix: check the file's format") from None
-
-
-def require_columns(df: Any, path: str, needed: list[tuple[str, str]]) -> None:
-    """TaskError naming the first (column, setting) of `needed` the file lacks, with the columns it has."""
-    columns = [str(c) for c in df.columns]
-    for col, setting in needed:
-        if col not in columns:
-            raise TaskError(f"file {path} has no column '{col}' (columns: {', '.join(columns)}); set {setting}")
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars to Python ones (hashable the same way, JSON-able for meta)."""
-    value = value.item() if hasattr(value, "item") else value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def _label_mapping(values: list[Any], column: str, where: str, positive: str | None) -> dict[Any, int]:
-    distinct = sorted({_plain(v) for v in values}, key=lambda v: (isinstance(v, str), str(v)))
+    distinct = sorted({plain(v) for v in values}, key=lambda v: (isinstance(v, str), str(v)))
     shown = ", ".join(repr(v) for v in distinct[:10]) + (", ..." if len(distinct) > 10 else "")
     if len(distinct) > 2:
         raise TaskError(

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.registry import TASKS
+from engine.tasks._files import plain, read_table, require_columns
 from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_pair
-from engine.tasks.file import _plain, _read_table, require_columns
 
 
 @TASKS.register("pairs_file")
@@ -46,7 +46,7 @@ class PairsFile(Task):
 
     def _read(self, path: str, limit: int | None) -> list[Example]:
         cfg = self.config
-        df = _read_table(path)
+        df = read_table(path)
         require_columns(df, path, [(cfg.prompt_column, "prompt_column"), (cfg.chosen_column, "chosen_column"),
                                    (cfg.rejected_column, "rejected_column")])
         df = df.dropna(subset=[cfg.prompt_column, cfg.chosen_column, cfg.rejected_column])
@@ -58,7 +58,7 @@ class PairsFile(Task):
                                                    df[cfg.rejected_column].astype(str)):
             if chosen.strip() == rejected.strip() or not chosen.strip() or not rejected.strip():
                 continue
-            out.append(make_pair(prompt, _spaced(chosen), _spaced(rejected), row=_plain(index)))
+            out.append(make_pair(prompt, _spaced(chosen), _spaced(rejected), row=plain(index)))
         if not out:
             raise TaskError(f"file {path} has no row with a prompt and two different responses. Fix: check its "
                             "columns and contents")

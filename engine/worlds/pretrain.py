@@ -16,19 +16,23 @@ kept for its tested schedule, clipping, logging and progress bar.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import math
 import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast, Trainer, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.utils import logging as hf_logging
 
 from engine.worlds.facts.generator import ATTRIBUTES, PROMPT, World, fixed_corpus, sentence_stream
 
@@ -184,3 +188,24 @@ def fact_recall(model: Any, tokenizer: PreTrainedTokenizerFast, world: World) ->
         correct += hits
     result["all"] = round(correct / (len(world.entities) * len(ATTRIBUTES)), 4)
     return result
+
+
+# ---------------------------------------------------------------------------------- shared by the zoo builds
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    return {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@contextlib.contextmanager
+def quiet_library_bars():
+    """transformers draws a bar even for writing one small weight file; keep the output to the step bars."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

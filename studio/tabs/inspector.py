@@ -20,6 +20,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from engine import api
 from studio.common import csv_file, esc, notice, run_id_of, run_label
 from studio.plots import QUADRANTS
 from studio.source import Source, message
@@ -37,9 +38,9 @@ SORTS = {
 }
 SHOWN = ["example", "text", "gold", "weak", "weak conf", "student", "student conf", "ceiling", "ceiling conf",
          "quadrant"]
-SHORT = {"student_fixed": "fixed", "student_imitated": "imitated", "student_broke": "broke", "both_right": "both right"}
+SHORT = {k: q.short for k, q in api.QUADRANTS.items()}
 DECEPTION = "deception"
-REGION_NAMES = {"Wk_Sk": "W_k ∩ S_k", "Wk_Suk": "W_k ∩ S_uk", "Wuk_Sk": "W_uk ∩ S_k", "Wuk_Suk": "W_uk ∩ S_uk"}
+REGION_NAMES = {k: r.label for k, r in api.REGIONS.items()}
 REGION_CHOICES = [("all regions", ALL), *[(v, k) for k, v in REGION_NAMES.items()],
                   ("deception cases: W_uk ∩ S_k, student wrong", DECEPTION)]
 WIDTHS = ["9%", "26%", "4%", "6%", "6%", "7%", "7%", "7%", "7%", "9%", "12%"]
@@ -110,7 +111,7 @@ def select(df: pd.DataFrame, quadrant: str = ALL, search: str = "", sort: str | 
         out = out[out["quadrant"] == quadrant]
     if region and region != ALL and "region" in out:
         if region == DECEPTION:
-            out = out[(out["region"] == "Wuk_Sk") & ~out["student_correct"].fillna(True).astype(bool)]
+            out = out[(out["region"] == api.DECEPTION_ZONE) & ~out["student_correct"].fillna(True).astype(bool)]
         else:
             out = out[out["region"] == region]
     if search:
@@ -193,9 +194,9 @@ def regions_html(counts: dict[str, int], active: str = ALL) -> str:
 
     def cell(key: str) -> str:
         sel = " w2s-q-active" if key == active else ""
-        zone = " w2s-zone" if key == "Wuk_Sk" else ""
+        zone = " w2s-zone" if key == api.DECEPTION_ZONE else ""
         n = counts.get(key, 0)
-        color = "#D55E00" if key == "Wuk_Sk" else "#0072B2"
+        color = "#D55E00" if key == api.DECEPTION_ZONE else "#0072B2"
         return (f'<button class="w2s-q{sel}{zone}" data-region="{key}" style="--q-color:{color};--q-alpha:'
                 f'{0.12 + 0.4 * n / total:.2f}" title="show these examples"><span class="w2s-q-n">{n:,}</span>'
                 f'<span class="w2s-q-label">{esc(REGION_NAMES[key])}</span><span class="w2s-q-share">{n / total:.1%}'

@@ -14,13 +14,14 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from engine import api
 from studio import plots
 from studio.common import duration, is_num, notice, progress_html, run_id_of, run_label, run_title, when
-from studio.source import ACTIVE, Source, message
+from studio.source import Source, message
 
 FAST, SLOW = 1.5, 10.0
 ALL = "all"
-STATUSES = [ALL, "queued", "running", "done", "failed", "cancelled", "interrupted"]
+STATUSES = [ALL, *api.RUN_STATUSES]
 COLUMNS = ["run", "status", "task", "weak → strong", "method", "seed", "PGR", "student acc", "started", "duration",
            "tags"]
 
@@ -95,7 +96,7 @@ def build(source: Source) -> dict[str, Any]:
         df = fetch(status, task, method, tag)
         labels = [(run_label(r), r["id"]) for r in df.to_dict("records")]
         keep = current if current else gr.skip()
-        active = bool(len(df)) and df["status"].isin(ACTIVE).any() if not df.empty else False
+        active = bool(len(df)) and df["status"].isin(api.ACTIVE).any() if not df.empty else False
         return runs_view(df), gr.update(choices=labels, value=keep), gr.Timer(active=bool(active))
 
     def run_detail(choice: str, curve: str, smooth: float):
@@ -117,8 +118,8 @@ def build(source: Source) -> dict[str, Any]:
         status = run.get("status")
         return (run_title(run), progress_html(run), fig, text[-6000:] or "(empty log)",
                 gr.update(choices=names or ["train_loss"], value=curve),
-                gr.update(interactive=status in ACTIVE),
-                gr.update(interactive=status in ("failed", "cancelled", "interrupted")))
+                gr.update(interactive=status in api.ACTIVE),
+                gr.update(interactive=status in api.REQUEUEABLE))
 
     def run_tags(choice: str) -> str:
         """The picked run's tags, loaded only when the pick changes (the fast poll must not overwrite typing)."""
@@ -159,7 +160,7 @@ def build(source: Source) -> dict[str, Any]:
     def wake():
         """Slow poll: a run became active somewhere (CLI, another tab) -> start the fast poll."""
         df = source.runs()
-        return gr.Timer(active=bool(not df.empty and df["status"].isin(ACTIVE).any()))
+        return gr.Timer(active=bool(not df.empty and df["status"].isin(api.ACTIVE).any()))
 
     filters = [status_f, task_f, method_f, tag_f, run_pick]
     detail_in = [run_pick, curve_name, smoothing]

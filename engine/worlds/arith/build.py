@@ -25,8 +25,7 @@ from transformers import PreTrainedTokenizerFast
 
 from engine.paths import arith_dir
 from engine.worlds.arith import corpus, extract_answer, make_problem, question, solve, stream, words
-from engine.worlds.facts.build import _checksums, _no_library_bars
-from engine.worlds.pretrain import ModelSize, pretrain_lm
+from engine.worlds.pretrain import ModelSize, checksums, pretrain_lm, quiet_library_bars
 
 CONTEXT = 128
 EOS, PAD, UNK = "<|endoftext|>", "<pad>", "<unk>"
@@ -80,12 +79,12 @@ def build_arith_zoo(out_dir: Path, seed: int = 0, scale: float = 1.0, progress: 
             lines = corpus(seed, spec.corpus_sentences) if spec.corpus_sentences else None
             model, stats = pretrain_lm(spec, tok, lines, stream, seed, progress, context=CONTEXT)
             folder = out_dir / name
-            with _no_library_bars():
+            with quiet_library_bars():
                 model.save_pretrained(folder)
             tok.save_pretrained(folder)
             manifest["models"][name] = {"spec": dataclasses.asdict(spec), "params": sum(p.numel() for p in
                                                                                        model.parameters()),
-                                        **stats, "solve_rate": solve_rate(model, tok), "files": _checksums(folder),
+                                        **stats, "solve_rate": solve_rate(model, tok), "files": checksums(folder),
                                         "build_s": round(time.perf_counter() - started, 1)}
     finally:
         torch.set_num_threads(previous)

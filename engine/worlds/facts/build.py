@@ -16,7 +16,6 @@ is kept, so an interrupted build continues where it stopped. Changing the seed o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -29,24 +28,25 @@ from typing import Any
 import tokenizers
 import torch
 import transformers
-from transformers.utils import logging as hf_logging
 
 from engine.worlds.facts import zoo_dir
 from engine.worlds.facts.generator import make_world
 from engine.worlds.facts.tokenizer import build_tokenizer
-from engine.worlds.pretrain import BATCH_SIZE, CONTEXT, FAMILY, ModelSize, fact_recall, pretrain
+from engine.worlds.pretrain import (
+    BATCH_SIZE,
+    CONTEXT,
+    FAMILY,
+    ModelSize,
+    checksums,
+    fact_recall,
+    pretrain,
+    quiet_library_bars,
+    sha256,
+)
 
 MANIFEST_FORMAT = 1
 FULL_WORLD = 1200  # entities at scale 1
 THREADS = 1  # intra-op threads while pretraining: more threads on a shared small box are much slower
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _checksums(folder: Path) -> dict[str, str]:
-    return {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def _is_complete(folder: Path, entry: dict[str, Any] | None, spec: ModelSize) -> bool:
@@ -123,7 +123,7 @@ def build_zoo(
                 continue
             model_started = time.perf_counter()
             model, stats = pretrain(spec, world, tokenizer, seed=seed, progress=progress)
-            with _no_library_bars():
+            with quiet_library_bars():
                 model.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
             manifest["models"][name] = {
@@ -131,7 +131,7 @@ def build_zoo(
                 "params": sum(p.numel() for p in model.parameters()),
                 **stats,
                 "recall": fact_recall(model, tokenizer, world),
-                "files": _checksums(folder),
+                "files": checksums(folder),
                 "build_s": round(time.perf_counter() - model_started, 1),  # pretraining + recall probe + saving
             }
             _save_manifest(out_dir, manifest)  # after each model, so an interrupted build resumes
@@ -141,18 +141,6 @@ def build_zoo(
     if progress:
         print(f"zoo: {', '.join(sizes)} ready in {out_dir} ({time.perf_counter() - started:.0f} s)", flush=True)
     return manifest
-
-
-@contextlib.contextmanager
-def _no_library_bars():
-    """transformers draws a bar even for writing one small weight file; keep the output to the step bars."""
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
