@@ -1,49 +1,14 @@
-"""Start Weak-to-Strong Studio: the engine (if none is running) and the Gradio app.
+"""The Hugging Face Space's app file and `make studio`: start the engine (if none runs) and the studio.
 
-    python launch.py                      # http://127.0.0.1:7860
-    W2S_STUDIO_PORT=8000 python launch.py
-    W2S_HOME=/tmp/w2s python launch.py    # another data directory (database, logs, uploads)
+    python launch.py                      # http://127.0.0.1:7860; the same as `w2s studio`
 
-Also the Hugging Face Space's app file: with SPACE_ID set it binds 0.0.0.0. Environment:
-W2S_STUDIO_HOST / W2S_STUDIO_PORT (else GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, else 127.0.0.1:7860),
-W2S_HOME (data directory, default ~/.w2s), W2S_WORKERS (worker slots of an engine started here).
-The studio talks to the engine only through engine.client; it never imports torch or duckdb.
+Everything lives in studio.launch (options: --host, --port, --workers; environment: W2S_STUDIO_HOST,
+W2S_STUDIO_PORT, W2S_HOME, W2S_WORKERS; SPACE_ID binds 0.0.0.0).
 """
 
-from __future__ import annotations
-
-import os
 import sys
 
-
-def address() -> tuple[str, int]:
-    host = os.environ.get("W2S_STUDIO_HOST") or os.environ.get("GRADIO_SERVER_NAME")
-    if not host:
-        host = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
-    port = int(os.environ.get("W2S_STUDIO_PORT") or os.environ.get("GRADIO_SERVER_PORT") or 7860)
-    return host, port
-
-
-def main() -> int:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from engine.client import EngineError, ensure_engine
-
-    workers = os.environ.get("W2S_WORKERS")
-    try:
-        client = ensure_engine(workers=int(workers) if workers else None)
-    except EngineError as exc:
-        print(f"error: could not start the engine: {exc}", file=sys.stderr)
-        return 1
-    from studio.app import build_app, launch_options
-
-    demo = build_app(client)
-    demo.queue(default_concurrency_limit=8)
-    host, port = address()
-    shown = "127.0.0.1" if host == "0.0.0.0" else host
-    print(f"Weak-to-Strong Studio: http://{shown}:{port}  (engine {client.url})", flush=True)
-    demo.launch(server_name=host, server_port=port, show_error=True, **launch_options())
-    return 0
-
+from studio.launch import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

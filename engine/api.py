@@ -209,6 +209,24 @@ class Registry(BaseModel):
     experiment: list[FieldDoc] = Field(description="Top-level keys of an experiment config.")
 
 
+class Preset(BaseModel):
+    name: str
+    label: str
+    description: str = ""
+    config: dict[str, Any]
+
+
+class Upload(BaseModel):
+    name: str = Field(description="The name it was uploaded under.")
+    path: str = Field(description="Where the engine keeps it: use as a file task's path.")
+    bytes: int
+    rows: int
+    columns: list[str]
+    distinct: dict[str, int] = Field(description="Distinct non-missing values per column.")
+    values: dict[str, list[Any]] = Field(description="Up to 8 distinct values per column.")
+    preview: Table = Field(description="The first rows.")
+
+
 class Health(BaseModel):
     ok: bool
     pid: int

@@ -159,6 +159,15 @@ class EngineClient:
         """Tasks, models and methods with their config fields (what forms are built from)."""
         return api.Registry(**self._call("GET", "/api/registry"))
 
+    def presets(self) -> list[api.Preset]:
+        """The shipped experiment presets, demo first."""
+        return [api.Preset(**p) for p in self._call("GET", "/api/presets")]
+
+    def upload(self, name: str, data: bytes) -> api.Upload:
+        """Store a data file on the engine (where its workers read it); EngineError (422) if it cannot be read."""
+        return api.Upload(**self._call("POST", "/api/uploads", params={"name": name}, content=data,
+                                       headers={"Content-Type": "application/octet-stream"}))
+
     def shutdown(self) -> None:
         self._call("POST", "/api/shutdown")
 

@@ -259,12 +259,45 @@ def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
     return cfg
 
 
+def preset_path(name: str) -> Path | None:
+    """The shipped preset called `name` (assets/configs/<name>.yaml), if there is one."""
+    from engine.paths import configs_dir
+
+    path = configs_dir() / f"{name}.yaml"
+    return path if name and "/" not in name and path.is_file() else None
+
+
+def presets() -> list[dict[str, Any]]:
+    """The shipped presets, demo first and the hub ones (Burns et al.) last: {name, label, description, config},
+    the label and description from the file's opening comment."""
+    import yaml
+
+    from engine.paths import configs_dir
+
+    out = []
+    for path in sorted(configs_dir().glob("*.yaml"), key=lambda p: (p.stem != "demo", p.stem.startswith("burns"), p.stem)):
+        text = path.read_text()
+        try:
+            config = yaml.safe_load(text) or {}
+        except yaml.YAMLError:
+            continue
+        comment = " ".join(line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#"))
+        hint = comment.split(":", 1)[0] if comment else ("offline" if path.stem == "demo" else "")
+        out.append({"name": path.stem, "label": f"{path.stem} ({hint.lower()})" if hint else path.stem,
+                    "description": comment, "config": config})
+    return out
+
+
 def load_config(path: str | Path) -> ExperimentConfig:
+    """An experiment config from a YAML/JSON file, or a shipped preset by name (`w2s run demo`)."""
     import yaml
 
     path = Path(path)
+    if not path.exists() and preset_path(str(path)) is not None:
+        path = preset_path(str(path))
     if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
+        known = ", ".join(p["name"] for p in presets())
+        raise ConfigError(f"config file {path} does not exist (shipped presets: {known})")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

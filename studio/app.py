@@ -5,7 +5,7 @@
     demo = build_app(ensure_engine())
     demo.launch(**launch_options())
 
-`python launch.py` does exactly this. The studio reaches the engine only through engine.client, so it
+`w2s studio` (studio.launch) does exactly this. The studio reaches the engine only through engine.client, so it
 imports neither torch nor duckdb and starts in seconds. URLs take `?tab=runs|results|inspector` and
 `?run=<id>` to open a tab on a given run (shareable links, screenshots).
 """
@@ -21,8 +21,7 @@ from studio.common import esc
 from studio.source import Source
 from studio.tabs import experiment, inspector, results, runs
 
-ROOT = Path(__file__).resolve().parents[1]
-CSS = ROOT / "assets" / "studio.css"
+CSS = Path(__file__).resolve().parent / "static" / "studio.css"
 TABS = {"experiment": "Experiment", "runs": "Runs", "results": "Results", "inspector": "Inspector"}
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import math
-import os
 import re
 import tempfile
 import time
@@ -185,14 +184,6 @@ def csv_file(df: pd.DataFrame, name: str) -> str:
     path = export_dir() / f"{safe}.csv"
     df.to_csv(path, index=False)
     return str(path)
-
-
-def uploads_dir() -> Path:
-    """Uploaded data files are kept under $W2S_HOME/uploads, where the engine's workers can read them."""
-    home = Path(os.environ.get("W2S_HOME") or Path.home() / ".w2s")
-    path = home / "uploads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def ago(ts: float | None) -> str:

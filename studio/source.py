@@ -94,6 +94,18 @@ class Source:
         return out
 
     # ------------------------------------------------------------------ experiments
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """Preset label -> config, as the engine ships them (demo first)."""
+        return {p.label: p.config for p in self.client.presets()}
+
+    def upload(self, path: str, name: str | None = None) -> dict[str, Any]:
+        """Send a data file to the engine: {path (where the engine keeps it), columns, rows, preview (DataFrame)}."""
+        from pathlib import Path
+
+        reply = _dump(self.client.upload(name or Path(path).name, Path(path).read_bytes()))
+        reply["preview"] = frame(reply.get("preview"))
+        return reply
+
     def validate(self, config: dict[str, Any]) -> dict[str, Any]:
         """{ok, runs, specs} or raises with the engine's message."""
         return _dump(self.client.validate(config))

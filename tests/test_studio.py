@@ -194,7 +194,7 @@ def test_uploaded_file_problems_are_shown(app, tmp_path):
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet at all")
     out = app.client.predict(handle_file(str(broken)), api_name="/upload_data")
-    assert "cannot read broken.parquet" in out[-1]
+    assert "cannot read file broken.parquet as parquet" in out[-1] and "Fix:" in out[-1]
 
 
 def test_a_file_with_one_class_is_refused_before_queueing(app, tmp_path):

@@ -3,7 +3,7 @@
     app = build_app(engine)          # engine.server.serve runs it with uvicorn on 127.0.0.1
 
 Every request must carry `Authorization: Bearer <token>` (token in $W2S_HOME/engine.json; only the API docs at
-/docs and /openapi.json are open). Routers: engine (health, shutdown), registry, jobs (validate, submit, cancel,
+/docs and /openapi.json are open). Routers: engine (health, shutdown), registry (and presets), data (uploads), jobs (validate, submit, cancel,
 requeue), runs (list, one run, tags, log, long-poll), results (metrics, curves, per-example predictions) and
 workers (events, the stage cache). Request and reply types are in engine.api, so /docs documents them.
 """
@@ -72,6 +72,23 @@ def registry_router(engine: Engine) -> APIRouter:
     def registry() -> dict[str, Any]:
         """Tasks, models and methods with their config fields (name, type, default, help): forms build on this."""
         return engine.registry_view()
+
+    @router.get("/presets", response_model=list[api.Preset])
+    def presets() -> list[dict[str, Any]]:
+        """The shipped experiment presets (assets/configs), demo first."""
+        return engine.presets()
+
+    return router
+
+
+def data_router(engine: Engine) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["data"])
+
+    @router.post("/uploads", response_model=api.Upload, status_code=201, responses={422: {"model": api.ErrorBody}})
+    async def upload(request: Request, name: str = Query(..., description="the file's name (its extension sets "
+                                                                               "the format)")) -> dict[str, Any]:
+        """Store a data file (the request body) where workers can read it; use the returned path in a task."""
+        return engine.upload(name, await request.body())
 
     return router
 
@@ -247,8 +264,8 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"engine error: {type(exc).__name__}: {exc}"}, status_code=500)
 
-    for router in (engine_router(engine, app), registry_router(engine), jobs_router(engine), runs_router(engine),
-                   results_router(engine), workers_router(engine)):
+    for router in (engine_router(engine, app), registry_router(engine), data_router(engine), jobs_router(engine),
+                   runs_router(engine), results_router(engine), workers_router(engine)):
         app.include_router(router)
     app.add_middleware(TokenGuard, token=engine.token)
     return app

@@ -160,6 +160,42 @@ class Engine:
         row["progress"] = self.progress.get(run_id) if row["status"] == "running" else None
         return row
 
+    def presets(self) -> list[dict[str, Any]]:
+        from engine.config import presets
+
+        return clean(presets())
+
+    def upload(self, name: str, data: bytes) -> dict[str, Any]:
+        """Keep an uploaded data file where workers can read it (content-addressed, so a re-upload is the same
+        file) and describe it: path, size, columns, row count and the first rows. 422 when it cannot be read."""
+        import hashlib
+
+        from engine import paths
+        from engine.tasks._files import FORMATS, read_table
+        from engine.tasks.base import TaskError
+
+        safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in Path(name).name).strip(".-") or "data"
+        suffix = Path(safe.lower().removesuffix(".gz")).suffix
+        if suffix not in FORMATS:
+            raise HTTPException(422, f"{name}: unknown file type; upload a .csv, .tsv, .jsonl, .json or .parquet "
+                                     "file (optionally .gz)")
+        folder = paths.uploads_dir(self.home)
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = folder / f"{hashlib.sha256(data).hexdigest()[:16]}-{safe}"
+        if not dest.exists():
+            tmp = dest.with_name(dest.name + ".part")
+            tmp.write_bytes(data)
+            tmp.replace(dest)
+        try:
+            df = read_table(str(dest))
+        except TaskError as exc:
+            raise HTTPException(422, str(exc).replace(str(dest), name)) from None
+        distinct = {str(c): int(df[c].nunique(dropna=True)) for c in df.columns}
+        values = {str(c): clean(df[c].dropna().unique()[:8].tolist()) for c in df.columns}
+        return {"name": name, "path": str(dest), "bytes": len(data), "rows": int(len(df)),
+                "columns": [str(c) for c in df.columns], "distinct": distinct, "values": values,
+                "preview": as_table(df.head(5))}
+
     def registry_view(self) -> dict[str, Any]:
         if self.registry is None:
             from engine.config import ExperimentConfig, TrainConfig, field_docs

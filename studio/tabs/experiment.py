@@ -10,61 +10,19 @@ shown in the box beside the buttons and next to the field it names.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 import yaml
 
-from studio.common import export_dir, notice, uploads_dir
+from studio.common import export_dir, notice
 from studio.forms import Form
 from studio.source import Source, message
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = ROOT / "assets" / "configs"
 HANDLED = ("name", "task", "weak", "strong", "methods", "seeds", "train", "settings")  # own widgets
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq", ".gz"]
-
-# Setups from Burns et al. 2023 (openai/weak-to-strong defaults: 2 epochs, batch 32). They need the hub
-# and, for the large students, a GPU; the offline presets above them run anywhere.
-BURNS_PRESETS = {
-    "Burns et al.: sciq, gpt2 → gpt2-large": {
-        "name": "burns-sciq-gpt2-gpt2-large", "task": "sciq", "weak": "gpt2", "strong": "gpt2-large",
-        "methods": ["naive", "aux_conf"], "seeds": [0], "train": {"epochs": 2, "batch_size": 32}},
-    "Burns et al.: sciq, gpt2 → gpt2-xl": {
-        "name": "burns-sciq-gpt2-gpt2-xl", "task": "sciq", "weak": "gpt2", "strong": "gpt2-xl",
-        "methods": ["naive", "aux_conf"], "seeds": [0], "train": {"epochs": 2, "batch_size": 32}},
-    "Burns et al.: amazon_polarity, gpt2 → gpt2-large": {
-        "name": "burns-amazon-gpt2-gpt2-large", "task": "amazon_polarity", "weak": "gpt2", "strong": "gpt2-large",
-        "methods": ["naive"], "seeds": [0], "train": {"epochs": 2, "batch_size": 32}},
-    "Burns et al.: boolq, gpt2-medium → gpt2-xl": {
-        "name": "burns-boolq-gpt2-medium-gpt2-xl", "task": "boolq", "weak": "gpt2-medium", "strong": "gpt2-xl",
-        "methods": ["naive", "aux_conf"], "seeds": [0], "train": {"epochs": 2, "batch_size": 32}},
-}
-
-
-def presets() -> dict[str, dict[str, Any]]:
-    """Preset label -> config: the YAML files in assets/configs (demo first), then Burns et al. setups."""
-    out: dict[str, dict[str, Any]] = {}
-    files = sorted(CONFIG_DIR.glob("*.yaml"), key=lambda p: (p.stem != "demo", p.stem))
-    for path in files:
-        try:
-            config = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
-            continue
-        first = path.read_text().splitlines()[0] if path.read_text().strip() else ""
-        hint = first.lstrip("# ").split(":", 1)[0] if first.startswith("#") else ""
-        label = f"{path.stem}" + (f" ({hint.lower()})" if hint else " (offline)" if path.stem == "demo" else "")
-        out[label] = config
-    for label, config in BURNS_PRESETS.items():
-        if not any(c.get("name") == config["name"] for c in out.values()):
-            out[label] = config
-    return out
-
 
 def to_yaml(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=None, allow_unicode=True)
@@ -90,25 +48,6 @@ def parse_seeds(text: Any) -> list[int] | str:
         else:
             return f"seeds: '{part}' is not a whole number; write e.g. 0, 1, 2 or 0-4"
     return items or "seeds: give at least one seed, e.g. 0"
-
-
-def read_table(path: str) -> pd.DataFrame:
-    """The first rows of an uploaded CSV / TSV / JSONL / JSON / Parquet file (the engine reads it again)."""
-    p = Path(path)
-    name = p.name.lower().removesuffix(".gz")
-    suffix = Path(name).suffix
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    if suffix in (".csv", ".tsv"):
-        return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", keep_default_na=False, na_values=[""], nrows=5000)
-    if suffix == ".jsonl":
-        return pd.read_json(p, lines=True, dtype=False, nrows=5000)
-    if suffix == ".json":
-        try:
-            return pd.read_json(p, dtype=False)
-        except ValueError:
-            return pd.read_json(p, lines=True, dtype=False, nrows=5000)
-    raise ValueError(f"{p.name} has an unknown extension; use .csv, .tsv, .jsonl, .json or .parquet (optionally .gz)")
 
 
 def guess_column(columns: list[str], wanted: tuple[str, ...], exclude: str | None = None) -> str | None:
@@ -230,7 +169,7 @@ class ExperimentForm:
 def build(source: Source) -> dict[str, Any]:
     registry = source.registry()
     ef = ExperimentForm(registry)
-    all_presets = presets()
+    all_presets = source.presets()
     tasks = {t["name"]: t for t in registry["tasks"]}
     methods = {m["name"]: m for m in registry["methods"]}
     model_choices = [(f"{m['name']}  ·  {m['description']}" if m.get("description") else m["name"], m["name"])
@@ -400,28 +339,23 @@ def build(source: Source) -> dict[str, Any]:
         if not file:
             return [gr.skip()] * (n_out + 2)
         src = Path(getattr(file, "name", file))
-        digest = hashlib.sha1(src.read_bytes()).hexdigest()[:10]
-        dest = uploads_dir() / f"{digest}-{src.name}"
-        if not dest.exists():
-            shutil.copyfile(src, dest)
         try:
-            df = read_table(str(dest))
-        except Exception as exc:  # pandas raises many types; the message is what the user needs
-            text = " ".join(str(exc).split())[:300]
-            return [gr.skip()] * n_out + [gr.update(visible=False), notice(f"cannot read {src.name}: {text}")]
-        columns = [str(c) for c in df.columns]
+            stored = source.upload(str(src))
+        except Exception as exc:  # the engine's one-line message (unreadable file, wrong type, too large)
+            return [gr.skip()] * n_out + [gr.update(visible=False), notice(message(exc))]
+        df, columns, dest = stored["preview"], stored["columns"], stored["path"]
         problem = None
         if len(columns) < 2:
             problem = f"{src.name} has {len(columns)} column(s): {', '.join(columns)}; it needs a text and a label column"
         text_guess = guess_column(columns, ("text", "sentence", "review", "content", "question", "prompt"))
         label_guess = guess_column(columns, ("label", "labels", "target", "class", "y", "sentiment"), text_guess)
         if not problem and label_guess is not None:
-            values = df[label_guess].dropna().unique()
-            if len(values) != 2:
-                shown = ", ".join(map(str, values[:8])) + (", ..." if len(values) > 8 else "")
-                problem = (f"label column '{label_guess}' of {src.name} has {len(values)} distinct values ({shown}); "
+            n_values, values = stored["distinct"].get(label_guess, 0), stored["values"].get(label_guess, [])
+            if n_values != 2:
+                shown = ", ".join(map(str, values)) + (", ..." if n_values > len(values) else "")
+                problem = (f"label column '{label_guess}' of {src.name} has {n_values} distinct values ({shown}); "
                            "a task needs exactly two. Pick another label column or fix the file")
-        form_values = file_form.fill({"path": str(dest), "text_column": text_guess or "text",
+        form_values = file_form.fill({"path": dest, "text_column": text_guess or "text",
                                       "label_column": label_guess or "label"}) if file_form else []
         return [gr.update(choices=columns, value=text_guess), gr.update(choices=columns, value=label_guess),
                 gr.update(choices=["", *columns], value=""), "file", *form_values,

@@ -1,0 +1,45 @@
+"""The `w2s` command line: one module per group of commands, each adding its subcommands to the parser.
+
+    w2s run CONFIG.yaml [--db PATH]      run an experiment (a sweep of methods x seeds) in this process
+    w2s ls [tasks|models|methods]        what is registered
+    w2s zoo build [--seed S] [--out DIR] pretrain the offline model family
+    w2s serve [--db PATH] [--port N] [--workers K]   start the engine (owns the database, runs jobs)
+    w2s submit CONFIG.yaml [--wait]      queue an experiment on the running engine
+    w2s cancel RUN | requeue RUN         stop a run / queue an interrupted, failed or cancelled run again
+    w2s logs RUN [--follow]              a run's worker log
+    w2s runs [--db PATH]                 list runs (through the engine when one is running)
+    w2s show RUN                         a run's metrics, PGR and stages
+    w2s export RUN --format csv|parquet  per-example outputs of a run
+    w2s studio                           the engine (if none runs) and the studio in a browser
+
+Reading commands go through engine.reading, the same interface whether an engine runs or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.cli import experiments, jobs, results, studio
+
+GROUPS = (experiments, jobs, results, studio)  # each has add_commands(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="w2s", description="Weak-to-Strong Studio command line")
+    sub = p.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["studio"]:  # every option after it is the studio's own (argparse cannot pass "--help" on)
+        return studio.run_studio(argv[1:])
+    args = build_parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Commands that read results, through the engine when one holds the database, else from the file:
+`w2s runs`, `w2s show`, `w2s export` (engine.reading)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.cli._format import DB_HELP, fail, table
+
+
+def _reader(args: argparse.Namespace):
+    from engine.reading import open_reader
+
+    return open_reader(args.db)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from engine.reading import ReadError
+
+    try:
+        reader = _reader(args)
+        df = reader.runs(status=args.status)
+    except ReadError as exc:
+        return fail(str(exc))
+    if df.empty:
+        print("no runs yet; start one with `w2s run assets/configs/demo.yaml`")
+        return 0
+    rows = [[r.id, r.status, r.task, r.weak, r.strong, r.method, r.seed, r.pgr, r.student_acc,
+             str(r.created)[:19]] for r in df.itertuples()]
+    print(table(rows, ["run", "status", "task", "weak", "strong", "method", "seed", "PGR", "student", "created"]))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from engine.reading import ReadError
+
+    try:
+        reader = _reader(args)
+        run = reader.run(args.run)
+        metrics = reader.metrics(args.run) if run is not None else {}
+    except ReadError as exc:
+        return fail(str(exc))
+    if run is None:
+        return fail(f"no run '{args.run}'; list runs with `w2s runs`")
+    print(f"run {run['id']}  {run['status']}  {run['task']}  {run['weak']} -> {run['strong']}  {run['method']}  "
+          f"seed {run['seed']}")
+    if run.get("error"):
+        print(f"error: {run['error']}")
+    print("\nstages")
+    print(table([[s["role"], s["model"], s["status"], "yes" if s["cached"] else "no", s["seconds"]]
+                 for s in run["stages"]], ["role", "model", "status", "cached", "seconds"]))
+    if run.get("progress"):
+        p = run["progress"]
+        eta = f", ETA {p['eta']:.0f} s" if p.get("eta") is not None else ""
+        print(f"\nprogress: {p['stage']} {p['step']}/{p['total']} {p.get('unit', 'step')}{eta}")
+    if metrics:
+        print("\nmetrics")
+        print(table([[k, v] for k, v in metrics.items()], ["name", "value"]))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from engine.reading import ReadError
+
+    try:
+        reader = _reader(args)
+        if reader.run(args.run) is None:
+            return fail(f"no run '{args.run}'; list runs with `w2s runs`")
+        frames, offset, total = [], 0, 1
+        while offset < total:
+            page, total = reader.predictions(args.run, split="test", limit=20_000, offset=offset)
+            frames.append(page)
+            offset += 20_000
+    except ReadError as exc:
+        return fail(str(exc))
+    out = Path(args.out or f"{args.run}.{args.format}")
+    df = pd.concat(frames, ignore_index=True)
+    df.to_csv(out, index=False) if args.format == "csv" else df.to_parquet(out, index=False)
+    print(f"wrote {out} ({len(df)} rows)")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("runs", help="list runs")
+    r.add_argument("--db", help=DB_HELP)
+    r.add_argument("--status")
+    r.set_defaults(fn=cmd_runs)
+
+    r = sub.add_parser("show", help="show a run")
+    r.add_argument("run")
+    r.add_argument("--db", help=DB_HELP)
+    r.set_defaults(fn=cmd_show)
+
+    r = sub.add_parser("export", help="export a run's per-example outputs")
+    r.add_argument("run")
+    r.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    r.add_argument("--out")
+    r.add_argument("--db", help=DB_HELP)
+    r.set_defaults(fn=cmd_export)

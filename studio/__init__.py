@@ -1,0 +1,2 @@
+"""Weak-to-Strong Studio's Gradio app: a light process that reaches the engine only through engine.client and
+engine.api (no torch, transformers or duckdb), so it starts in seconds. `w2s studio` or `python -m studio`."""
