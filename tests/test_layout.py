@@ -1,4 +1,5 @@
-"""House rules that keep the project's shape: dependency direction, light catalogues, documented registries."""
+"""House rules that keep the project's shape: the import direction between layers, no import cycles, short
+files, light catalogues, documented registries, a package that installs."""
 
 from __future__ import annotations
 
@@ -22,9 +23,122 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+PACKAGES = ("engine", "studio")
+# Which internal modules each layer may not import (prefix match). studio reaches the engine only through its
+# client and the wire types; the server never runs ML; the ML layer knows nothing of runs, the server or methods;
+# catalogues (tasks, models, worlds) sit below everything that trains.
+FORBIDDEN = {
+    "studio": ("engine",),
+    "engine.api": ("engine",),
+    "engine.paths": ("engine",),
+    "engine.registry": ("engine",),
+    "engine.client": ("engine",),
+    "engine.server": ("engine.run", "engine.ml", "engine.methods", "engine.cli"),
+    "engine.run": ("engine.server", "engine.cli"),
+    "engine.ml": ("engine.server", "engine.run", "engine.methods", "engine.cli", "engine.plan"),
+    "engine.methods": ("engine.server", "engine.cli"),
+    "engine.tasks": ("engine.server", "engine.run", "engine.ml", "engine.methods", "engine.cli"),
+    "engine.models": ("engine.server", "engine.run", "engine.ml", "engine.methods", "engine.cli", "engine.tasks"),
+    "engine.worlds": ("engine.server", "engine.run", "engine.ml", "engine.methods", "engine.cli", "engine.tasks"),
+    "engine.config": ("engine.server", "engine.run", "engine.ml", "engine.methods", "engine.cli"),
+    "engine.plan": ("engine.server", "engine.run", "engine.ml", "engine.methods", "engine.cli"),
+}
+ALLOWED = {"studio": ("engine.api", "engine.client"), "engine.client": ("engine.api", "engine.paths")}
+UI = ("gradio", "plotly", "studio")
+ML = ("torch", "transformers", "trl", "peft", "duckdb", "accelerate", "datasets")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+
+
+def _imported(path: Path) -> set[str]:
+    """Every module name an import statement in `path` names, at the top or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def _under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _layer(module: str, table: dict) -> str | None:
+    hits = [k for k in table if _under(module, k)]
+    return max(hits, key=len) if hits else None
+
+
+def _internal_edges() -> dict[str, set[str]]:
+    mods = _modules()
+    return {m: {n for n in _imported(p) if n in mods and n != m} for m, p in mods.items()}
+
+
+def test_each_layer_imports_only_what_it_may():
+    broken = []
+    for module, targets in _internal_edges().items():
+        layer = _layer(module, FORBIDDEN)
+        if layer is None:
+            continue
+        allowed = ALLOWED.get(layer, ())
+        for target in targets:
+            if any(_under(target, a) for a in allowed) or target == "engine":
+                continue
+            if any(_under(target, f) for f in FORBIDDEN[layer]):
+                broken.append(f"{module} -> {target}")
+    assert not broken, "imports against the layer rules:\n" + "\n".join(sorted(broken))
+
+
+def test_nothing_but_the_cli_imports_the_cli():
+    offenders = [f"{m} -> {t}" for m, ts in _internal_edges().items() if not _under(m, "engine.cli")
+                 for t in ts if _under(t, "engine.cli")]
+    assert not offenders
+
+
+def test_no_import_cycles():
+    edges, color, cycles = _internal_edges(), {}, []
+
+    def visit(node: str, stack: list[str]) -> None:
+        color[node] = "open"
+        stack.append(node)
+        for nxt in edges.get(node, ()):
+            if color.get(nxt) == "open":
+                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+            elif nxt not in color:
+                visit(nxt, stack)
+        stack.pop()
+        color[node] = "done"
+
+    for module in sorted(edges):
+        if module not in color:
+            visit(module, [])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_studio_never_imports_the_ml_stack():
+    offenders = {m: sorted(n for n in _imported(p) if n.split(".")[0] in ML)
+                 for m, p in _modules().items() if m.startswith("studio")}
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+@pytest.mark.parametrize("folder", ["engine", "studio", "benchmarks", "scripts"])
+def test_no_file_is_longer_than_about_400_lines(folder):
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / folder).rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 420}
+    assert not long, f"split these along a seam: {long}"
+
+
 def test_engine_never_imports_the_ui():
-    offenders = {str(p.relative_to(ROOT)): _imports(p) & {"gradio", "plotly", "studio"}
-                 for p in (ROOT / "engine").rglob("*.py")}
+    offenders = {str(p.relative_to(ROOT)): _imports(p) & set(UI) for p in (ROOT / "engine").rglob("*.py")}
     assert not {k: v for k, v in offenders.items() if v}
 
 
