@@ -34,10 +34,9 @@ def main() -> None:
     set_threads()
     tmp = Path(tempfile.mkdtemp(prefix="w2s-bench-"))
     if args.toy:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from conftest import build_tiny_model
 
         from engine.tasks.toy import VOCAB
+        from tests.helpers import build_tiny_model
 
         weak = str(build_tiny_model(tmp / "weak", VOCAB, 16, 1, 1))
         strong = str(build_tiny_model(tmp / "strong", VOCAB, 64, 2, 2))

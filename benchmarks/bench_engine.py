@@ -150,10 +150,9 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="w2s-bench-engine-"))
     if args.toy or not (ROOT / "assets" / "zoo" / "l" / "config.json").exists():
-        sys.path.insert(0, str(ROOT / "tests"))
-        from conftest import build_tiny_model
 
         from engine.tasks.toy import VOCAB
+        from tests.helpers import build_tiny_model
 
         weak = str(build_tiny_model(tmp / "weak", VOCAB, 16, 1, 1))
         strong = str(build_tiny_model(tmp / "strong", VOCAB, 32, 2, 2))

@@ -24,7 +24,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("W2S_THREADS", "1")
 
@@ -60,11 +60,11 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
 
 
 def main() -> None:
-    from conftest import build_tiny_model, free_port
     from gradio_client import Client
 
     from engine.client import connect
     from engine.tasks.toy import VOCAB
+    from tests.helpers import build_tiny_model, free_port
 
     tmp = Path(tempfile.mkdtemp(prefix="w2s-bench-studio-"))
     home = tmp / "home"

@@ -180,3 +180,58 @@ def test_readme_front_matter_makes_a_gradio_space_on_the_pinned_version():
     assert meta["python_version"] == "3.12"
     for shot in ("experiment", "runs", "results", "inspector"):
         assert f"docs/screenshots/{shot}.png" in text and (ROOT / "docs" / "screenshots" / f"{shot}.png").is_file()
+
+
+# Modules whose behaviour is held by a test file with another name (the test named after the module would only
+# repeat it). Every other module has tests/<its folder>/test_<its name>.py.
+COVERED_BY = {
+    "engine/api.py": "tests/engine/server/test_app.py",
+    "engine/cli/_format.py": "tests/engine/cli/test_results.py",
+    "engine/ml/callbacks.py": "tests/engine/run/test_execute.py",
+    "engine/ml/classifier.py": "tests/engine/run/test_execute.py",
+    "engine/ml/generation.py": "tests/engine/methods/test_progressive_refine.py",
+    "engine/ml/pairs.py": "tests/engine/ml/test_trl_trainers.py",
+    "engine/ml/scoring.py": "tests/engine/ml/test_loading.py",
+    "engine/models/hub.py": "tests/engine/models/test_models.py",
+    "engine/run/context.py": "tests/engine/run/test_execute.py",
+    "engine/run/policy_stages.py": "tests/engine/methods/test_weak_dpo.py",
+    "engine/run/stages.py": "tests/engine/run/test_execute.py",
+    "engine/run/worker.py": "tests/engine/server/test_scheduler.py",
+    "engine/server/queries.py": "tests/engine/server/test_app.py",
+    "engine/server/schema.py": "tests/engine/server/test_store.py",
+    "engine/tasks/_files.py": "tests/engine/tasks/test_file.py",
+    "engine/tasks/toy.py": "tests/engine/run/test_execute.py",
+    "engine/worlds/facts/build.py": "tests/engine/worlds/test_facts.py",
+    "engine/worlds/facts/generator.py": "tests/engine/worlds/test_facts.py",
+    "engine/worlds/facts/tokenizer.py": "tests/engine/worlds/test_facts.py",
+    "engine/worlds/pretrain.py": "tests/engine/worlds/test_facts.py",
+    "engine/worlds/arith/build.py": "tests/engine/worlds/test_arith.py",
+    "studio/common.py": "tests/studio/test_app.py",
+    "studio/forms.py": "tests/studio/test_app.py",
+    "studio/source.py": "tests/studio/test_app.py",
+    "studio/launch.py": "tests/studio/test_app.py",
+    "studio/plots_deception.py": "tests/studio/test_plots.py",
+    "studio/tabs/experiment.py": "tests/studio/test_app.py",
+    "studio/tabs/inspector.py": "tests/studio/test_app.py",
+    "studio/tabs/results.py": "tests/studio/test_browser.py",
+    "studio/tabs/runs.py": "tests/studio/test_browser.py",
+    **{f"engine/tasks/{t}.py": "tests/engine/tasks/test_hub.py" for t in (
+        "amazon_polarity", "anthropic_hh", "anthropic_hh_pairs", "boolq", "cosmos_qa", "gsm8k", "hendrycks_math",
+        "legalbench_privacy", "real_toxicity_prompts", "sciq")},
+}
+
+
+def test_every_module_has_a_test_file():
+    missing = []
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            if path.name in ("__init__.py", "__main__.py"):
+                continue
+            rel = path.relative_to(ROOT)
+            named = ROOT / "tests" / rel.parent / f"test_{path.stem.lstrip('_')}.py"
+            other = COVERED_BY.get(str(rel))
+            if not named.is_file() and not (other and (ROOT / other).is_file()):
+                missing.append(f"{rel} (add {named.relative_to(ROOT)})")
+    assert not missing, "modules without a test file:\n" + "\n".join(missing)
+    stale = [k for k in COVERED_BY if not (ROOT / k).is_file()]
+    assert not stale, f"COVERED_BY names modules that no longer exist: {stale}"

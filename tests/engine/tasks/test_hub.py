@@ -1,10 +1,4 @@
-"""Hub task loaders (sciq, boolq, anthropic_hh, cosmos_qa, amazon_polarity) and the user-file task.
-
-Each hub task reads a tiny local copy written in the hub's own format (same files, columns and types)
-through `Config.data_files`; nothing touches the network. Run:
-
-    .venv/bin/python -m pytest -q tests/test_tasks_hub.py -p no:cacheprovider
-"""
+"""Hub task loaders (sciq, boolq, anthropic_hh, cosmos_qa, amazon_polarity) and the user-file task."""
 
 from __future__ import annotations
 
@@ -21,24 +15,9 @@ from engine.tasks.base import TaskError, split_examples
 
 HUB_TASKS = ["sciq", "boolq", "anthropic_hh", "cosmos_qa", "amazon_polarity"]
 
-
-@pytest.fixture(autouse=True)
-def _private_hf_caches(tmp_path, monkeypatch):
-    """Arrow caches of the local copies, and any hub lookup, stay inside the test's temp folder."""
-    import datasets.config
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
-
-
 def make(name: str, **settings):
     cls = TASKS.get(name)
     return cls(cls.Config(**settings))
-
-
-# -- local copies in each hub's format -------------------------------------------------------------------
-
 
 def sciq_rows(n: int, offset: int = 0) -> list[dict]:
     return [
@@ -53,7 +32,6 @@ def sciq_rows(n: int, offset: int = 0) -> list[dict]:
         for i in range(offset, offset + n)
     ]
 
-
 def write_sciq(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     data = root / "sciq" / "data"
     data.mkdir(parents=True)
@@ -62,13 +40,11 @@ def write_sciq(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     pd.DataFrame(sciq_rows(5, offset=2000)).to_parquet(data / "validation-00000-of-00001.parquet")
     return data.parent
 
-
 def boolq_rows(n: int, offset: int = 0) -> list[dict]:
     return [
         {"question": f"is number {i} even", "answer": i % 2 == 0, "passage": f"Passage about the number {i}."}
         for i in range(offset, offset + n)
     ]
-
 
 def write_boolq(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     data = root / "boolq" / "data"
@@ -76,7 +52,6 @@ def write_boolq(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     pd.DataFrame(boolq_rows(n_train)).to_parquet(data / "train-00000-of-00001.parquet")
     pd.DataFrame(boolq_rows(n_test, offset=1000)).to_parquet(data / "validation-00000-of-00001.parquet")
     return data.parent
-
 
 def hh_rows(n: int, offset: int = 0) -> list[dict]:
     return [
@@ -87,12 +62,10 @@ def hh_rows(n: int, offset: int = 0) -> list[dict]:
         for i in range(offset, offset + n)
     ]
 
-
 def write_jsonl_gz(path: Path, rows: list[dict]) -> None:
     with gzip.open(path, "wt", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
-
 
 def write_hh(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     sub = root / "hh-rlhf" / "harmless-base"
@@ -100,7 +73,6 @@ def write_hh(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     write_jsonl_gz(sub / "train.jsonl.gz", hh_rows(n_train) + [{"chosen": "Human: hi", "rejected": "Human: hi"}])
     write_jsonl_gz(sub / "test.jsonl.gz", hh_rows(n_test, offset=1000))
     return sub
-
 
 def cosmos_rows(n: int, offset: int = 0) -> list[dict]:
     return [
@@ -117,7 +89,6 @@ def cosmos_rows(n: int, offset: int = 0) -> list[dict]:
         for i in range(offset, offset + n)
     ]
 
-
 def write_cosmos(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     data = root / "cosmos_qa" / "data"
     data.mkdir(parents=True)
@@ -132,13 +103,11 @@ def write_cosmos(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     unlabelled.to_parquet(data / "test-00000-of-00001.parquet")
     return data.parent
 
-
 def amazon_rows(n: int, offset: int = 0) -> list[dict]:
     return [
         {"label": i % 2, "title": f"Title {i}", "content": f"Review text number {i}."}
         for i in range(offset, offset + n)
     ]
-
 
 def write_amazon(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     data = root / "amazon_polarity" / "amazon_polarity"
@@ -150,7 +119,6 @@ def write_amazon(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
     pd.DataFrame(amazon_rows(n_test, offset=1000)).to_parquet(data / "test-00000-of-00001.parquet")
     return data.parent
 
-
 WRITERS = {
     "sciq": write_sciq,
     "boolq": write_boolq,
@@ -159,13 +127,10 @@ WRITERS = {
     "amazon_polarity": write_amazon,
 }
 
-
-# -- formats, checked against hand-written strings -------------------------------------------------------
-
-
 def by_text(examples):
     return {e.text: e for e in examples}
 
+# ----------------------------------------------------------------------------- the preference tasks
 
 def test_sciq_format(tmp_path):
     task = make("sciq", data_files=str(write_sciq(tmp_path)))
@@ -249,9 +214,6 @@ def test_amazon_polarity_format(tmp_path):
     assert train["Title 3 Review text number 3."].label == 1
     assert train["Title 4 Review text number 4."].label == 0
     assert len(pools["test"]) == 20
-
-
-# -- properties every hub task shares ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", HUB_TASKS)
@@ -352,96 +314,100 @@ def test_script_only_repo_falls_back_to_the_parquet_export(monkeypatch):
     assert len(pools["train"]) == 6 and len(pools["test"]) == 4
 
 
-# -- the user-file task -----------------------------------------------------------------------------------
+def test_legalbench_privacy_parses_a_local_copy_in_the_hub_format(tmp_path, monkeypatch):
+    import datasets.config
+    import pandas as pd
 
-FILE_ROWS = [
-    {"review": "Great product, works well", "extra": "five stars", "sentiment": "positive"},
-    {"review": "Broke after a day", "extra": "one star", "sentiment": "negative"},
-    {"review": "Does the job", "extra": "four stars", "sentiment": "positive"},
-    {"review": "Waste of money", "extra": "one star", "sentiment": "negative"},
-]
+    from engine.registry import TASKS
 
-
-def write_table(path: Path, rows: list[dict]) -> Path:
-    df = pd.DataFrame(rows)
-    if path.suffix == ".csv":
-        df.to_csv(path, index=False)
-    elif path.suffix == ".jsonl":
-        df.to_json(path, orient="records", lines=True)
-    else:
-        df.to_parquet(path)
-    return path
-
-
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
-def test_file_task_reads_each_format(suffix, tmp_path):
-    path = write_table(tmp_path / f"reviews{suffix}", FILE_ROWS)
-    task = make("file", path=str(path), text_column="review", label_column="sentiment")
-    train = task.load()["train"]
-    assert [(e.text, e.label) for e in train] == [
-        ("Great product, works well", 1), ("Broke after a day", 0), ("Does the job", 1), ("Waste of money", 0),
-    ]
-    assert train[0].meta["label_value"] == "positive"
-    assert [e.id for e in train] == [e.id for e in task.load()["train"]]
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "legalbench" / "privacy_policy_qa"
+    folder.mkdir(parents=True)
+    rows = [{"question": f"Do you sell my data {i}?", "text": f"We never sell personal data ({i}).",
+             "answer": "Relevant" if i % 2 else "Irrelevant", "index": str(i)} for i in range(20)]
+    pd.DataFrame(rows[:4]).to_csv(folder / "train.csv", index=False)
+    pd.DataFrame(rows).to_csv(folder / "test.csv", index=False)
+    task = TASKS.get("legalbench_privacy")
+    pools = task(task.Config(data_files=str(folder))).load()
+    assert set(pools) == {"train"} and len(pools["train"]) == 20  # every pool comes from the hub's test split
+    e = pools["train"][1]
+    assert e.label == 1 and e.text.startswith("Clause: We never sell personal data (1).\nQuestion: Do you sell")
 
 
-def test_file_task_text_pair_test_path_and_positive_label(tmp_path):
-    train = write_table(tmp_path / "train.csv", FILE_ROWS)
-    test = write_table(tmp_path / "test.csv", FILE_ROWS[:2])
-    task = make("file", path=str(train), test_path=str(test), text_column="review", label_column="sentiment",
-                text_pair_column="extra", positive_label="negative")
-    pools = task.load()
-    assert pools["train"][0].text == "Great product, works well\nfive stars"
-    assert pools["train"][0].label == 0 and pools["train"][1].label == 1
-    assert len(pools["test"]) == 2
+def test_real_toxicity_prompts_reads_nested_records(tmp_path, monkeypatch):
+    import datasets.config
+
+    from engine.registry import TASKS
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    rows = [{"filename": f"f{i}", "prompt": {"text": f"The weather on day {i} was", "toxicity": 0.01 * i},
+             "continuation": {"text": f"sunny and warm {i}.", "toxicity": 0.02}} for i in range(12)]
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    task = TASKS.get("real_toxicity_prompts")
+    (train,) = task(task.Config(data_files=str(path))).load().values()
+    assert len(train) == 12 and train[3].text == "The weather on day 3 was"
+    assert train[3].meta["completion"] == " sunny and warm 3." and train[3].meta["prompt_toxicity"] == 0.03
+    assert task.kind == "generation"
 
 
-@pytest.mark.parametrize("labels, expected", [
-    ([0, 1, 1, 0], [0, 1, 1, 0]),
-    ([True, False, True, False], [1, 0, 1, 0]),
-    (["yes", "no", "no", "yes"], [1, 0, 0, 1]),
-    ([2, 1, 1, 2], [1, 0, 0, 1]),
-])
-def test_file_task_label_mapping(labels, expected, tmp_path):
-    rows = [{"text": f"t{i}", "label": v} for i, v in enumerate(labels)]
-    path = write_table(tmp_path / "data.parquet", rows)
-    assert [e.label for e in make("file", path=str(path)).load()["train"]] == expected
+# ----------------------------------------------------------------------------- hub loaders on local copies
+def test_gsm8k_loader_reads_the_hub_format(tmp_path, monkeypatch):
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "gsm8k" / "main"
+    folder.mkdir(parents=True)
+    rows = [{"question": f"Tom has {i} apples and buys 2 more. How many?", "answer": f"{i}+2={i + 2}\n#### {i + 2}"}
+            for i in range(10)]
+    pd.DataFrame(rows).to_parquet(folder / "train-00000-of-00001.parquet")
+    pd.DataFrame(rows[:4]).to_parquet(folder / "test-00000-of-00001.parquet")
+    task = TASKS.get("gsm8k")
+    pools = task(task.Config(data_files=str(folder))).load()
+    e = pools["train"][3]
+    assert e.text == "Question: Tom has 3 apples and buys 2 more. How many?\nAnswer:" and e.meta["answer"] == "5"
+    assert e.meta["completion"] == " 3+2=5\n#### 5" and len(pools["test"]) == 4
+    assert task.extract_answer(e.meta["completion"]) == e.meta["answer"]
 
 
-def test_file_task_limit_is_a_sample(tmp_path):
-    rows = [{"text": f"row {i}", "label": int(i >= 50)} for i in range(100)]  # sorted by label
-    path = write_table(tmp_path / "sorted.csv", rows)
-    sample = make("file", path=str(path)).load(limit=10)["train"]
-    assert len(sample) == 10 and {e.label for e in sample} == {0, 1}
+def test_hendrycks_math_loader_reads_the_hub_format(tmp_path, monkeypatch):
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "math" / "algebra"
+    folder.mkdir(parents=True)
+    rows = [{"problem": f"Solve $x + {i} = 2{i}$.", "solution": f"Subtract: $x = \\boxed{{{19 * i + i}}}$.",
+             "level": "Level 2", "type": "Algebra"} for i in range(1, 9)]
+    (folder / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (folder / "test.jsonl").write_text("\n".join(json.dumps(r) for r in rows[:3]))
+    task = TASKS.get("hendrycks_math")
+    pools = task(task.Config(data_files=str(folder))).load()
+    e = pools["train"][0]
+    assert e.text.startswith("Question: Solve $x + 1 = 21$.") and e.meta["answer"] == "20"
+    assert e.meta["completion"].endswith("\nThe answer is: 20") and e.meta["level"] == "Level 2"
+    assert task.extract_answer(e.meta["completion"]) == "20"
+    with pytest.raises(Exception, match="subject"):
+        task.Config(subject="astrology")
 
 
-def test_file_task_errors_name_the_path_and_columns(tmp_path):
-    missing = tmp_path / "absent.csv"
-    with pytest.raises(TaskError, match="absent.csv"):
-        make("file", path=str(missing)).load()
-    with pytest.raises(TaskError, match="no path"):
-        make("file").load()
-    path = write_table(tmp_path / "reviews.csv", FILE_ROWS)
-    with pytest.raises(TaskError) as err:
-        make("file", path=str(path)).load()
-    assert "no column 'text'" in str(err.value) and "review, extra, sentiment" in str(err.value)
-    assert "set text_column/label_column" in str(err.value)
-    with pytest.raises(TaskError, match="no column 'stars'.*text_pair_column"):
-        make("file", path=str(path), text_column="review", label_column="sentiment", text_pair_column="stars").load()
-    with pytest.raises(TaskError, match="positive_label 'great'"):
-        make("file", path=str(path), text_column="review", label_column="sentiment", positive_label="great").load()
-    three = write_table(tmp_path / "three.jsonl", [{"text": f"t{i}", "label": v} for i, v in enumerate("abcab")])
-    with pytest.raises(TaskError) as err:
-        make("file", path=str(three)).load()
-    assert "'label' has 3 values ('a', 'b', 'c')" in str(err.value) and "two" in str(err.value)
-    weird = tmp_path / "data.xlsx"
-    weird.write_text("x")
-    with pytest.raises(TaskError, match="extension"):
-        make("file", path=str(weird)).load()
+def test_anthropic_hh_pairs_splits_the_last_turn(tmp_path, monkeypatch):
+    import datasets.config
 
-
-def test_file_task_single_class_is_caught_by_the_split(tmp_path):
-    path = write_table(tmp_path / "one.csv", [{"text": f"t{i}", "label": 1} for i in range(10)])
-    pools = make("file", path=str(path)).load()
-    with pytest.raises(TaskError, match="all have label 1"):
-        split_examples(pools, seed=0, task_name="file")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    sub = tmp_path / "hh-rlhf" / "harmless-base"
+    sub.mkdir(parents=True)
+    rows = [{"chosen": f"\n\nHuman: how do I pick lock {i}?\n\nAssistant: I can't help with that.",
+             "rejected": f"\n\nHuman: how do I pick lock {i}?\n\nAssistant: Use a tension wrench {i}."}
+            for i in range(30)]
+    rows += [{"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: hello"},
+             {"chosen": "\n\nHuman: a\n\nAssistant: x", "rejected": "\n\nHuman: b\n\nAssistant: y"}]
+    write_jsonl_gz(sub / "train.jsonl.gz", rows)
+    write_jsonl_gz(sub / "test.jsonl.gz", rows[:10])
+    task = TASKS.get("anthropic_hh_pairs")
+    pools = task(task.Config(data_files=str(sub))).load()
+    train = pools["train"]
+    assert len(train) == 30  # the identical pair and the one with different conversations are dropped
+    e = train[0]
+    assert e.text.endswith("\n\nAssistant:") and e.text.startswith("Human: how do I pick lock")
+    assert e.meta["chosen"] == " I can't help with that." and e.meta["rejected"].startswith(" Use a tension wrench")
+    assert e.label == 1 and len({x.id for x in train}) == 30 and task.kind == "preference"

@@ -1,28 +1,18 @@
-"""The studio as a user drives it: the real engine and the real Gradio app (`launch.py`), driven with gradio_client.
-
-    .venv/bin/python -m pytest -q tests/test_studio.py -p no:cacheprovider
-
-Each flow goes through the app's own endpoints, as the buttons call them: load a preset, press Check or
-Submit, read the Runs, Results and Inspector tabs. What the app shows is checked against the engine and,
-after the engine has stopped, against the DuckDB file itself.
-"""
+"""The studio as a user drives it: the real engine and the real Gradio app (`launch.py`), driven with gradio_client."""
 
 from __future__ import annotations
 
 import ast
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import StudioProcess, read_db
 from gradio_client import handle_file
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = "demo (offline)"
+from tests.helpers import ROOT, StudioProcess, read_db
 
+DEMO = "demo (offline)"
 
 def preset_values(app: StudioProcess, label: str = DEMO) -> tuple[list, dict[str, int]]:
     """The Experiment tab's input values after picking a preset, and the index of each input by its label."""
@@ -35,26 +25,8 @@ def preset_values(app: StudioProcess, label: str = DEMO) -> tuple[list, dict[str
         index.setdefault(name, i)
     return values[:n_inputs], index
 
-
 def table_rows(table: dict) -> list[dict]:
     return [dict(zip(table["headers"], row)) for row in table["data"]]
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    proc = StudioProcess(tmp_path_factory.mktemp("studio-home"))
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def small_run(app) -> str:
-    """A finished run on the module's app (stages, curves and predictions to show), small enough for seconds."""
-    config = {"task": "world_size", "weak": "world-xs", "strong": "world-s", "n_train": 200, "n_test": 100,
-              "methods": ["naive", "aux_conf"], "train": {"epochs": 1}}
-    runs = app.engine.wait_for(app.engine.submit(config).run_ids, timeout=240)
-    assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
-    return runs[0].id
 
 
 # ----------------------------------------------------------------------------- the dependency arrow
@@ -222,29 +194,3 @@ def test_run_state_survives_a_studio_restart(app):
     finally:
         second.stop()
     assert app.engine.health().ok
-
-
-# ----------------------------------------------------------------------------- in a real browser
-JOINS = "performance.getEntriesByType('resource').filter(e => e.name.includes('/queue/join')).length"
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install -y chromium); "
-                    ".ci/run installs it")
-@pytest.mark.parametrize("tab", ["experiment", "runs", "results", "inspector"])
-def test_each_tab_renders_and_settles_in_headless_chromium(app, small_run, tab, tmp_path):
-    """Each tab loads, stops showing spinners, and then stays quiet: no event re-triggers itself in a loop."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from screenshots import IDLE, Chromium
-
-    browser = Chromium(width=1280, height=900)
-    try:
-        browser.open(f"{app.url}/?tab={tab}&run={small_run}")
-        assert browser.wait("document.querySelector('#w2s-tabs')", timeout=60, settle=0.5), f"{tab} never settled"
-        before = browser.js(JOINS)
-        time.sleep(5)
-        # A slow poll tick or a late chained update may fire; an event that re-triggers itself fires ~4 per second.
-        assert browser.js(IDLE) and browser.js(JOINS) - before <= 3, f"{tab} keeps firing events"
-        shot = tmp_path / f"{tab}.png"
-        assert browser.screenshot(shot) > 20_000  # a blank page is a few KB
-    finally:
-        browser.close()

@@ -1,7 +1,6 @@
-"""Unit tests of engine.metrics against values worked out by hand (the arithmetic sits in the comments).
+"""Unit tests of engine.metrics against values worked out by hand (the arithmetic sits in the comments)."""
 
-    .venv/bin/python -m pytest -q tests/test_metrics.py
-"""
+from __future__ import annotations
 
 import subprocess
 import sys
@@ -21,7 +20,9 @@ from engine.metrics import (
     median_over_seeds,
     pgr,
     pgr_bootstrap_ci,
+    pgr_lower_better,
     summarize_run,
+    toxicity_metrics,
     weighted_f1,
 )
 
@@ -34,10 +35,18 @@ from engine.metrics import (
 #   4   1     0.3     0          no          0.05       0             no             student_imitated
 #   5   0     0.8     1          no          0.55       1             no             student_imitated
 GOLD = np.array([1, 0, 1, 0, 1, 0])
+
 WEAK = np.array([0.9, 0.2, 0.7, 0.6, 0.3, 0.8])
+
 STUDENT = np.array([0.8, 0.4, 0.45, 0.1, 0.05, 0.55])
+
 #   ceiling p 0.9, 0.1, 0.8, 0.3, 0.4, 0.2 -> preds 1 0 1 0 0 0 -> right on all but ex 4
 CEILING = np.array([0.9, 0.1, 0.8, 0.3, 0.4, 0.2])
+
+# ---------------------------------------------------------------------------------------------- bootstrap
+def _synthetic(n=2000, seed=1):
+    rng = np.random.default_rng(seed)
+    return (rng.random(n) < 0.6).astype(int), (rng.random(n) < 0.7).astype(int), (rng.random(n) < 0.8).astype(int)
 
 
 def test_import_stays_light():
@@ -136,12 +145,6 @@ def test_pgr_guard_min_gap():
 def test_pgr_missing_score():
     assert pgr(None, 0.7, 0.8).value is None
     assert "weak" in pgr(None, 0.7, 0.8).reason
-
-
-# ---------------------------------------------------------------------------------------------- bootstrap
-def _synthetic(n=2000, seed=1):
-    rng = np.random.default_rng(seed)
-    return (rng.random(n) < 0.6).astype(int), (rng.random(n) < 0.7).astype(int), (rng.random(n) < 0.8).astype(int)
 
 
 def test_bootstrap_ci_contains_point_and_is_deterministic():
@@ -250,3 +253,16 @@ def test_bad_inputs_raise_value_errors():
         accuracy([0.2, 0.9], [0, 2])
     with pytest.raises(ValueError, match="empty"):
         ece([], [])
+
+
+def test_toxicity_metrics_on_fixed_scores():
+    scores = [[0.1, 0.6, 0.2], [0.0, 0.1, 0.3], [0.9, 0.95, 0.4]]
+    m = toxicity_metrics(scores)
+    assert m["mean_toxicity"] == pytest.approx(np.mean(scores))
+    assert m["expected_max_toxicity"] == pytest.approx((0.6 + 0.3 + 0.95) / 3)
+    assert m["toxicity_prob"] == pytest.approx(2 / 3)  # prompts 0 and 2 reach 0.5
+    # lower is better: weak 0.5, student 0.3, ceiling 0.1 -> (0.5 - 0.3) / (0.5 - 0.1) = 0.5
+    assert pgr_lower_better(0.5, 0.3, 0.1).value == pytest.approx(0.5)
+    assert pgr_lower_better(0.1, 0.3, 0.5).value is None
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        toxicity_metrics([[1.2]])

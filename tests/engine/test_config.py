@@ -1,0 +1,69 @@
+"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from engine.config import ConfigError, config_from_dict, load_config
+from engine.registry import TASKS
+from tests.helpers import ROOT, toy_config
+
+
+def small_config(tiny_models, **over):
+    cfg = {"task": "toy_sentiment", "weak": tiny_models["weak"], "strong": tiny_models["strong"], "methods": ["naive"],
+           "seeds": [0], "train": {"epochs": 2, "lr": 1e-3, "batch_size": 16}}
+    cfg.update(over)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- configs
+def test_config_errors_name_the_problem(tiny_models):
+    with pytest.raises(ConfigError, match="unknown key 'epoch'; did you mean 'epochs'"):
+        config_from_dict(small_config(tiny_models, train={"epoch": 3})).expand()
+    with pytest.raises(ConfigError, match="unknown key 'seeed'"):
+        config_from_dict({**small_config(tiny_models), "seeed": 1})
+    with pytest.raises(ConfigError, match="unknown task 'toy_sentimnt'; did you mean 'toy_sentiment'"):
+        config_from_dict(small_config(tiny_models, task="toy_sentimnt")).expand()
+    with pytest.raises(ConfigError, match="unknown method 'aux'"):
+        config_from_dict(small_config(tiny_models, methods=["aux"])).expand()
+    with pytest.raises(ConfigError, match="train.lr: expected a number"):
+        config_from_dict(small_config(tiny_models, train={"lr": "fast"})).expand()
+    with pytest.raises(ConfigError, match="aux_coef=2.0 must be in"):
+        config_from_dict(small_config(tiny_models, methods=["aux_conf"], settings={"aux_conf": {"aux_coef": 2}})).expand()
+    # YAML reads 2e-4 as a string; it is coerced to a float
+    spec = config_from_dict(small_config(tiny_models, train={"lr": "2e-4"})).expand()[0]
+    assert spec.train.lr == pytest.approx(2e-4)
+
+
+def test_config_sweep_expands_methods_by_seeds(tmp_path, tiny_models):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(small_config(tiny_models, methods=["naive", "aux_conf"], seeds=[0, 1, 2])))
+    specs = load_config(path).expand()
+    assert [(s.method, s.seed) for s in specs] == [(m, s) for m in ("naive", "aux_conf") for s in (0, 1, 2)]
+
+
+# ----------------------------------------------------------------------------- units that need no engine
+def test_run_spec_round_trips_through_its_stored_dict(tiny_models):
+    from engine.config import config_from_dict, spec_from_dict
+    from engine.registry import METHODS
+
+    for method in METHODS.names():
+        for spec in config_from_dict(toy_config(tiny_models, methods=[method])).expand():
+            assert spec_from_dict(spec.to_dict()).to_json() == spec.to_json()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "assets" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_configs_expand(path):
+    from engine.config import load_config
+
+    runs = load_config(path).expand()
+    from engine.registry import MODELS
+
+    if path.stem.startswith("burns_"):  # the paper's setups: catalogue hub models on a hub task
+        assert runs and all(MODELS.get(m).kind == "hub" for r in runs for m in (r.weak, r.strong))
+        assert all(not TASKS.get(r.task).loads_locally for r in runs)
+        return
+    # Every other preset runs offline: zoo models only, on a task that needs no download.
+    assert runs and all(MODELS.get(m).kind == "zoo" for r in runs for m in (r.weak, r.strong))
+    assert all(TASKS.get(r.task).loads_locally or r.task.startswith("world_") for r in runs)
