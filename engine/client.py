@@ -115,8 +115,11 @@ def _answers(info: EngineInfo) -> bool:
 
 
 class EngineClient:
-    def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None):
+    def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None,
+                 retry_for: float | None = None):
         self.url, self.info = url.rstrip("/"), info
+        # how long worker calls ride out an unreachable engine ($W2S_ENGINE_RETRY; Ray workers outlive a restart)
+        self.retry_for = paths.engine_retry() if retry_for is None else retry_for
         self._http = httpx.Client(base_url=self.url, timeout=timeout,
                                   headers={api.TOKEN_HEADER: f"Bearer {token}"})
 
@@ -241,8 +244,13 @@ class EngineClient:
     # ---------------------------------------------------------------- what workers call
     def post_events(self, run_id: str, attempt: str, seq: int, events: list[dict[str, Any]]) -> api.EventReply:
         body = {"attempt": attempt, "seq": seq, "events": events}
-        return api.EventReply(**self._call("POST", f"/api/runs/{run_id}/events", retry_for=15.0, json=body))
+        return api.EventReply(**self._call("POST", f"/api/runs/{run_id}/events", retry_for=self.retry_for, json=body))
 
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
-        reply = api.StageLookup(**self._call("GET", f"/api/stages/{key}", retry_for=15.0))
+        reply = api.StageLookup(**self._call("GET", f"/api/stages/{key}", retry_for=self.retry_for))
         return reply.predictions if reply.found else None
+
+    def claim_stage(self, run_id: str, key: str, wait: float = 20.0) -> api.StageClaim:
+        """Ask to train stage `key` (after a cache miss); waits up to `wait` s while another run trains it."""
+        return api.StageClaim(**self._call("POST", f"/api/runs/{run_id}/stages/{key}/claim", params={"wait": wait},
+                                           retry_for=self.retry_for, timeout=wait + 30))

@@ -1,13 +1,14 @@
 """Experiment configs: the YAML/JSON a user writes, validated into dataclasses and expanded into runs.
 
     name: demo
-    task: world_size                 # or {name: file, path: data.csv, text_column: review}
-    weak: world-xs
+    task: world_size                 # or {name: file, path: data.csv, text_column: review}; or a list of tasks
+    weak: world-xs                   # or a list: a grid of every weak x strong pair
     strong: world-l
-    methods: [naive, aux_conf]       # a sweep: one run per method x seed
+    methods: [naive, aux_conf]       # a sweep: one run per task x model pair x method x seed
     seeds: [0, 1, 2]
     train: {epochs: 10, batch_size: 32}
     settings: {aux_conf: {aux_coef: 0.75}}
+    resources: {num_gpus: 1, memory: 16GB}   # what each run's worker asks a Ray cluster for
 
 `load_config(path)` -> ExperimentConfig; `.expand()` -> list[RunSpec], one per run. Every unknown
 key is an error naming the key, a close match and the valid keys, raised before anything trains.
@@ -88,6 +89,44 @@ class MethodConfig:
     """Base of every method's settings dataclass."""
 
 
+_BYTES = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
+          "tib": 2**40}
+
+
+def parse_bytes(value: str | int | float) -> int:
+    """'16GB' -> 16e9, '512MiB' -> 512 * 2**20, 1000 -> 1000; ValueError naming the accepted forms."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", str(value).lower())
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"memory={value!r} is not an amount of memory; write e.g. 8GB, 512MiB or a number of bytes")
+    return int(float(m.group(1)) * _BYTES[m.group(2) or ""])
+
+
+@dataclass
+class Resources:
+    """What one run's worker asks for: Ray places the run on a node that has them. They change where a run goes,
+    never its results, so no stage's cache key reads them."""
+
+    num_cpus: float = field(default=1.0, metadata={"help": "CPU cores reserved for the run (Ray); also the torch "
+                                                          "threads of a Ray worker unless W2S_THREADS is set."})
+    num_gpus: float | None = field(default=None, metadata={"help": "GPUs for the run (Ray); empty = 1 when the "
+                                                                  "cluster has GPUs, else 0."})
+    memory: str | None = field(default=None, metadata={"help": "Memory reserved on the node, e.g. 16GB (Ray); "
+                                                               "empty = no reservation."})
+
+    def __post_init__(self) -> None:
+        if self.num_cpus <= 0:
+            raise ValueError(f"num_cpus={self.num_cpus} must be > 0")
+        if self.num_gpus is not None and self.num_gpus < 0:
+            raise ValueError(f"num_gpus={self.num_gpus} must be >= 0")
+        if self.memory is not None:
+            parse_bytes(self.memory)
+
+    def memory_bytes(self) -> int | None:
+        return None if self.memory is None else parse_bytes(self.memory)
+
+
 @dataclass
 class RunSpec:
     """One fully resolved run: what the runner executes and what the database stores as the run's config."""
@@ -106,10 +145,11 @@ class RunSpec:
     balance: bool = True
     test_frac: float = 0.2
     pgr_min_gap: float = 0.0
+    resources: Resources = field(default_factory=Resources)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for key in ("task_config", "method_config", "train"):
+        for key in ("task_config", "method_config", "train", "resources"):
             out[key] = dataclasses.asdict(out[key])
         return out
 
@@ -121,8 +161,8 @@ class RunSpec:
 class ExperimentConfig:
     name: str = "experiment"
     task: Any = "world_size"
-    weak: str = "world-xs"
-    strong: str = "world-l"
+    weak: str | list[str] = "world-xs"
+    strong: str | list[str] = "world-l"
     methods: list[str] = field(default_factory=lambda: ["naive"])
     seeds: list[int] = field(default_factory=lambda: [0])
     train: dict[str, Any] = field(default_factory=dict)
@@ -132,34 +172,66 @@ class ExperimentConfig:
     balance: bool = True
     test_frac: float = 0.2
     pgr_min_gap: float = 0.0
+    all_pairs: bool = field(default=False, metadata={
+        "help": "With lists of weak and strong models, also run the pairs whose weak model is not smaller than the "
+                "strong one (default: skipped; sizes are parameter counts)."})
+    resources: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "What each run's worker asks a Ray cluster for: num_cpus, num_gpus, memory (e.g. 16GB)."})
 
     def expand(self) -> list[RunSpec]:
-        """One RunSpec per (method, seed), every part validated."""
-        task_name, task_args = _task_parts(self.task)
-        try:
-            task_cls = TASKS.get(task_name)
-        except KeyError as exc:
-            raise ConfigError(f"task: {exc}") from None
-        task_config = from_dict(task_cls.Config, task_args, f"task '{task_name}'")
+        """One RunSpec per (task, weak x strong pair, method, seed), every part validated."""
+        tasks = [_task_parts(t) for t in (self.task if isinstance(self.task, list) else [self.task])]
+        if not tasks:
+            raise ConfigError("task is an empty list; name at least one task, e.g. world_size")
+        pairs = model_pairs(self.weak, self.strong, self.all_pairs)
         train = from_dict(TrainConfig, self.train, "train")
+        resources = from_dict(Resources, self.resources, "resources")
         for key in self.settings:
             if key not in self.methods:
                 raise ConfigError(f"settings has an entry for '{key}', which is not in methods {self.methods}")
-        specs = []
+        methods = []
         for method in self.methods:
             try:
                 method_cls = METHODS.get(method)
             except KeyError as exc:
                 raise ConfigError(f"methods: {exc}") from None
-            method_config = from_dict(method_cls.Config, self.settings.get(method, {}), f"settings.{method}")
-            for seed in self.seeds:
-                specs.append(RunSpec(
-                    name=self.name, task=task_name, task_config=task_config, weak=self.weak, strong=self.strong,
-                    method=method, method_config=method_config, seed=int(seed), train=train,
-                    n_train=self.n_train, n_test=self.n_test, balance=self.balance, test_frac=self.test_frac,
-                    pgr_min_gap=self.pgr_min_gap,
-                ))
+            methods.append((method, from_dict(method_cls.Config, self.settings.get(method, {}), f"settings.{method}")))
+        specs = []
+        for task_name, task_args in tasks:
+            try:
+                task_cls = TASKS.get(task_name)
+            except KeyError as exc:
+                raise ConfigError(f"task: {exc}") from None
+            task_config = from_dict(task_cls.Config, task_args, f"task '{task_name}'")
+            for weak, strong in pairs:
+                for method, method_config in methods:
+                    for seed in self.seeds:
+                        specs.append(RunSpec(
+                            name=self.name, task=task_name, task_config=task_config, weak=weak, strong=strong,
+                            method=method, method_config=method_config, seed=int(seed), train=train,
+                            n_train=self.n_train, n_test=self.n_test, balance=self.balance, test_frac=self.test_frac,
+                            pgr_min_gap=self.pgr_min_gap, resources=resources,
+                        ))
         return specs
+
+
+def model_pairs(weak: str | list[str], strong: str | list[str], all_pairs: bool = False) -> list[tuple[str, str]]:
+    """The (weak, strong) pairs of a config: one weak and one strong model are one pair, as given; lists make a grid
+    of the pairs whose weak model is smaller (engine.models.smaller_pairs), or of every pair with `all_pairs`."""
+    weaks, strongs = _model_list(weak, "weak"), _model_list(strong, "strong")
+    if all_pairs or len(weaks) * len(strongs) == 1:
+        return [(w, s) for w in weaks for s in strongs]
+    from engine.models import smaller_pairs
+
+    return smaller_pairs(weaks, strongs)
+
+
+def _model_list(value: str | list[str], where: str) -> list[str]:
+    names = [n.strip() for n in (value if isinstance(value, list) else [value]) if isinstance(n, str) and n.strip()]
+    if not names or len(set(names)) < len(names):
+        raise ConfigError(f"{where}: give a model (a catalogue name, hub id or local folder) or a list of distinct "
+                          f"models, not {value!r}")
+    return names
 
 
 def _task_parts(task: Any) -> tuple[str, dict[str, Any]]:
@@ -327,6 +399,7 @@ def spec_from_dict(data: dict[str, Any]) -> Any:
     data["task_config"] = from_dict(task_cls.Config, data.get("task_config"), f"task '{data['task']}'")
     data["method_config"] = from_dict(method_cls.Config, data.get("method_config"), f"settings.{data['method']}")
     data["train"] = from_dict(TrainConfig, data.get("train"), "train")
+    data["resources"] = from_dict(Resources, data.get("resources"), "resources")
     names = {f.name for f in dataclasses.fields(RunSpec)}
     unknown = sorted(set(data) - names)
     if unknown:

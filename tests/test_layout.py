@@ -199,6 +199,7 @@ COVERED_BY = {
     "engine/run/worker.py": "tests/engine/server/test_scheduler.py",
     "engine/server/queries.py": "tests/engine/server/test_app.py",
     "engine/server/schema.py": "tests/engine/server/test_store.py",
+    "engine/server/backends/base.py": "tests/engine/server/backends/test_local.py",
     "engine/tasks/_files.py": "tests/engine/tasks/test_file.py",
     "engine/tasks/toy.py": "tests/engine/run/test_execute.py",
     "engine/worlds/facts/build.py": "tests/engine/worlds/test_facts.py",

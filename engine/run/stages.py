@@ -10,7 +10,8 @@ A stage's cache key hashes exactly what changes its result: task version, split,
 files), the training labels' identity (ground truth, or the key of the stage that produced them plus
 any transform), the loss, the training settings, seed and the splits it predicts. A run that shares a
 weak model or ceiling with an earlier run reuses it; a stage that did not finish is never reused
-(the store commits predictions and the "done" mark in one transaction).
+(the store commits predictions and the "done" mark in one transaction). Two runs that miss the same key at once
+do not both train it: the context's claim_stage lets one train while the other waits and then reads the cache.
 """
 
 from __future__ import annotations
@@ -145,6 +146,8 @@ class Experiment:
             "train": train, "lr": lr, "seed": self.spec.seed, "predict": sorted(predict),
         })
         cached = self.ctx.stage_lookup(key)
+        if cached is None and not self.ctx.claim_stage(key, role):  # another run trained it while we waited
+            cached = self.ctx.stage_lookup(key)
         if cached is not None:
             self.ctx.stage_cached(key, role)
             self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
@@ -196,6 +199,8 @@ class Experiment:
         key = stage_key({"kind": kind, "task": self.task_version, "split": self.split_key, "seed": self.spec.seed,
                          "model": self.model_identity(model), **payload})
         found = self.ctx.stage_lookup(key)
+        if found is None and not self.ctx.claim_stage(key, role):  # another run trained it while we waited
+            found = self.ctx.stage_lookup(key)
         if found is not None:
             self.ctx.stage_cached(key, role)
             self.ctx.log(f"{role}: reusing cached stage {key} ({model})")

@@ -12,31 +12,42 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from engine import api
 from engine.server.engine import Engine, as_table, clean, json_response
 from engine.server.scheduler import log_tail
+from engine.server.tokens import RunTokens, run_may
 
 OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 
 
 class TokenGuard:
-    """ASGI middleware: 401 before anything else runs unless the bearer token matches."""
+    """ASGI middleware: 401 before anything else runs unless the bearer token is the engine's, or a worker's run
+    token (engine.server.tokens) on one of the routes of its own run (403 elsewhere)."""
 
-    def __init__(self, app: Any, token: str):
-        self.app, self.expected = app, f"Bearer {token}".encode()
+    def __init__(self, app: Any, token: str, run_tokens: RunTokens | None = None):
+        self.app, self.expected, self.run_tokens = app, f"Bearer {token}".encode(), run_tokens
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             got = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(got, self.expected):
+            run_id = self.run_tokens.run_of(got.decode(errors="replace").removeprefix("Bearer ")) if (
+                self.run_tokens and got.startswith(b"Bearer run.")) else None
+            if run_id is not None and not run_may(scope["method"], scope["path"], run_id):
+                await JSONResponse({"detail": f"this worker token is scoped to run {run_id}: it may read that run, "
+                                              "post its events and use the stage cache, nothing else"},
+                                   status_code=403)(scope, receive, send)
+                return
+            if run_id is None and not hmac.compare_digest(got, self.expected):
                 detail = ("missing or wrong token: send 'Authorization: Bearer <token>' with the token from the "
                           "engine's engine.json in the data directory" if got else "missing token: send "
                           "'Authorization: Bearer <token>' with the token from engine.json in the data directory")
@@ -53,7 +64,7 @@ def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
     @router.get("/health", response_model=api.Health)
     def health() -> dict[str, Any]:
         return {"ok": True, "pid": os.getpid(), "db": str(store.path), "url": engine.url,
-                "workers": engine.scheduler.slots, "gpus": engine.gpus, "running": engine.scheduler.running(),
+                "backend": engine.backend.name, "workers": engine.scheduler.slots, "gpus": engine.gpus, "running": engine.scheduler.running(),
                 "queued": len(store.runs_with_status("queued")), "version": engine.changes.version}
 
     @router.post("/shutdown")
@@ -223,6 +234,22 @@ def workers_router(engine: Engine) -> APIRouter:
         engine.need_run(run_id)
         return engine.apply(run_id, batch)
 
+    @router.post("/runs/{run_id}/stages/{key}/claim", response_model=api.StageClaim)
+    async def claim(run_id: str, key: str, wait: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
+        """Before training stage `key` (a cache miss): "train" (this run trains it), "done" (read it from the
+        cache) or, after waiting up to `wait` seconds while another live run trains it, "wait" (ask again)."""
+        await run_in_threadpool(engine.need_run, run_id)
+        deadline = time.monotonic() + wait
+        while True:
+            version = engine.changes.version
+            reply = await run_in_threadpool(engine.claim_stage, run_id, key)
+            left = deadline - time.monotonic()
+            if reply["state"] != "wait" or left <= 0:
+                break
+            await engine.changes.wait(version, min(left, 2.0))  # a holder's end or its stage_done wakes us
+        status = await run_in_threadpool(store.run_status, run_id)
+        return {**reply, "cancelled": status in ("cancelled", "interrupted")}
+
     @router.get("/stages/{key}", response_model=api.StageLookup)
     def stage(key: str) -> Response:
         """A finished stage's predictions by split (the stage cache), or found=false."""
@@ -267,5 +294,5 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
     for router in (engine_router(engine, app), registry_router(engine), data_router(engine), jobs_router(engine),
                    runs_router(engine), results_router(engine), workers_router(engine)):
         app.include_router(router)
-    app.add_middleware(TokenGuard, token=engine.token)
+    app.add_middleware(TokenGuard, token=engine.token, run_tokens=engine.run_tokens)
     return app

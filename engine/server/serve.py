@@ -1,9 +1,12 @@
 """`w2s serve`: open the database, bind 127.0.0.1, announce the engine in engine.json and run the API.
 
     w2s serve [--db PATH] [--port N] [--workers K]       # or: python -m engine.cli serve
+    w2s serve --backend ray --ray-address HOST:6379 --port 8642    # runs go to a Ray cluster
 
 It listens on 127.0.0.1 only and writes its address, a random token and its pid to $W2S_HOME/engine.json
-(mode 0600); engine.client finds it through that file. A second engine on the same database is refused.
+(mode 0600); engine.client finds it through that file. A second engine on the same database is refused. With the
+Ray backend the engine connects to the cluster as a driver before it answers; give a fixed --port so the runs a
+restarted engine adopts from the cluster find it again at the same address.
 """
 
 from __future__ import annotations
@@ -44,10 +47,20 @@ def _already_running(home: Path, db: Path, lock_error: str | None) -> str:
             "`w2s run` using it; stop it, or use another --db")
 
 
-def serve(db: str | None = None, port: int = 0, workers: int | None = None, grace: float = 5.0) -> int:
+def _db_id(db: Path) -> str:
+    """A short stable id of the database file: the Ray namespace of its runs, so engines on other databases that
+    share a cluster never adopt each other's runs."""
+    import hashlib
+
+    return hashlib.sha1(str(db).encode()).hexdigest()[:10]
+
+
+def serve(db: str | None = None, port: int = 0, workers: int | None = None, grace: float = 5.0,
+          backend: str = "subprocess", ray_address: str | None = None) -> int:
     """Open the database, bind 127.0.0.1:port, write engine.json and serve until SIGINT/SIGTERM."""
     import uvicorn
 
+    from engine.server.backends import BackendError, make_backend
     from engine.server.store import Store
 
     home = paths.data_home()
@@ -72,17 +85,26 @@ def serve(db: str | None = None, port: int = 0, workers: int | None = None, grac
               file=sys.stderr)
         return 1
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    gpus = detect_gpus()
-    slots = workers if workers is not None else max(1, len(gpus))
-    engine = Engine(store, home, url, slots, gpus, grace)
+    gpus = detect_gpus() if backend == "subprocess" else []
+    try:
+        runner = make_backend(backend, gpus=gpus) if backend == "subprocess" else make_backend(
+            backend, address=ray_address, namespace=f"w2s-{_db_id(db_path)}")
+    except BackendError as exc:
+        sock.close()
+        store.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    slots = workers if workers is not None else getattr(runner, "default_slots", max(1, len(gpus)))
+    engine = Engine(store, home, url, slots, gpus, grace, backend=runner)
     path = paths.engine_file(home)
     info = {"url": url, "token": engine.token, "pid": os.getpid(), "db": str(db_path), "workers": slots,
-            "gpus": gpus, "started": time.time(), "instance": uuid.uuid4().hex[:8]}
+            "gpus": gpus, "backend": backend, "started": time.time(), "instance": uuid.uuid4().hex[:8]}
+    where = getattr(runner, "describe", lambda: "")() or (f", GPUs {','.join(gpus)}" if gpus else " on CPU")
 
     def announce() -> None:  # the socket is already listening, so a reader of the file can connect at once
         _write_engine_file(path, info)
-        print(f"engine at {url} (pid {os.getpid()}), database {db_path}, {slots} worker slot(s)"
-              f"{', GPUs ' + ','.join(gpus) if gpus else ' on CPU'}; token in {path}", file=sys.stderr, flush=True)
+        print(f"engine at {url} (pid {os.getpid()}), database {db_path}, {slots} worker slot(s){where}; "
+              f"token in {path}", file=sys.stderr, flush=True)
 
     app = build_app(engine, on_ready=announce)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3, lifespan="on"))
