@@ -8,6 +8,7 @@
     w2s runs [--db PATH]                 list runs (through the engine when one is running)
     w2s show RUN                         a run's metrics, PGR and stages
     w2s export RUN --format csv|parquet  per-example outputs of a run
+    w2s verify RUN [--atol 1e-4]         re-execute a finished run with the cache off; do its predictions return?
     w2s ls [tasks|models|methods]        what is registered
     w2s zoo build [--seed S] [--out DIR] pretrain the offline model family
 """
@@ -206,6 +207,44 @@ def _export_via(engine: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Re-execute a run in a scratch database and compare: exit 0 when every prediction came back, 1 when not."""
+    from engine.client import EngineError
+    from engine.runner import USER_ERRORS
+    from engine.verify import stored_result, verify_run
+
+    engine = _engine_for(args.db)
+    source = engine if engine is not None else _open_store(args.db)
+    try:
+        if engine is None:  # read the stored result, then let go of the file while the run re-executes
+            snapshot = stored_result(source, args.run)
+            source.close()
+            source = _Snapshot(args.run, *snapshot)
+        report = verify_run(source, args.run, atol=args.atol, progress=not args.quiet)
+    except (ValueError, EngineError, *USER_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+class _Snapshot:
+    """A stored run read once (run, predictions by role, metrics), answering what verify_run asks of a store."""
+
+    def __init__(self, run_id: str, run: dict, preds: dict, metrics: dict):
+        self.run_id, self._run, self._metrics = run_id, run, metrics
+        self._preds = {s["stage_key"]: preds[s["role"]] for s in run["stages"]}
+
+    def run(self, run_id: str) -> dict:
+        return self._run
+
+    def stage_lookup(self, key: str) -> dict:
+        return self._preds[key]
+
+    def run_metrics(self, run_id: str) -> dict:
+        return self._metrics
+
+
 # ---------------------------------------------------------------------------- the engine
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.server import serve
@@ -368,6 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out")
     r.add_argument("--db", help=db_help)
     r.set_defaults(fn=cmd_export)
+
+    r = sub.add_parser("verify", help="re-execute a finished run with the stage cache off and compare every "
+                                      "stored prediction (exit 0: reproduced, 1: not)")
+    r.add_argument("run")
+    r.add_argument("--atol", type=float, default=1e-4, help="largest allowed change of a probability (default 1e-4)")
+    r.add_argument("--db", help=db_help)
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(fn=cmd_verify)
 
     r = sub.add_parser("ls", help="list registered tasks, models and methods")
     r.add_argument("kind", nargs="?", choices=["tasks", "models", "methods"])

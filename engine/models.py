@@ -44,6 +44,9 @@ class ModelSettings:
         default="auto", metadata={"help": "auto: bf16 mixed precision on capable GPUs, fp32 on CPU."}
     )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
+    train_with_dropout: bool = field(default=False, metadata={
+        "help": "Train with the model's own dropout. Off by default, as in Burns et al. and openai/weak-to-strong "
+                "(dropout off for determinism): every dropout probability of the loaded model is set to 0."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Run model code from the hub (off: safer)."})
     max_length: int = field(default=512, metadata={"help": "Truncate inputs to this many tokens (truncations are counted)."})
 
@@ -148,6 +151,7 @@ def load_classifier(spec: ModelSpec, settings: ModelSettings | None = None, num_
     if len(tok) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tok))
     model.config.pad_token_id = tok.pad_token_id
+    set_dropout(model, settings.train_with_dropout)
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if settings.lora:
@@ -159,6 +163,35 @@ def load_classifier(spec: ModelSpec, settings: ModelSettings | None = None, num_
                        lora_dropout=0.0, target_modules="all-linear"),
         )
     return model, tok
+
+
+def set_dropout(model: Any, on: bool) -> Any:
+    """Leave the model's dropout as its config has it (`on`), or set every dropout probability to 0: the
+    torch Dropout modules and the float `*dropout*` attributes attention layers read at call time (Llama,
+    Qwen). Trainer puts the model in train mode, so this, not eval mode, is what turns dropout off."""
+    import torch
+
+    if on:
+        return model
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for name, value in list(vars(module).items()):
+            if "dropout" in name and isinstance(value, float):
+                setattr(module, name, 0.0)
+    return model
+
+
+def hub_revision(source: str, cache_dir: str | None = None) -> str | None:
+    """The commit of a hub model that loading it uses now: the snapshot its `main` ref points to in the local
+    cache (where `check_model` fetched the config), else None (not cached: loading would fetch it first)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        path = try_to_load_from_cache(source, "config.json", cache_dir=cache_dir)
+    except Exception:  # a malformed id or cache: the key then names the model without a revision
+        return None
+    return Path(path).parent.name if isinstance(path, str) else None
 
 
 def _hf_model(model: Any) -> Any:

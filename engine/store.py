@@ -60,6 +60,11 @@ MIGRATIONS = [
     """
     ALTER TABLE runs ADD COLUMN IF NOT EXISTS worker_pid INTEGER;
     """,
+    # 3: each prediction row keeps its position in the stage's output, so a cached stage returns its rows in the
+    # order a fresh one did (stage_lookup), never in the table's sort order.
+    """
+    ALTER TABLE predictions ADD COLUMN IF NOT EXISTS position INTEGER;
+    """,
 ]
 
 QUADRANTS = {  # weak supervisor vs strong student on the same example (binary labels)
@@ -260,9 +265,10 @@ class Store:
             df["label_prob"] = cols.get("label_prob")
             df["output"] = cols.get("output")
             df["split"] = split
+            df["position"] = range(len(df))
             frames.append(df)
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["example_id", "prob", "gold", "label_prob", "output", "split"])
+            columns=["example_id", "prob", "gold", "label_prob", "output", "split", "position"])
         df["pred"] = (df["prob"].astype(float) >= 0.5).astype("Int64") if len(df) else []
         df["correct"] = (df["pred"] == df["gold"]) if len(df) else []
 
@@ -271,8 +277,9 @@ class Store:
             con.register("pred_in", df)
             try:
                 con.execute(
-                    "INSERT INTO predictions SELECT ?, split, example_id, prob, pred, gold, correct, label_prob, output "
-                    "FROM pred_in", [key])
+                    "INSERT INTO predictions (stage_key, split, example_id, prob, pred, gold, correct, label_prob, "
+                    "output, position) SELECT ?, split, example_id, prob, pred, gold, correct, label_prob, output, "
+                    "position FROM pred_in", [key])
             finally:
                 con.unregister("pred_in")
             con.execute("UPDATE stages SET status = 'done', finished = ?, seconds = ? WHERE key = ?",
@@ -311,11 +318,12 @@ class Store:
 
     # ------------------------------------------------------------------ cache lookups (queries a worker needs)
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
-        """A finished stage's predictions by split, or None when it is absent or unfinished."""
+        """A finished stage's predictions by split, each split's rows in the order the stage wrote them, or None
+        when it is absent or unfinished."""
         if not self._rows("SELECT 1 FROM stages WHERE key = ? AND status = 'done'", [key]):
             return None
         df = self._df("SELECT split, example_id, prob, gold, label_prob, output FROM predictions WHERE stage_key = ? "
-                      "ORDER BY split, example_id", [key])
+                      "ORDER BY split, position, example_id", [key])
         out: dict[str, dict[str, list]] = {}
         for split, part in df.groupby("split", sort=False):
             out[str(split)] = {"id": part["example_id"].tolist(), "prob": part["prob"].tolist(),

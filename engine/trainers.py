@@ -16,6 +16,7 @@ are imported inside functions: importing this module stays light.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import tempfile
@@ -36,7 +37,7 @@ def load_policy(spec: Any, settings: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    from engine.models import ModelError, load_tokenizer
+    from engine.models import ModelError, load_tokenizer, set_dropout
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -48,7 +49,7 @@ def load_policy(spec: Any, settings: Any) -> tuple[Any, Any]:
     if len(tok) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tok))
     model.config.pad_token_id = tok.pad_token_id
-    return model, tok
+    return set_dropout(model, settings.train_with_dropout), tok
 
 
 def load_reward_model(spec: Any, settings: Any) -> tuple[Any, Any]:
@@ -68,6 +69,8 @@ def _trl_args(config_cls: type, cfg: Any, lr: float, epochs: float, seed: int, o
     from engine.models import mixed_precision
 
     steps = max(1, math.ceil(n_rows / cfg.batch_size) * epochs)
+    if any(f.name == "disable_dropout" for f in dataclasses.fields(config_cls)):
+        extra.setdefault("disable_dropout", not cfg.train_with_dropout)  # trl's own switch, same meaning
     return config_cls(
         output_dir=out_dir, per_device_train_batch_size=cfg.batch_size // cfg.grad_accum,
         gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=epochs, learning_rate=lr,
@@ -217,42 +220,50 @@ def _soft_reward_trainer():
     import torch
     from trl import RewardTrainer
 
-    from engine import losses
     from engine.models import pooled_logits
+    from engine.training import logical_batch_trainer
 
-    class SoftRewardTrainer(RewardTrainer):
+    class SoftRewardTrainer(logical_batch_trainer(RewardTrainer)):
         """RewardTrainer on soft preference labels p = P(chosen better), with the Burns et al. losses.
 
         RewardTrainer's only per-pair input is `margin`, a shift inside -log s(r_c - r_r - m) whose optimum is
         still an infinite gap, so it cannot express "chosen is better with probability 0.7". The `margin`
         column (whitelisted and collated by trl) carries p instead, and the loss is the 2-class cross-entropy
         on [r_rejected, r_chosen] against [1 - p, p], i.e. Bradley-Terry with a soft target (engine/losses.py;
-        `aux_conf` adds the confidence term). Rewards are pooled at the last real token from the attention mask.
+        `aux_conf` adds the confidence term), averaged over the logical batch (engine.training.logical_batch_trainer:
+        aux_conf's threshold and the mean span every micro-batch of a step). Rewards are pooled at the last real
+        token from the attention mask.
 
         `reverse_alpha` > 0 is Yang et al.'s explicit conflict: + alpha * softplus(r_c - r_r) on the pairs the
         model currently ranks backwards (chosen, i.e. the ground truth's better side, scored lower), a term
         that pays the model for staying wrong where it already is.
         """
 
-        loss_spec: LossSpec = LossSpec()
         reverse_alpha: float = 0.0
 
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            p_chosen = inputs.pop("margin")
+        def batch_rows(self, batch):
+            return sum(len(b["margin"]) for b in batch)
+
+        def student_logits(self, model, inputs):
             rewards = pooled_logits(model, inputs["input_ids"], inputs["attention_mask"])[:, 0]
             r_chosen, r_rejected = torch.chunk(rewards, 2)
-            logits = torch.stack([r_rejected, r_chosen], dim=-1)
-            progress = self.state.global_step / max(1, self.state.max_steps)
-            loss = losses.compute(self.loss_spec, logits, p_chosen.to(logits.device), progress)
+            return torch.stack([r_rejected, r_chosen], dim=-1), inputs["margin"]
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            logits, p_chosen = self.student_logits(model, inputs)
+            loss = self.logical_loss(model, logits, p_chosen)
+            r_rejected, r_chosen = logits[:, 0], logits[:, 1]
             if self.reverse_alpha > 0:
                 gap = r_chosen - r_rejected
-                loss = loss + self.reverse_alpha * (torch.nn.functional.softplus(gap) * (gap.detach() < 0)).mean()
+                term = torch.nn.functional.softplus(gap) * (gap.detach() < 0)
+                loss = loss + self.reverse_alpha * term.sum() / (self._logical_rows if model.training and
+                                                                 self._logical_rows else len(term))
             mode = "train" if model.training else "eval"
             with torch.no_grad():
                 self._metrics[mode]["accuracy"].append(((r_chosen > r_rejected) == (p_chosen >= 0.5).to(
                     r_chosen.device)).float().mean().item())
                 self._metrics[mode]["margin"].append((r_chosen - r_rejected).mean().item())
-            return (loss, {"logits": rewards}) if return_outputs else loss
+            return (loss, {"logits": logits}) if return_outputs else loss
 
     return SoftRewardTrainer
 
