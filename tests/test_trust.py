@@ -27,7 +27,7 @@ from engine.store import Store
 
 def small(tiny_models, **over):
     cfg = {"task": "toy_sentiment", "weak": tiny_models["weak"], "strong": tiny_models["strong"], "methods": ["naive"],
-           "seeds": [0], "n_train": 160, "n_test": 64, "train": {"epochs": 2, "lr": 1e-3, "batch_size": 16}}
+           "seeds": [0], "n_train": 96, "n_test": 48, "train": {"epochs": 2, "lr": 1e-3, "batch_size": 16}}
     cfg.update(over)
     return cfg
 
