@@ -46,6 +46,11 @@ MIGRATIONS = [
     """
     ALTER TABLE runs ADD COLUMN IF NOT EXISTS worker_pid INTEGER;
     """,
+    # 3: each prediction row keeps its position in the stage's output, so a cached stage returns its rows in the
+    # order a fresh one did (stage_lookup), never in the table's sort order.
+    """
+    ALTER TABLE predictions ADD COLUMN IF NOT EXISTS position INTEGER;
+    """,
 ]
 
 
