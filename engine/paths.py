@@ -13,7 +13,7 @@ Standard library only: the client, the CLI and the studio's engine handshake imp
 | W2S_ZOO_DIR | offline world zoo weights | <assets>/zoo |
 | W2S_ARITH_DIR | arithmetic zoo weights | <assets>/zoo/arith |
 | W2S_THREADS | torch intra-op threads per worker | 1 |
-| W2S_ENGINE_URL, W2S_ENGINE_TOKEN | where a worker posts its events, with its run's token (set by the scheduler) | engine.json |
+| W2S_ENGINE_URL, W2S_ENGINE_TOKEN | where a worker posts its events, and its run's token (set by the scheduler) | engine.json |
 | W2S_ENGINE_RETRY | seconds a worker keeps retrying an engine it cannot reach (Ray workers outlive a restart) | 15 |
 | W2S_NODE | the machine a worker runs on, named in its messages (set by the Ray backend) | this host |
 """

@@ -219,6 +219,19 @@ class LocalRayCluster:
             assert time.monotonic() < deadline, f"ray node {i} did not start: {log_path.read_text()[-3000:]}"
             time.sleep(0.2)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the cluster's own processes: raylets, GCS, agents and the Ray
+        worker processes the actors run in (a run's worker, in its own session, is not counted)."""
+        groups, total = {p.pid for p in self.procs}, 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) in groups:  # pgrp
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def kill_node(self, i: int) -> None:
         """Node i dies at once (its raylet and every worker process on it), as a machine that loses power."""
         import signal

@@ -13,7 +13,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from engine.server.serve import serve
 
     return serve(args.db, port=args.port, workers=args.workers, grace=args.grace, backend=args.backend,
-                 ray_address=args.ray_address)
+                 ray_address=args.ray_address, host=args.host)
 
 
 def _client_or_exit():
@@ -89,6 +89,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("serve", help="start the engine: owns the database, runs queued jobs in worker processes")
     r.add_argument("--db", help=DB_HELP)
     r.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
+    r.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 lets Ray "
+                                                       "nodes on other machines reach it, over plain HTTP)")
     r.add_argument("--workers", type=int, help="runs at once (default: one per GPU, 1 on CPU; with Ray: the "
                                                 "cluster's CPUs; 0 = only queue)")
     r.add_argument("--grace", type=float, default=5.0, help="seconds a cancelled worker gets before SIGKILL")

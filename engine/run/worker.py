@@ -138,7 +138,7 @@ def check_local_paths(spec: Any) -> None:
     missing = [f"{what} {path}" for what, path in local_paths(spec) if not os.path.exists(path)]
     if missing:
         raise ConfigError(f"{'; '.join(missing)}: not found on node {paths.node_name()}; put it at the same path on "
-                          "every node (a shared filesystem), or use a hub id / an uploaded file on a one-machine engine")
+                          "every node (a shared filesystem), or use a hub id")
 
 
 def _last_word(ctx: RemoteContext, status: str, error: str, tail: str | None, code: int) -> int:

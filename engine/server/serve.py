@@ -3,8 +3,9 @@
     w2s serve [--db PATH] [--port N] [--workers K]       # or: python -m engine.cli serve
     w2s serve --backend ray --ray-address HOST:6379 --port 8642    # runs go to a Ray cluster
 
-It listens on 127.0.0.1 only and writes its address, a random token and its pid to $W2S_HOME/engine.json
-(mode 0600); engine.client finds it through that file. A second engine on the same database is refused. With the
+It listens on 127.0.0.1 only (unless --host names an address other machines reach, for Ray nodes elsewhere:
+plain HTTP, so only on a trusted network) and writes its address, a random token and its pid to
+$W2S_HOME/engine.json (mode 0600); engine.client finds it through that file. A second engine on the same database is refused. With the
 Ray backend the engine connects to the cluster as a driver before it answers; give a fixed --port so the runs a
 restarted engine adopts from the cluster find it again at the same address.
 """
@@ -55,9 +56,19 @@ def _db_id(db: Path) -> str:
     return hashlib.sha1(str(db).encode()).hexdigest()[:10]
 
 
+def _own_address() -> str:
+    """This machine's address on its default route (what other nodes reach it at); no packet is sent."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.254.254.254", 1))
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
 def serve(db: str | None = None, port: int = 0, workers: int | None = None, grace: float = 5.0,
-          backend: str = "subprocess", ray_address: str | None = None) -> int:
-    """Open the database, bind 127.0.0.1:port, write engine.json and serve until SIGINT/SIGTERM."""
+          backend: str = "subprocess", ray_address: str | None = None, host: str = "127.0.0.1") -> int:
+    """Open the database, bind host:port (127.0.0.1 unless told), write engine.json and serve until SIGINT/SIGTERM."""
     import uvicorn
 
     from engine.server.backends import BackendError, make_backend
@@ -78,13 +89,16 @@ def serve(db: str | None = None, port: int = 0, workers: int | None = None, grac
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind(("127.0.0.1", port))
+        sock.bind((host, port))
     except OSError as exc:
         store.close()
-        print(f"error: cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port (0 = any free)",
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror}; pick another --port (0 = any free) or --host",
               file=sys.stderr)
         return 1
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url = f"http://{_own_address() if host in ('0.0.0.0', '') else host}:{sock.getsockname()[1]}"
+    if host not in ("127.0.0.1", "localhost"):
+        print(f"warning: the engine listens on {host} over plain HTTP: its tokens cross the network in clear; use "
+              "it only on a trusted network (TLS is planned; see the README)", file=sys.stderr)
     gpus = detect_gpus() if backend == "subprocess" else []
     try:
         runner = make_backend(backend, gpus=gpus) if backend == "subprocess" else make_backend(

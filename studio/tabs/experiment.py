@@ -50,6 +50,17 @@ def parse_seeds(text: Any) -> list[int] | str:
     return items or "seeds: give at least one seed, e.g. 0"
 
 
+def model_names(value: Any) -> list[str]:
+    """The models a weak / strong picker holds: several (a grid) or one; text from an API call counts as one."""
+    items = value if isinstance(value, list) else [value]
+    return [str(v).strip() for v in items if v is not None and str(v).strip()]
+
+
+def one_or_list(names: list[str]) -> str | list[str]:
+    """How a config writes the models: one name as text, several as a list (a weak x strong grid)."""
+    return names[0] if len(names) == 1 else names if names else ""
+
+
 def guess_column(columns: list[str], wanted: tuple[str, ...], exclude: str | None = None) -> str | None:
     lowered = {c.lower(): c for c in columns if c != exclude}
     for w in wanted:
@@ -98,7 +109,7 @@ class ExperimentForm:
         config: dict[str, Any] = {"name": (name or "experiment").strip()}
         task_settings = self.task_forms[task].read(taken[self.task_forms[task]]) if task in self.task_forms else {}
         config["task"] = {"name": task, **task_settings} if task_settings else task
-        config["weak"], config["strong"] = (weak or "").strip(), (strong or "").strip()
+        config["weak"], config["strong"] = one_or_list(model_names(weak)), one_or_list(model_names(strong))
         config["methods"] = list(methods or [])
         parsed = parse_seeds(seeds)
         if isinstance(parsed, str):
@@ -134,7 +145,8 @@ class ExperimentForm:
         methods = methods if isinstance(methods, list) else [methods]
         seeds = config.get("seeds", [0])
         seeds = seeds if isinstance(seeds, list) else [seeds]
-        values = [config.get("name", "experiment"), task, config.get("weak", ""), config.get("strong", ""),
+        values = [config.get("name", "experiment"), task, model_names(config.get("weak")),
+                  model_names(config.get("strong")),
                   [m for m in methods if m in self.methods], ", ".join(map(str, seeds)), config.get("tags", "")]
         settings = config.get("settings") or {}
         for name, form in self.task_forms.items():
@@ -148,7 +160,10 @@ class ExperimentForm:
     def annotate(self, msg: str | None, values: list[Any] | None = None) -> list[Any]:
         """Updates showing `msg` beside the widgets it concerns, clearing older marks."""
         msg = msg or ""
-        weak, strong = (values[2], values[3]) if values else ("", "")
+        weak, strong = (model_names(values[2]), model_names(values[3])) if values else ([], [])
+
+        def named(names: list[str]) -> bool:
+            return any(f"'{n}'" in msg for n in names)
 
         def mark(hit: bool, info: str | None = None) -> Any:
             return gr.update(info=f"⚠ {msg}", elem_classes=["field-error"]) if hit else gr.update(
@@ -156,8 +171,10 @@ class ExperimentForm:
 
         out = [
             mark(msg.startswith("task") or "task '" in msg, "What the models learn to classify."),
-            mark(bool(weak) and f"'{weak}'" in msg, "Weak supervisor: zoo name, hub id or local folder."),
-            mark(bool(strong) and f"'{strong}'" in msg and weak != strong, "Strong student: zoo name, hub id or folder."),
+            mark(named(weak) or "weak x strong grid" in msg, "Weak supervisor(s): zoo name, hub id or local folder; "
+                 "several make a grid."),
+            mark(named([n for n in strong if n not in weak]) or "weak x strong grid" in msg,
+                 "Strong student(s): zoo name, hub id or folder; several make a grid."),
             mark(msg.startswith("methods") or "method '" in msg, "Several methods = a sweep (one run each)."),
             mark(msg.startswith("seeds"), "One run per seed and method, e.g. 0, 1, 2 or 0-4."),
         ]
@@ -207,10 +224,12 @@ def build(source: Source) -> dict[str, Any]:
                         gr.Markdown("This task has no settings.", elem_classes=["w2s-help"])
                 ef.task_groups[name] = group
             with gr.Row():
-                ef.weak = gr.Dropdown(model_choices, value=None, label="Weak supervisor", allow_custom_value=True,
-                                      info="Weak supervisor: zoo name, hub id or local folder.", elem_id="exp-weak")
-                ef.strong = gr.Dropdown(model_choices, value=None, label="Strong student", allow_custom_value=True,
-                                        info="Strong student: zoo name, hub id or folder.", elem_id="exp-strong")
+                ef.weak = gr.Dropdown(model_choices, value=[], label="Weak supervisor", allow_custom_value=True,
+                                      multiselect=True, elem_id="exp-weak", info="Weak supervisor(s): zoo name, hub "
+                                                                                 "id or local folder; several make a grid.")
+                ef.strong = gr.Dropdown(model_choices, value=[], label="Strong student", allow_custom_value=True,
+                                        multiselect=True, elem_id="exp-strong",
+                                        info="Strong student(s): zoo name, hub id or folder; several make a grid.")
             with gr.Row():
                 ef.method_pick = gr.CheckboxGroup(list(methods), value=[], label="Methods", scale=3,
                                                   info="Several methods = a sweep (one run each).")
@@ -274,10 +293,16 @@ def build(source: Source) -> dict[str, Any]:
 
     def count_line(config: dict[str, Any], n: int | None = None) -> str:
         m, s = len(config.get("methods") or []), len(config.get("seeds") or [])
-        n = n if n is not None else m * s
-        return (f'<div class="w2s-count"><b>{n} run{"s" if n != 1 else ""}</b>: {m} method{"s" if m != 1 else ""} × '
-                f'{s} seed{"s" if s != 1 else ""} · {config.get("task") if isinstance(config.get("task"), str) else config["task"]["name"]} · '
-                f'{config.get("weak") or "?"} → {config.get("strong") or "?"}</div>')
+        weaks, strongs = model_names(config.get("weak")), model_names(config.get("strong"))
+        task = config.get("task")
+        task = task if isinstance(task, str) else task["name"]
+        grid = len(weaks) * len(strongs) > 1
+        models = (f"{len(weaks)} weak × {len(strongs)} strong (pairs whose weak model is not smaller are skipped) · "
+                  if grid else f"{', '.join(weaks) or '?'} → {', '.join(strongs) or '?'} · ")
+        total = f"{n} run{'s' if n != 1 else ''}" if n is not None else (
+            f"up to {m * s * len(weaks) * len(strongs)} runs" if grid else f"{m * s} run{'s' if m * s != 1 else ''}")
+        return (f'<div class="w2s-count"><b>{total}</b>: {models}{m} method{"s" if m != 1 else ""} × '
+                f'{s} seed{"s" if s != 1 else ""} · {task}</div>')
 
     def show_config(*values):
         config, problem = ef.config(list(values))

@@ -80,7 +80,8 @@ def test_lists_of_models_make_a_grid_of_smaller_than_pairs_by_methods_and_seeds(
         for m in ("naive", "aux_conf") for seed in (0, 1)]
     every = config_from_dict({"weak": ["world-xs", "world-s"], "strong": ["world-s", "world-l"],
                               "all_pairs": True}).expand()
-    assert [(s.weak, s.strong) for s in every] == [(w, s) for w in ("world-xs", "world-s") for s in ("world-s", "world-l")]
+    assert [(s.weak, s.strong) for s in every] == [(w, s) for w in ("world-xs", "world-s")
+                                                   for s in ("world-s", "world-l")]
     one = config_from_dict({"weak": "world-l", "strong": "world-xs"}).expand()  # one pair runs as given
     assert [(s.weak, s.strong) for s in one] == [("world-l", "world-xs")]
 

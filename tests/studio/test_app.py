@@ -120,6 +120,19 @@ def test_bad_hub_id_shows_the_engines_message_beside_the_field(app):
     assert len(app.engine.runs().data["id"]) == before  # nothing was queued
 
 
+def test_several_weak_and_strong_models_make_a_grid(app):
+    """The model pickers take several models: the config lists them, and the engine counts the smaller-than pairs
+    (world-s -> world-s is skipped) times methods times seeds; Ray resources travel as a YAML mapping."""
+    values, at = preset_values(app)
+    values[at["Weak supervisor"]], values[at["Strong student"]] = ["world-xs", "world-s"], ["world-s", "world-l"]
+    values[at["Seeds"]], values[at["resources"]] = "0", "{num_cpus: 2}"
+    yaml_text, _, _, summary, _ = app.client.predict(*values, api_name="/show_config")
+    assert "weak: [world-xs, world-s]" in yaml_text and "strong: [world-s, world-l]" in yaml_text
+    assert "resources: {num_cpus: 2}" in yaml_text and "2 weak × 2 strong" in summary
+    out = app.client.predict(*values, api_name="/check")
+    assert "Config is valid: 6 run(s)" in out[0], out[0]  # 3 pairs x 2 methods x 1 seed
+
+
 def test_preference_methods_get_their_forms_and_presets_without_method_code(app):
     """A method is one file: the registry gives the studio its settings form and the preset fills it."""
     values, at = preset_values(app, "preference (preference preset)")

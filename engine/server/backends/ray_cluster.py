@@ -50,7 +50,8 @@ class RayBackend:
         try:
             import ray
         except ImportError:
-            raise BackendError("the ray backend needs Ray: pip install 'w2s-studio[ray]' (ray[default]==2.60.0)") from None
+            raise BackendError("the ray backend needs Ray: pip install 'w2s-studio[ray]' (ray[default]==2.60.0)"
+                               ) from None
         self.ray, self.namespace, self.unavailable_grace = ray, namespace, unavailable_grace
         self.address = address or os.environ.get("RAY_ADDRESS") or "local"
         self.survives_engine = self.address != "local"  # a local Ray instance stops with the engine
@@ -139,8 +140,8 @@ class RayBackend:
             return None
         except ray.exceptions.ActorDiedError as exc:
             text = str(exc)
-            what = "its Ray node died" if "node" in text.lower() and ("died" in text or "dead" in text) and \
-                "worker process has died" not in text else "its Ray worker process died (killed, out of memory or crashed)"
+            node_died = "worker process has died" not in text and "node" in text.lower() and "died" in text
+            what = "its Ray node died" if node_died else "its Ray worker process died (killed, out of memory or crashed)"
             return self._end(handle, Exit(None, f"the run's worker ({handle.where}) ended without reporting: {what}; "
                                                 "see the log tail"))
         except ray.exceptions.RayError as exc:
