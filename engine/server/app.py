@@ -5,7 +5,8 @@
 Every request must carry `Authorization: Bearer <token>` (token in $W2S_HOME/engine.json; only the API docs at
 /docs and /openapi.json are open). Routers: engine (health, shutdown), registry (and presets), data (uploads), jobs (validate, submit, cancel,
 requeue), runs (list, one run, tags, log, long-poll), results (metrics, curves, per-example predictions) and
-workers (events, the stage cache). Request and reply types are in engine.api, so /docs documents them.
+workers (events, stage claims, the stage cache). A worker's per-run token (engine.server.tokens) opens only the
+worker routes of its own run. Request and reply types are in engine.api, so /docs documents them.
 """
 
 from __future__ import annotations

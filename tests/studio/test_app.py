@@ -55,7 +55,7 @@ def test_demo_preset_runs_and_every_tab_agrees_with_duckdb(tmp_path):
     app = StudioProcess(tmp_path / "home")
     try:
         values, at = preset_values(app)
-        assert values[at["Task"]] == "world_size" and values[at["Weak supervisor"]] == "world-xs"
+        assert values[at["Task"]] == "world_size" and values[at["Weak supervisor"]] == ["world-xs"]
         values[at["Seeds"]], values[at["Tags"]] = "0", "studio-test"  # one seed keeps the test short
         out = app.client.predict(*values, api_name="/submit")
         run_ids = out[1].split(",")

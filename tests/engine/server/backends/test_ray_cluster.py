@@ -1,7 +1,8 @@
 """The Ray backend on a real Ray cluster on this machine (a head and a second worker node, CPU only): a weak x strong
 x seed grid lands with its predictions, each shared stage trained once; a killed Ray worker fails its run and the
 engine stays up; cancel; an engine killed mid-sweep is restarted, adopts the runs Ray still holds and marks the
-rest interrupted; requeue reuses their stages; a model folder missing on the node fails with the node's name."""
+rest interrupted; requeue reuses their stages; a model folder missing on the node fails with the node's name; a node
+that dies fails the run it held."""
 
 from __future__ import annotations
 
@@ -153,3 +154,22 @@ def test_engine_killed_mid_sweep_adopts_what_ray_holds_and_requeue_reuses_stages
     rows = dict(((role, key), cached) for role, key, cached in
                 read_db(second.db, "SELECT role, stage_key, cached FROM run_stages WHERE run_id = ?", [lost]))
     assert rows[("weak", weak["stage_key"])] is True  # the requeued run reused the stage it had finished
+
+
+def test_a_dead_node_fails_the_run_it_held_and_the_other_runs_on(tmp_path, cluster, grid_models):
+    """Last in this module: it takes the worker node down for good. Two runs hold one CPU each, so one runs on
+    each node; the run on the dead node fails with the node named as the reason, the other finishes."""
+    eng = ray_engine(tmp_path, cluster)
+    m = grid_models
+    try:
+        c = eng.client
+        ids = c.submit(toy(m, m["w2"], m["s2"], seeds=(11, 12), epochs=200)).run_ids
+        wait_until(lambda: all(c.run(r).progress for r in ids), 90, "both runs training")
+        cluster.kill_node(1)
+        runs = c.wait_for(ids, timeout=240)
+        assert sorted(r.status for r in runs) == ["done", "failed"], [(r.status, r.error) for r in runs]
+        failed = next(r for r in runs if r.status == "failed")
+        assert "Ray node" in failed.error and failed.log_tail, failed.error
+        assert c.health().ok
+    finally:
+        eng.stop()
