@@ -200,8 +200,8 @@ class EngineClient:
         params = {k: v for k, v in {"status": status, "task": task, "method": method}.items() if v}
         return api.Table(**self._call("GET", "/api/runs", params={**params, "limit": limit}))
 
-    def run(self, run_id: str) -> api.Run:
-        return api.Run(**self._call("GET", f"/api/runs/{run_id}"))
+    def run(self, run_id: str, retry_for: float = 0.0) -> api.Run:
+        return api.Run(**self._call("GET", f"/api/runs/{run_id}", retry_for=retry_for))
 
     def log(self, run_id: str, max_bytes: int = 8000) -> str:
         return self._call("GET", f"/api/runs/{run_id}/log", params={"max_bytes": max_bytes})["text"]
