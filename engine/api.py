@@ -271,6 +271,7 @@ class PolicyView(BaseModel):
     export_hours: float
     is_owner: bool = False
     settings: list[dict[str, Any]] = Field(default_factory=list, description="Every setting (owner only).")
+    hf_home: str | None = Field(default=None, description="The engine's Hugging Face cache (owner only).")
 
 
 class Visitor(BaseModel):

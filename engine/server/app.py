@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any
@@ -56,7 +57,8 @@ def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
         limits = {s["name"]: s["value"] for s in p.settings() if s["name"].startswith("max_")}
         return {"public": p.public, "owner_login": p.owner_password is not None, "limits": limits,
                 "upload_hours": p.upload_hours, "export_hours": p.export_hours, "is_owner": caller.is_owner,
-                "settings": p.settings() if caller.is_owner else []}
+                "settings": p.settings() if caller.is_owner else [],
+                "hf_home": os.environ.get("HF_HOME") if caller.is_owner else None}
 
     @router.post("/visitors", response_model=api.Visitor, status_code=201)
     def new_visitor(caller: Caller = WHO) -> dict[str, Any]:
@@ -74,6 +76,7 @@ def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
         if password is None:
             raise HTTPException(404, "no owner login on this server: set the W2S_OWNER_PASSWORD secret")
         if not hmac.compare_digest(req.password.encode(), password.encode()):
+            time.sleep(1.0)  # slows a guessing script down; a person does not notice
             raise HTTPException(403, "wrong owner password")
         return {"visitor": "owner", "token": engine.identities.owner_token(password), "owner": True}
 
