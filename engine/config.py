@@ -46,6 +46,9 @@ class ModelSettings:
         default="auto", metadata={"help": "auto: bf16 mixed precision on capable GPUs, fp32 on CPU."}
     )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
+    train_with_dropout: bool = field(default=False, metadata={
+        "help": "Train with the model's own dropout. Off by default, as in Burns et al. and openai/weak-to-strong "
+                "(dropout off for determinism): every dropout probability of the loaded model is set to 0."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Run model code from the hub (off: safer)."})
     max_length: int = field(default=512, metadata={"help": "Truncate inputs to this many tokens (truncations are counted)."})
 
@@ -63,9 +66,15 @@ class TrainConfig(ModelSettings):
     epochs: float = field(default=2.0, metadata={"help": "Passes over the training half (Burns et al.: 2) for classifiers "
                                                          "and reward models; policy methods set their own epochs."})
     batch_size: int = field(default=32, metadata={"help": "Examples per optimizer step."})
-    grad_accum: int = field(default=1, metadata={"help": "Split each batch into this many micro-batches (memory)."})
-    lr: float | None = field(default=None, metadata={"help": "Learning rate; empty = the model's catalogue default."})
-    weak_lr: float | None = field(default=None, metadata={"help": "Learning rate for the weak model; empty = its default."})
+    grad_accum: int = field(default=1, metadata={
+        "help": "Split each batch into this many micro-batches (memory). Classifier and reward-model losses are "
+                "averaged over the whole batch, so their results do not depend on it."})
+    lr: float | None = field(default=None, metadata={
+        "help": "Learning rate of every model but the weak one (ceiling, student, intermediates); empty = each "
+                "model's catalogue default."})
+    weak_lr: float | None = field(default=None, metadata={
+        "help": "Learning rate of the weak model; empty = the weak model's catalogue default (not lr), as "
+                "openai/weak-to-strong's weak_lr."})
     lr_schedule: str = field(default="cosine", metadata={"help": "cosine, linear or constant."})
     warmup_frac: float = field(default=0.0, metadata={"help": "Fraction of steps of linear lr warm-up."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})

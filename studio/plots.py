@@ -1,8 +1,8 @@
 """Figures of the studio: pure DataFrame -> plotly Figure functions, testable without a server.
 
     fig = accuracy_ladder(runs)             # one row per run: weak_acc, student_acc, ceiling_acc, pgr, ...
-    fig = pgr_vs_size(runs)                 # Burns et al.'s grid: PGR against strong model size per weak model
-    fig = methods_compared(runs)            # per-seed dots + median per method
+    fig = pgr_vs_size(runs)                 # Burns et al.'s grid: a panel per task, a line per method and weak model
+    fig = methods_compared(runs)            # a panel per task: per-seed dots + median per method
     fig = training_curves(curves)           # role, name, step, value
     fig = reliability(examples)             # per-example {role}_prob and gold
     fig = quadrants(counts)                 # the 2x2 of weak right/wrong x student right/wrong
@@ -149,90 +149,135 @@ def _pgr_label(runs: pd.DataFrame) -> dict:
     return {"text": f"<b>{text}</b>", "font": dict(size=16, color="#1f2937")}
 
 
-# ---------------------------------------------------------------------------------------------- PGR vs size
+# ---------------------------------------------------------------------------------------------- across runs
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+
+
+def _by_task(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs with a task column (a frame without one is a single task)."""
+    return runs if "task" in runs else runs.assign(task="")
+
+
+def _panels(title: str, tasks: list[str], **layout) -> go.Figure:
+    """One panel per task side by side, sharing the y axis, as Burns et al.'s figures draw one per dataset."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(tasks), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[t or " " for t in tasks] if len(tasks) > 1 or tasks[0] else None)
+    fig.update_layout(**{**BASE_LAYOUT, **layout}, title=dict(text=title, x=0, xanchor="left", font=dict(size=15)))
+    return fig
+
+
 def pgr_vs_size_data(runs: pd.DataFrame, sizes: dict[str, float] | None = None) -> pd.DataFrame:
-    """Per (weak, strong): median PGR over runs, the number of runs and the strong model's size (params)."""
-    cols = ["weak", "strong", "strong_params", "median_pgr", "n_runs"]
-    df = runs[runs["pgr"].notna()] if "pgr" in runs else runs.iloc[0:0]
+    """Per (task, method, weak, strong): median PGR over runs, the number of runs and the strong model's size
+    (params). Tasks and methods are never pooled: each is its own panel and series."""
+    cols = ["task", "method", "weak", "strong", "strong_params", "median_pgr", "n_runs"]
+    df = _by_task(runs)
+    df = df[df["pgr"].notna()] if "pgr" in df else df.iloc[0:0]
     if df.empty:
         return pd.DataFrame(columns=cols)
     sizes = sizes or {}
-    out = (df.groupby(["weak", "strong"], sort=False)["pgr"].agg(["median", "count"]).reset_index()
+    out = (df.groupby(["task", "method", "weak", "strong"], sort=False)["pgr"].agg(["median", "count"]).reset_index()
            .rename(columns={"median": "median_pgr", "count": "n_runs"}))
     out["strong_params"] = [sizes.get(s, np.nan) for s in out["strong"]]
     out["_weak_params"] = [sizes.get(w, np.nan) for w in out["weak"]]
-    out = out.sort_values(["_weak_params", "weak", "strong_params", "strong"], na_position="last")
+    out = out.sort_values(["task", "method", "_weak_params", "weak", "strong_params", "strong"], na_position="last")
     return out[cols].reset_index(drop=True)
 
 
 def pgr_vs_size(runs: pd.DataFrame, sizes: dict[str, float] | None = None,
                 title: str = "PGR against strong model size") -> go.Figure:
-    """Burns et al.'s grid: one line per weak model, x = the strong student's parameter count (log axis)
-    when `sizes` knows every strong model, else the strong model names in size order; dots = single runs."""
+    """Burns et al.'s grid: one panel per task, one line per method (colour) and weak model (dash), x = the
+    strong student's parameter count (log axis) when `sizes` knows every strong model, else the strong model
+    names in size order; dots = single runs."""
     data = pgr_vs_size_data(runs, sizes)
     if data.empty:
         return empty_figure("no run with a defined PGR yet")
     numeric = data["strong_params"].notna().all()
-    fig = _fig(title, yaxis=dict(title="PGR", zeroline=True, zerolinecolor="#cbd5e1"),
-               xaxis=dict(title="strong model parameters" if numeric else "strong model",
-                          type="log" if numeric else "category"))
-    df = runs[runs["pgr"].notna()]
-    for i, (weak, part) in enumerate(data.groupby("weak", sort=False)):
-        color = SERIES[i % len(SERIES)]
-        x = part["strong_params"] if numeric else part["strong"]
-        fig.add_scatter(x=x, y=part["median_pgr"], mode="lines+markers", name=f"weak {weak}",
-                        line=dict(color=color, width=2), marker=dict(size=9), customdata=part[["strong", "n_runs"]],
-                        hovertemplate="strong %{customdata[0]}<br>median PGR %{y:.3f} (%{customdata[1]} runs)"
-                                      "<extra>weak " + str(weak) + "</extra>")
-        single = df[df["weak"] == weak]
-        sx = single["strong"].map(sizes or {}) if numeric else single["strong"]
-        fig.add_scatter(x=sx, y=single["pgr"], mode="markers", showlegend=False,
-                        marker=dict(color=color, size=6, opacity=0.35), hoverinfo="skip")
-    fig.add_hline(y=1.0, line=dict(color="#cbd5e1", dash="dot"))
+    tasks = list(dict.fromkeys(data["task"]))
+    methods = list(dict.fromkeys(data["method"]))
+    weaks = list(dict.fromkeys(data.sort_values("weak", key=lambda w: w.map(sizes or {}))["weak"]))
+    fig = _panels(title, tasks)
+    fig.update_yaxes(title_text="PGR", zeroline=True, zerolinecolor="#cbd5e1", col=1)
+    fig.update_xaxes(title_text="strong model parameters" if numeric else "strong model",
+                     type="log" if numeric else "category")
+    df = _by_task(runs)
+    df = df[df["pgr"].notna()]
+    shown: set[str] = set()
+    for col, task in enumerate(tasks, start=1):
+        for (method, weak), part in data[data["task"] == task].groupby(["method", "weak"], sort=False):
+            color = SERIES[methods.index(method) % len(SERIES)]
+            name = f"{method} · weak {weak}"
+            x = part["strong_params"] if numeric else part["strong"]
+            fig.add_scatter(x=x, y=part["median_pgr"], mode="lines+markers", name=name, legendgroup=name,
+                            showlegend=name not in shown, row=1, col=col,
+                            line=dict(color=color, width=2, dash=DASHES[weaks.index(weak) % len(DASHES)]),
+                            marker=dict(size=9), customdata=part[["strong", "n_runs"]],
+                            hovertemplate="strong %{customdata[0]}<br>median PGR %{y:.3f} (%{customdata[1]} runs)"
+                                          f"<extra>{task} · {name}</extra>")
+            shown.add(name)
+            single = df[(df["task"] == task) & (df["method"] == method) & (df["weak"] == weak)]
+            sx = single["strong"].map(sizes or {}) if numeric else single["strong"]
+            fig.add_scatter(x=sx, y=single["pgr"], mode="markers", showlegend=False, legendgroup=name, row=1, col=col,
+                            marker=dict(color=color, size=6, opacity=0.35), hoverinfo="skip")
+    fig.add_hline(y=1.0, line=dict(color="#cbd5e1", dash="dot"), row="all", col="all")
     return fig
 
 
-# ---------------------------------------------------------------------------------------------- methods compared
 def methods_data(runs: pd.DataFrame, metric: str = "pgr") -> pd.DataFrame:
-    """One row per run with its method, seed and `metric`, plus the method's median."""
-    cols = ["method", "seed", "run", metric, "median"]
+    """One row per run with its task, method, seed and `metric`, plus the median of its (task, method)."""
+    cols = ["task", "method", "seed", "run", metric, "median"]
     if metric not in runs or runs.empty:
         return pd.DataFrame(columns=cols)
-    df = runs[runs[metric].notna()].copy()
+    df = _by_task(runs)
+    df = df[df[metric].notna()].copy()
     if df.empty:
         return pd.DataFrame(columns=cols)
     df["run"] = df["id"] if "id" in df else range(len(df))
-    df["median"] = df.groupby("method")[metric].transform("median")
-    return df[cols].sort_values(["method", "seed"]).reset_index(drop=True)
+    df["median"] = df.groupby(["task", "method"])[metric].transform("median")
+    return df[cols].sort_values(["task", "method", "seed"]).reset_index(drop=True)
 
 
 def methods_compared(runs: pd.DataFrame, metric: str = "pgr", title: str | None = None) -> go.Figure:
-    """Methods side by side: a dot per seed and a bar at the median (the paper reports medians over seeds)."""
+    """Methods side by side, one panel per task: a dot per seed and a bar at the median (the paper reports
+    medians over seeds), each method in its own colour."""
     data = methods_data(runs, metric)
     if data.empty:
         return empty_figure(f"no finished run with {metric} yet")
+    tasks = list(dict.fromkeys(data["task"]))
     methods = list(dict.fromkeys(data["method"]))
-    index = {m: i for i, m in enumerate(methods)}
-    fig = _fig(title or f"Methods compared ({metric}, median over seeds)", showlegend=False,
-               yaxis=dict(title=metric), xaxis=dict(tickvals=list(range(len(methods))), ticktext=methods,
-                                                    range=[-0.6, len(methods) - 0.4]))
-    medians = data.groupby("method", sort=False)["median"].first()
-    fig.add_bar(x=list(range(len(methods))), y=[medians[m] for m in methods], width=0.6,
-                marker_color="rgba(0,114,178,0.18)", marker_line=dict(color="#0072B2", width=1.5),
-                text=[f"median {medians[m]:.3f}" for m in methods], textposition="outside", name="median",
-                customdata=methods, hovertemplate="%{customdata}: median %{y:.4f}<extra></extra>")
-    # Deterministic spread so seeds of one method do not sit on top of each other.
-    rank = data.groupby("method").cumcount()
-    count = data.groupby("method")["seed"].transform("count")
-    x = data["method"].map(index) + (rank - (count - 1) / 2) * (0.4 / count.clip(lower=2))
-    fig.add_scatter(x=x, y=data[metric], mode="markers", name="seed",
-                    marker=dict(color="#0072B2", size=9, line=dict(color="white", width=1)),
-                    customdata=np.c_[data["method"], data["seed"].astype(str), data["run"].astype(str)],
-                    hovertemplate="%{customdata[0]} seed %{customdata[1]} (run %{customdata[2]}): %{y:.4f}"
-                                  "<extra></extra>")
+    colors = {m: SERIES[i % len(SERIES)] for i, m in enumerate(methods)}
+    fig = _panels(title or f"Methods compared ({metric}, median over seeds)", tasks, showlegend=False)
+    fig.update_yaxes(title_text=metric, col=1)
+    for col, task in enumerate(tasks, start=1):
+        part = data[data["task"] == task]
+        here = list(dict.fromkeys(part["method"]))
+        index = {m: i for i, m in enumerate(here)}
+        fig.update_xaxes(tickvals=list(range(len(here))), ticktext=here, range=[-0.6, len(here) - 0.4], row=1, col=col)
+        medians = part.groupby("method", sort=False)["median"].first()
+        fig.add_bar(x=list(range(len(here))), y=[medians[m] for m in here], width=0.6, row=1, col=col,
+                    marker_color=[_alpha(colors[m], 0.18) for m in here],
+                    marker_line=dict(color=[colors[m] for m in here], width=1.5),
+                    text=[f"median {medians[m]:.3f}" for m in here], textposition="outside", name="median",
+                    customdata=here, hovertemplate="%{customdata}: median %{y:.4f}" f"<extra>{task}</extra>")
+        # Deterministic spread so seeds of one method do not sit on top of each other.
+        rank = part.groupby("method").cumcount()
+        count = part.groupby("method")["seed"].transform("count")
+        x = part["method"].map(index) + (rank - (count - 1) / 2) * (0.4 / count.clip(lower=2))
+        fig.add_scatter(x=x, y=part[metric], mode="markers", name="seed", row=1, col=col,
+                        marker=dict(color=[colors[m] for m in part["method"]], size=9,
+                                    line=dict(color="white", width=1)),
+                        customdata=np.c_[part["method"], part["seed"].astype(str), part["run"].astype(str)],
+                        hovertemplate="%{customdata[0]} seed %{customdata[1]} (run %{customdata[2]}): %{y:.4f}"
+                                      f"<extra>{task}</extra>")
     if metric == "pgr":
-        fig.add_hline(y=0.0, line=dict(color="#cbd5e1"))
+        fig.add_hline(y=0.0, line=dict(color="#cbd5e1"), row="all", col="all")
     return fig
+
+
+def _alpha(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
 # ---------------------------------------------------------------------------------------------- training curves

@@ -10,6 +10,7 @@
     w2s runs [--db PATH]                 list runs (through the engine when one is running)
     w2s show RUN                         a run's metrics, PGR and stages
     w2s export RUN --format csv|parquet  per-example outputs of a run
+    w2s verify RUN [--atol 1e-4]         re-execute a finished run with the cache off; do its predictions return?
     w2s studio                           the engine (if none runs) and the studio in a browser
 
 Reading commands go through engine.reading, the same interface whether an engine runs or not.
@@ -20,9 +21,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import experiments, jobs, results, studio
+from engine.cli import experiments, jobs, results, studio, verify
 
-GROUPS = (experiments, jobs, results, studio)  # each has add_commands(subparsers)
+GROUPS = (experiments, jobs, results, verify, studio)  # each has add_commands(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:

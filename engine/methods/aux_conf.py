@@ -2,7 +2,9 @@
 
 The student's target mixes the weak label with its own hardened prediction,
 (1 - a) * weak + a * hard(student), where a warms up linearly from 0 to `aux_coef` over the first
-`warmup_frac` of training (engine/losses.py has the formula)."""
+`warmup_frac` of training (engine/ml/losses.py has the formula). The hardening threshold is a quantile over
+the logical batch of each optimizer step, the same whatever `grad_accum` splits it into (openai/weak-to-strong
+computes it over the batch it accumulates; EleutherAI/w2s uses a rolling window instead)."""
 
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,7 +22,8 @@ class AuxConfConfig(MethodConfig):
     warmup_frac: float = field(default=0.2, metadata={
         "help": "Fraction of training over which the weight rises linearly from 0 (paper: 0.2)."})
     threshold: Literal["quantile", "fixed"] = field(default="quantile", metadata={
-        "help": "Hardening threshold: the batch quantile matching the weak labels' positive rate, or 0.5."})
+        "help": "Hardening threshold: the quantile matching the weak labels' positive rate over the logical batch "
+                "of each optimizer step (all grad_accum micro-batches, as openai/weak-to-strong), or 0.5."})
 
     def __post_init__(self):
         if not 0.0 <= self.aux_coef <= 1.0:

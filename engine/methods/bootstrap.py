@@ -3,7 +3,8 @@
 Every model in the chain learns half B from the previous model's labels. So that each model labels
 examples it did not train on, an intermediate model is cross-fitted: trained on one fold of B and
 labelling the other, both ways (2 finetunes per intermediate). The final strong student then trains
-on all of B, exactly like the naive student, so the two are comparable."""
+on all of B, exactly like the naive student, so the two are comparable. Every step joins labels and
+predictions by example id, so a cached weak model or intermediate gives the same labels as a fresh one."""
 
 from dataclasses import dataclass, field
 from typing import Literal
@@ -33,6 +34,12 @@ class BootstrapConfig(MethodConfig):
             raise ValueError(f"loss={self.loss!r} must be xent or aux_conf")
 
 
+def _by_id(labels: Labels, ids: list[str]) -> np.ndarray:
+    """The labels of `ids`, in that order (a join by example id, never by position)."""
+    pos = {i: n for n, i in enumerate(labels.ids)}
+    return labels.p1[[pos[i] for i in ids]]
+
+
 @METHODS.register("bootstrap")
 class Bootstrap(Method):
     """Bootstrapping through intermediate models: each step closes a smaller gap than weak -> strong."""
@@ -47,23 +54,19 @@ class Bootstrap(Method):
         exp.add_split("B_fold0", folds[0])
         exp.add_split("B_fold1", folds[1])
         labels = exp.labels_from(weak, "B")
+        weak_labels = labels
         extra = {}
         for step, model in enumerate(cfg.via, start=1):
-            parts = []
-            pos = {i: n for n, i in enumerate(labels.ids)}
+            parts, relayed = [], {}
             for k in (0, 1):
                 train_ids, other = folds[k], f"B_fold{1 - k}"
-                sub = Labels(train_ids, labels.p1[[pos[i] for i in train_ids]],
-                             f"{labels.identity}|fold{k}")
-                parts.append(exp.stage(f"intermediate{step}_fold{k}", model, f"B_fold{k}", sub, loss,
-                                       predict=(other, "test")))
-            ids = folds[1] + folds[0]
-            p1 = np.concatenate([parts[0].preds["B_fold1"].prob, parts[1].preds["B_fold0"].prob])
-            where = {i: n for n, i in enumerate(ids)}
-            order = [where[i] for i in ids_b]
-            labels = Labels(ids_b, p1[order], f"xfit({parts[0].key},{parts[1].key})")
-            gold = exp.gold_array(ids_b)
-            extra[f"intermediate{step}_label_acc"] = float(((labels.p1 >= 0.5) == gold).mean())
+                sub = Labels(train_ids, _by_id(labels, train_ids), f"{labels.identity}|fold{k}")
+                part = exp.stage(f"intermediate{step}_fold{k}", model, f"B_fold{k}", sub, loss,
+                                 predict=(other, "test"))
+                relayed.update(zip(folds[1 - k], part.preds[other].aligned(folds[1 - k])))  # joined by id
+                parts.append(part)
+            labels = Labels(ids_b, np.array([relayed[i] for i in ids_b]), f"xfit({parts[0].key},{parts[1].key})")
+            extra[f"intermediate{step}_label_acc"] = float(((labels.p1 >= 0.5) == exp.gold_array(ids_b)).mean())
         student = exp.stage("student", exp.spec.strong, "B", labels, loss)
-        extra["weak_label_acc"] = float(((exp.labels_from(weak, "B").p1 >= 0.5) == exp.gold_array(ids_b)).mean())
+        extra["weak_label_acc"] = float(((weak_labels.p1 >= 0.5) == exp.gold_array(weak_labels.ids)).mean())
         return exp.summarize(weak, student, ceiling, extra)

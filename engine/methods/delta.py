@@ -7,8 +7,10 @@ trains on the pairs with length-normalised DPO (`dpo_norm`, Geng et al.'s loss; 
 selectable), and, as the baseline the paper argues against, with SFT on the chosen side alone.
 
 Every model is evaluated the same way: its greedy completions of the test prompts, rated by the gold
-scorer (a disclosed choice: the world's fact checker on the world tasks, or `reward_model:<model>`; a
-score outside [0, 1] is squashed by a sigmoid). Roles: `weak` = the chosen-side model, `rejected` = the
+scorer (a disclosed choice: the world's fact checker on the world tasks, or `reward_model:<model>`, whose
+scores always go through a sigmoid: each scorer declares its scale, engine.ml.scorers.as_prob). Each role's mean
+gold score on its test completions is reported as `<role>_gold_reward` (the number Geng et al. report) beside
+its thresholded accuracy `<role>_acc`. Roles: `weak` = the chosen-side model, `rejected` = the
 smaller one, `base` = the student before training, `student` = after DPO, `sft` = after SFT on the chosen
 side, `ceiling` = the student after SFT on half A's gold completions (for the PGR). Per training pair the
 stage stores the student's implicit margin before and after training.
@@ -24,10 +26,12 @@ from engine.methods import Method
 from engine.ml.generation import generate
 from engine.ml.losses import PolicyLoss
 from engine.ml.pairs import Pairs
-from engine.ml.scorers import check_scorer_name, resolve_scorer
-from engine.ml.scoring import as_prob, margin, pair_margins, sigmoid
+from engine.ml.scorers import as_prob, check_scorer_name, resolve_scorer
+from engine.ml.scoring import margin, pair_margins, sigmoid
 from engine.registry import METHODS
 from engine.run.policy_stages import digest, generation_stage, pairs_digest
+
+TRAINED_VERSION = 1  # code version of the trained stages (engine.run.stages.Experiment.cached)
 
 
 @dataclass
@@ -74,7 +78,7 @@ def trained_stage(exp, role: str, model: str, mode: str, train: Pairs, loss: Pol
     lr = exp.lr_for(model, role)
     test_ids, test_prompts = test
     payload = {"mode": mode, "loss": [loss.kind, loss.beta, loss.gamma], "epochs": epochs, "lr": lr,
-               "train": exp.train_identity(), "labels": labels, "train_pairs": pairs_digest(train),
+               "train": exp.train_identity(epochs=False), "labels": labels, "train_pairs": pairs_digest(train),
                "test": digest(test_ids, test_prompts), "scorer": scorer.name, "max_new_tokens": max_new_tokens}
 
     def compute(key: str):
@@ -92,13 +96,13 @@ def trained_stage(exp, role: str, model: str, mode: str, train: Pairs, loss: Pol
             "B": {"id": list(train.ids), "prob": sigmoid(loss.beta * after).tolist(), "gold": [1] * len(train),
                   "output": [{"chosen": c, "rejected": r, "margin_before": float(b), "margin_after": float(a)}
                              for c, r, b, a in zip(train.chosen, train.rejected, before, after)]},
-            "test": {"id": list(test_ids), "prob": as_prob(gold).tolist(), "gold": [1] * len(test_ids),
+            "test": {"id": list(test_ids), "prob": as_prob(scorer, gold).tolist(), "gold": [1] * len(test_ids),
                      "output": [{"completion": t, "gold_score": float(g)} for t, g in zip(texts, gold)]},
         }
         return rows, {"n_train_pairs": float(len(train)), "margin_before_mean": float(before.mean()),
                       "margin_after_mean": float(after.mean())}
 
-    return exp.cached(role, f"policy_{mode}", model, payload, compute)
+    return exp.cached(role, f"policy_{mode}", model, payload, compute, version=TRAINED_VERSION)
 
 
 @METHODS.register("delta")
@@ -160,5 +164,8 @@ class Delta(Method):
         for role in ("rejected", "base", "sft"):
             if role in roles:
                 extra[f"{role}_acc"] = float(np.mean(roles[role].preds["test"].aligned(test_ids) >= 0.5))
+        roles["ceiling"] = ceiling
+        for role, result in roles.items():  # the raw gold score, beside the thresholded accuracy
+            extra[f"{role}_gold_reward"] = float(np.mean([r["gold_score"] for r in result.output("test", test_ids)]))
         summary = exp.summarize(chosen, student, ceiling, extra)
         return summary

@@ -36,6 +36,8 @@ from engine.ml.pairs import Pairs
 from engine.registry import METHODS
 from engine.run.policy_stages import digest
 
+REASONER_VERSION = 1  # code version of this method's stages (engine.run.stages.Experiment.cached)
+
 
 @dataclass
 class ProgressiveRefineConfig(MethodConfig):
@@ -150,10 +152,10 @@ class Refinement:
                          f"{role}: {what}")
         return texts, [self.extract(t) for t in texts]
 
-    def sample(self, policy, tok, prompts: list[str], n: int, role: str, what: str):
+    def sample(self, policy, tok, prompts: list[str], n: int, role: str, what: str, keys: list[str]):
         sampling = Sampling(n=n, temperature=self.cfg.temperature, seed=self.exp.spec.seed)
         groups = generate(policy, tok, prompts, self.cfg.max_new_tokens, self.exp.spec.train, self.exp.ctx,
-                          f"{role}: {what}", sampling)
+                          f"{role}: {what}", sampling, keys=[f"{what}:{k}" for k in keys])
         return groups, [[self.extract(t) for t in g] for g in groups]
 
     def icl_prompts(self, solutions: list[str], seed_salt: str, sep: str) -> list[str]:
@@ -176,7 +178,8 @@ class Refinement:
         records = [{"solution": t, "answer": a} for t, a in zip(texts, answers)]
         facts = {"acc": float(np.mean(correct))}
         if self.cfg.pass_k:
-            _, sampled = self.sample(policy, tok, self.prompts["test"], self.cfg.pass_k, role, "pass@k samples")
+            _, sampled = self.sample(policy, tok, self.prompts["test"], self.cfg.pass_k, role, "pass@k samples",
+                                     self.ids["test"])
             for r, a in zip(records, sampled):
                 r["pass_k_answers"] = a
             facts["pass_k"] = pass_at_k(sampled, gold)
@@ -187,10 +190,12 @@ class Refinement:
         ids = self.ids["B"]
         return {"id": ids, "prob": correct, "gold": [1] * len(ids), "output": records}
 
-    def payload(self, **extra: Any) -> dict[str, Any]:
+    def payload(self, model: str, role: str, **extra: Any) -> dict[str, Any]:
+        """What every stage of this method keys on, with the learning rate `role` trains `model` at."""
         c = self.cfg
-        return {"train": self.exp.train_identity(), "sft_epochs": c.sft_epochs, "max_new_tokens": c.max_new_tokens,
-                "pass_k": c.pass_k, "temperature": c.temperature, **extra}
+        return {"train": self.exp.train_identity(epochs=False), "lr": self.exp.lr_for(model, role),
+                "sft_epochs": c.sft_epochs, "max_new_tokens": c.max_new_tokens, "pass_k": c.pass_k,
+                "temperature": c.temperature, **extra}
 
 
 def _right(answers: list[str], gold: list[str]) -> list[float]:
@@ -251,7 +256,9 @@ class ProgressiveRefine(Method):
                                   _right(answers, r.gold["B"])), "test": test}
             return rows, {"weak_acc_B": float(np.mean(_right(answers, r.gold["B"])))}
 
-        return exp.cached("weak", "reasoner", exp.spec.weak, r.payload(data="gold-A", pass_k_on="test"), compute)
+        return exp.cached("weak", "reasoner", exp.spec.weak, r.payload(exp.spec.weak, "weak", data="gold-A",
+                                                                       pass_k_on="test"), compute,
+                          version=REASONER_VERSION)
 
     # Stage I: in-context solutions, consistency selection, finetuning (one or two rounds).
     def _stage1_data(self, r: Refinement, weak_sol: list[str], weak_ans: list[str], icl_sol: list[str],
@@ -302,19 +309,20 @@ class ProgressiveRefine(Method):
 
     def _stage1(self, exp, r: Refinement, weak_key: str, weak_sol: list[str]):
         cfg = r.cfg
-        payload = r.payload(weak=weak_key, icl_k=cfg.icl_k, data=cfg.stage1_data, iterations=cfg.iterations,
-                            n_samples=cfg.n_samples)
+        payload = r.payload(exp.spec.strong, "stage1", weak=weak_key, icl_k=cfg.icl_k, data=cfg.stage1_data,
+                            iterations=cfg.iterations, n_samples=cfg.n_samples)
 
         def compute(key):
             policy, tok, records, facts = self._stage1_model(exp, r, weak_sol, key)
-            groups, answers = r.sample(policy, tok, r.prompts["B"], cfg.n_samples, "stage1", "Stage II samples")
+            groups, answers = r.sample(policy, tok, r.prompts["B"], cfg.n_samples, "stage1", "Stage II samples",
+                                       r.ids["B"])
             for rec, g, a in zip(records, groups, answers):
                 rec["samples"], rec["sample_answers"] = g, a
             test, test_facts = r.test_rows(policy, tok, "stage1")
             correct_b = _right([rec["icl_answer"] for rec in records], r.gold["B"])
             return {"B": r.b_rows(records, correct_b), "test": test}, facts
 
-        return exp.cached("stage1", "reasoner", exp.spec.strong, payload, compute)
+        return exp.cached("stage1", "reasoner", exp.spec.strong, payload, compute, version=REASONER_VERSION)
 
     # Stage II: contrastive pairs from the Stage I samples against the weak solutions, DPO or ORPO.
     def _stage2(self, exp, r: Refinement, weak_key: str, weak_sol: list[str], stage1):
@@ -335,7 +343,8 @@ class ProgressiveRefine(Method):
         train = Pairs([f"{p[0]}#{k}" for k, p in enumerate(pairs)], [p[1] for p in pairs], [p[2] for p in pairs],
                       [p[3] for p in pairs])
         loss = PolicyLoss(cfg.po_loss, beta=cfg.beta)
-        payload = r.payload(stage1=stage1.key, pairs=digest(train.prompts, train.chosen, train.rejected),
+        payload = r.payload(exp.spec.strong, "student", stage1=stage1.key,
+                            pairs=digest(train.prompts, train.chosen, train.rejected),
                             loss=[loss.kind, loss.beta], po_epochs=cfg.po_epochs, po_lr_scale=cfg.po_lr_scale)
 
         def compute(key):
@@ -361,7 +370,7 @@ class ProgressiveRefine(Method):
                 "stage2_margin_up": float(np.mean(after > before)), "stage2_margin_before": float(before.mean()),
                 "stage2_margin_after": float(after.mean())}
 
-        return exp.cached("student", "reasoner", exp.spec.strong, payload, compute)
+        return exp.cached("student", "reasoner", exp.spec.strong, payload, compute, version=REASONER_VERSION)
 
     # The ceiling: the strong model finetuned on A's gold solutions.
     def _ceiling(self, exp, r: Refinement):
@@ -370,5 +379,6 @@ class ProgressiveRefine(Method):
             test, facts = r.test_rows(policy, tok, "ceiling")
             return {"test": test}, {}
 
-        return exp.cached("ceiling", "reasoner", exp.spec.strong, r.payload(data="gold-A"), compute)
+        return exp.cached("ceiling", "reasoner", exp.spec.strong, r.payload(exp.spec.strong, "ceiling", data="gold-A"),
+                          compute, version=REASONER_VERSION)
 

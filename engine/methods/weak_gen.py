@@ -22,6 +22,8 @@ from engine.ml.scorers import check_scorer_name, get_scorer
 from engine.registry import METHODS
 from engine.run.policy_stages import digest
 
+GENERATOR_VERSION = 1  # code version of gen_stage (engine.run.stages.Experiment.cached): bump on a change of outputs
+
 
 @dataclass
 class WeakGenConfig(MethodConfig):
@@ -60,8 +62,8 @@ def gen_stage(exp, role: str, model: str, train: tuple[list[str], list[str]] | N
     sampling = Sampling(n=cfg.samples, temperature=cfg.temperature if cfg.samples > 1 else 0.0, top_p=cfg.top_p,
                         top_k=cfg.top_k, seed=exp.spec.seed)
     payload = {"train": None if train is None else digest(*train), "labels": labels, "lr": lr,
-               "train_cfg": exp.train_identity(), "sampling": [sampling.n, sampling.temperature, sampling.top_p,
-                                                               sampling.top_k], "epochs": cfg.sft_epochs,
+               "train_cfg": exp.train_identity(epochs=False),
+               "sampling": [sampling.n, sampling.temperature, sampling.top_p, sampling.top_k], "epochs": cfg.sft_epochs,
                "scorer": scorer.name, "max_new_tokens": cfg.max_new_tokens, "write_b": write_b}
 
     def compute(key: str):
@@ -70,7 +72,8 @@ def gen_stage(exp, role: str, model: str, train: tuple[list[str], list[str]] | N
         if train is not None:
             policy = sft(policy, tok, train[0], train[1], tcfg, lr, cfg.sft_epochs, exp.spec.seed, ctx, role, key)
         prompts = exp.texts(test_ids)
-        samples = generate(policy, tok, prompts, cfg.max_new_tokens, tcfg, ctx, f"{role}: sample test", sampling)
+        samples = generate(policy, tok, prompts, cfg.max_new_tokens, tcfg, ctx, f"{role}: sample test", sampling,
+                           keys=test_ids)
         flat = [s for group in samples for s in group]
         tox = np.asarray(scorer.score([p for p in prompts for _ in range(sampling.n)], flat), dtype=np.float64)
         tox = tox.reshape(len(prompts), sampling.n)
@@ -83,7 +86,7 @@ def gen_stage(exp, role: str, model: str, train: tuple[list[str], list[str]] | N
                          "output": [{"completion": t} for t in texts]}
         return rows, toxicity_metrics(tox)
 
-    return exp.cached(role, "generator", model, payload, compute)
+    return exp.cached(role, "generator", model, payload, compute, version=GENERATOR_VERSION)
 
 
 @METHODS.register("weak_gen")

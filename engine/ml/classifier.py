@@ -18,21 +18,70 @@ import numpy as np
 from engine.ml.losses import LossSpec
 
 
+def logical_batch_trainer(base: Any) -> Any:
+    """`base` (a transformers Trainer class) whose loss is the mean over the logical batch of one optimizer step.
+
+    Trainer prefetches the `grad_accum` micro-batches of a step (`get_batch_samples`); this subclass counts their
+    rows and, for a loss whose rows depend on each other (aux_conf's quantile threshold), computes the
+    threshold once over all of them with a no-grad forward pass (only when there is more than one micro-batch:
+    otherwise the training forward itself is the whole batch). Each micro-batch then returns the sum of its
+    per-example losses divided by the logical batch size, and `loss_is_scaled_for_ga` tells Trainer not to
+    divide again. The accumulated gradient, the logged loss and the effect of gradient clipping are those of
+    one pass over the logical batch, whatever `grad_accum` is (transformers 5: a custom compute_loss must say
+    whether it is scaled; its own `num_items_in_batch` is counted only for models that accept loss kwargs).
+    Subclasses implement `student_logits(model, inputs) -> (2-class logits, soft targets p(class 1))`.
+    """
+    import torch
+
+    from engine.ml import losses
+
+    class LogicalBatch(base):
+        loss_spec: LossSpec = LossSpec()
+        loss_is_scaled_for_ga = True
+        _logical_rows: int | None = None
+        _logical_cut: Any = None
+
+        def student_logits(self, model, inputs):
+            raise NotImplementedError
+
+        def get_batch_samples(self, epoch_iterator, num_batches, device):
+            batch, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+            self._logical_rows, self._logical_cut = self.batch_rows(batch), None
+            if self.loss_spec.needs_batch and len(batch) > 1:
+                with torch.no_grad():
+                    parts = [self.student_logits(self.model, self._prepare_inputs(dict(b))) for b in batch]
+                self._logical_cut = losses.batch_threshold(torch.cat([z for z, _ in parts]),
+                                                           torch.cat([y.float() for _, y in parts]))
+            return batch, num_items
+
+        def batch_rows(self, batch: list[dict[str, Any]]) -> int:
+            return sum(len(b["labels"]) for b in batch)
+
+        def logical_loss(self, model, logits, p1):
+            """This micro-batch's share of the logical batch's mean loss."""
+            progress = self.state.global_step / max(1, self.state.max_steps)
+            per = losses.per_example(self.loss_spec, logits, p1.to(logits.device), progress, self._logical_cut)
+            rows = self._logical_rows if model.training and self._logical_rows else len(per)
+            return per.sum() / rows
+
+    return LogicalBatch
+
+
 def _trainer_class():
     from transformers import Trainer
 
-    from engine.ml import losses
     from engine.ml.scoring import pooled_logits
 
-    class SoftLabelTrainer(Trainer):
-        """Trainer whose loss is a Burns et al. loss on soft targets p(class 1), pooled at the last real token."""
+    class SoftLabelTrainer(logical_batch_trainer(Trainer)):
+        """Trainer whose loss is a Burns et al. loss on soft targets p(class 1), pooled at the last real token,
+        averaged over the logical batch (see `logical_batch_trainer`)."""
 
-        loss_spec: LossSpec = LossSpec()
+        def student_logits(self, model, inputs):
+            return pooled_logits(model, inputs["input_ids"], inputs["attention_mask"]), inputs["labels"]
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            logits = pooled_logits(model, inputs["input_ids"], inputs["attention_mask"])
-            progress = self.state.global_step / max(1, self.state.max_steps)
-            loss = losses.compute(self.loss_spec, logits, inputs["labels"].to(logits.device), progress)
+            logits, p1 = self.student_logits(model, inputs)
+            loss = self.logical_loss(model, logits, p1)
             return (loss, {"logits": logits}) if return_outputs else loss
 
     return SoftLabelTrainer

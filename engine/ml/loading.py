@@ -79,9 +79,27 @@ def load_classifier(spec: ModelSpec, settings: Any | None = None, num_labels: in
     if len(tok) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tok))
     model.config.pad_token_id = tok.pad_token_id
+    set_dropout(model, settings.train_with_dropout)
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return lora(model, settings, "SEQ_CLS"), tok
+
+
+def set_dropout(model: Any, on: bool) -> Any:
+    """Leave the model's dropout as its config has it (`on`), or set every dropout probability to 0: the
+    torch Dropout modules and the float `*dropout*` attributes attention layers read at call time (Llama,
+    Qwen). Trainer puts the model in train mode, so this, not eval mode, is what turns dropout off."""
+    import torch
+
+    if on:
+        return model
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for name, value in list(vars(module).items()):
+            if "dropout" in name and isinstance(value, float):
+                setattr(module, name, 0.0)
+    return model
 
 
 def load_policy(spec: ModelSpec, settings: Any) -> tuple[Any, Any]:
@@ -99,7 +117,7 @@ def load_policy(spec: ModelSpec, settings: Any) -> tuple[Any, Any]:
     if len(tok) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tok))
     model.config.pad_token_id = tok.pad_token_id
-    return model, tok
+    return set_dropout(model, settings.train_with_dropout), tok
 
 
 def load_reward_model(spec: ModelSpec, settings: Any) -> tuple[Any, Any]:

@@ -6,9 +6,15 @@ preference-loss spec the trl trainers are configured from (`PolicyLoss`).
       L = CE(z, (1 - a) * y + a * hard(student))
   with a = aux_coef * min(1, progress / warmup_frac) — a linear warm-up that really reaches aux_coef
   (openai/weak-to-strong's reaches 0.1 * aux_coef, then jumps: its open PR #33). hard(student) is the
-  student's own prediction hardened at a threshold: the batch quantile that gives the weak labels'
-  positive rate ("quantile"), or 0.5 ("fixed"). Because CE is linear in the target this equals
-  (1 - a) * CE(z, y) + a * CE(z, hard), the paper's form.
+  student's own prediction hardened at a threshold: the quantile of the student's p(class 0) at the weak
+  labels' positive rate, taken over the *logical* batch of one optimizer step ("quantile", the reference's
+  `logconf_loss_fn`, including its tie rule: class 1 where p(class 0) < threshold), or 0.5 ("fixed").
+  Because CE is linear in the target this equals (1 - a) * CE(z, y) + a * CE(z, hard), the paper's form.
+
+Gradient accumulation: a trainer that splits a logical batch into micro-batches computes the threshold once
+over the whole logical batch (`batch_threshold`, engine.ml.classifier.logical_batch_trainer) and sums the
+per-example losses of each micro-batch divided by the logical batch size (`per_example`), so the
+accumulated gradient is the reference's gradient on the logical batch whatever `grad_accum` is.
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ class LossSpec:
     aux_coef: float = 0.75
     warmup_frac: float = 0.2
     threshold: Literal["quantile", "fixed"] = "quantile"
+
+    @property
+    def needs_batch(self) -> bool:
+        """Whether the loss of one example depends on the rest of its logical batch (the quantile threshold)."""
+        return self.name == "aux_conf" and self.threshold == "quantile"
 
 
 def _targets(p1):
@@ -44,33 +55,47 @@ def aux_weight(progress: float, aux_coef: float, warmup_frac: float) -> float:
     return aux_coef * min(1.0, progress / warmup_frac)
 
 
-def hardened(logits, p1_labels, threshold: str = "quantile"):
-    """The student's detached prediction as a hard p(class 1) in {0, 1}."""
+def batch_threshold(logits, p1_labels):
+    """The reference's hardening threshold of a batch: the quantile of the student's p(class 0) at the weak
+    labels' mean p(class 1), so that about that share of the batch is hardened to class 1."""
     import torch
 
-    student_p1 = logits.detach().float().softmax(-1)[:, 1]
+    p0 = logits.detach().float().softmax(-1)[:, 0]
+    return torch.quantile(p0, p1_labels.float().mean().clamp(0.0, 1.0))
+
+
+def hardened(logits, p1_labels, threshold: str = "quantile", cut=None):
+    """The student's detached prediction as a hard p(class 1) in {0, 1}. With `threshold` "quantile" the cut is
+    `cut` (from `batch_threshold` over the logical batch) or, when None, computed over these rows."""
+    probs = logits.detach().float().softmax(-1)
     if threshold == "fixed":
-        return (student_p1 > 0.5).float()
-    prior = p1_labels.float().mean().clamp(0.0, 1.0)
-    # Label the top `prior` share of the batch (by student p1) as class 1: the hardened predictions
-    # then have the weak labels' class balance, as in Burns et al.
-    cut = torch.quantile(student_p1, 1.0 - prior)
-    return (student_p1 >= cut).float() if prior > 0 else torch.zeros_like(student_p1)
+        return (probs[:, 1] > 0.5).float()
+    if cut is None:
+        cut = batch_threshold(logits, p1_labels)
+    return (probs[:, 0] < cut).float()
+
+
+def per_example(spec: LossSpec, logits, p1, progress: float, cut=None):
+    """Each row's loss (no reduction): the sum over a micro-batch divided by the logical batch size is the
+    logical batch's mean. `cut` is the logical batch's threshold (None: these rows are the whole batch)."""
+    import torch.nn.functional as F
+
+    target = p1.float()
+    if spec.name == "aux_conf":
+        a = aux_weight(progress, spec.aux_coef, spec.warmup_frac)
+        target = (1.0 - a) * target + a * hardened(logits, p1, spec.threshold, cut)
+    return F.cross_entropy(logits.float(), _targets(target), reduction="none")
 
 
 def aux_conf(logits, p1, progress: float, aux_coef: float = 0.75, warmup_frac: float = 0.2,
              threshold: str = "quantile"):
-    import torch.nn.functional as F
-
-    a = aux_weight(progress, aux_coef, warmup_frac)
-    target = (1.0 - a) * p1.float() + a * hardened(logits, p1, threshold)
-    return F.cross_entropy(logits.float(), _targets(target))
+    """The mean auxiliary confidence loss of one whole (logical) batch."""
+    return per_example(LossSpec("aux_conf", aux_coef, warmup_frac, threshold), logits, p1, progress).mean()
 
 
 def compute(spec: LossSpec, logits, p1, progress: float):
-    if spec.name == "xent":
-        return xent(logits, p1)
-    return aux_conf(logits, p1, progress, spec.aux_coef, spec.warmup_frac, spec.threshold)
+    """The mean loss of one whole (logical) batch."""
+    return per_example(spec, logits, p1, progress).mean()
 
 
 @dataclass(frozen=True)
@@ -93,3 +118,4 @@ class PolicyLoss:
     def bos(self) -> bool:
         """Whether the trainer puts a BOS token before the prompt (trl's CPOTrainer and ORPOTrainer do)."""
         return self.kind in ("simpo", "orpo")
+

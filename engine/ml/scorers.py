@@ -4,7 +4,12 @@ generation is right, where a method needs more than the task's own labels.
     scorer = get_scorer("world_facts")                        # the offline world's exact fact checker
     scorer = get_scorer("reward_model:/path/to/rm")           # any reward model: folder, zoo name or hub id
     scores = scorer.score(prompts, responses, metas)          # one float per response, higher = better
+    p_right = as_prob(scorer, scores)                         # by the transform the scorer declares
     scorer.name, scorer.description                           # stored with the run's metrics
+
+Every scorer declares the scale of its scores, once: "probability" (0/1 or P(toxic): used as they are, and
+must lie in [0, 1]) or "logit" (a reward model's unbounded score: P = sigmoid(score), so a reward model is
+always cut at 0 whatever the scores of one stage happen to be).
 
 `resolve_scorer("auto", spec)` picks `world_facts` for the world tasks and no scorer elsewhere: a method
 then reports the numbers that need one as undefined, with the reason. An LLM judge is a scorer like any
@@ -28,6 +33,7 @@ _ARTICLES = {"a", "an", "the"}
 class Scorer(Protocol):
     name: str
     description: str
+    scale: str  # "probability" or "logit": how a score becomes P(right), see as_prob
 
     def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
               ) -> np.ndarray: ...
@@ -37,6 +43,24 @@ class ScorerError(ValueError):
     """A scorer cannot be built or cannot judge these inputs; the message names the fix."""
 
 
+def as_prob(scorer: Any, scores: Any) -> np.ndarray:
+    """A scorer's scores as P(right) by the one transform it declares (`scale`): "probability" scores as they
+    are, "logit" scores through a sigmoid. Never decided from the values, which would cut the same scorer at
+    0.5 in one stage and at 0 in another."""
+    scores = np.asarray(scores, dtype=np.float64)
+    scale = getattr(scorer, "scale", "probability")
+    if scale == "logit":
+        return 1.0 / (1.0 + np.exp(-np.clip(scores, -60, 60)))
+    if scale != "probability":
+        raise ScorerError(f"scorer {getattr(scorer, 'name', scorer)!r} declares scale={scale!r}; use "
+                          "'probability' or 'logit'")
+    if len(scores) and not ((scores >= 0) & (scores <= 1)).all():
+        bad = scores[(scores < 0) | (scores > 1)][0]
+        raise ScorerError(f"scorer {getattr(scorer, 'name', scorer)!r} declares probability scores but gave "
+                          f"{bad:.4g}; declare scale = 'logit' for unbounded scores")
+    return scores
+
+
 @SCORERS.register("world_facts")
 class WorldFacts:
     """The world's exact fact checker: 1 if the completion's first word (after an article) is the entity's true
@@ -44,6 +68,7 @@ class WorldFacts:
     of the form `the <attribute> of <entity> is`."""
 
     name = "world_facts"
+    scale = "probability"
     description = ("world_facts: exact match of the completion's first word with the world's fact "
                    "(1 = true value, 0 = anything else)")
 
@@ -127,6 +152,7 @@ class RewardModelScorer(_ModelScorer):
 
     name = "reward_model"
     what = "a reward model"
+    scale = "logit"
 
     def __init__(self, source: str | None = None, max_length: int = 512, batch_size: int = 32):
         super().__init__(source, max_length, batch_size)
@@ -152,6 +178,7 @@ class ToxicWords:
     The argument is the words, comma-separated, or a text file with one word per line."""
 
     name = "toxic_words"
+    scale = "probability"
 
     def __init__(self, words: str | None = None):
         from pathlib import Path
@@ -178,6 +205,7 @@ class ClassifierScorer(_ModelScorer):
 
     name = "classifier"
     what = "a classifier"
+    scale = "probability"
 
     def __init__(self, source: str | None = None, max_length: int = 512, batch_size: int = 32):
         super().__init__(source, max_length, batch_size)

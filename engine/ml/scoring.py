@@ -163,12 +163,6 @@ def margin(logps: dict[str, np.ndarray], mean: bool) -> np.ndarray:
     return logps["logp_chosen"] - logps["logp_rejected"]
 
 
-def as_prob(scores: np.ndarray) -> np.ndarray:
-    """A gold score as P(right): 0/1 scores and probabilities as they are, any other scale through a sigmoid."""
-    scores = np.asarray(scores, dtype=np.float64)
-    return scores if ((scores >= 0) & (scores <= 1)).all() else sigmoid(scores)
-
-
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, dtype=np.float64), -60, 60)))
 

@@ -15,6 +15,7 @@ are imported inside functions: importing this module stays light.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from typing import Any
@@ -31,6 +32,8 @@ from engine.ml.scoring import reward_ids
 def _trl_args(config_cls: type, cfg: Any, lr: float, epochs: float, seed: int, out_dir: str, n_rows: int,
               **extra: Any) -> Any:
     """The shared arguments (engine.ml.callbacks.training_args) plus trl's own activation-checkpointing switch."""
+    if any(f.name == "disable_dropout" for f in dataclasses.fields(config_cls)):
+        extra.setdefault("disable_dropout", not cfg.train_with_dropout)  # trl's own switch, same meaning
     return training_args(config_cls, cfg, lr, epochs, seed, out_dir, n_rows,
                          activation_checkpointing=bool(cfg.gradient_checkpointing), **extra)
 
@@ -96,42 +99,50 @@ def _soft_reward_trainer():
     import torch
     from trl import RewardTrainer
 
-    from engine.ml import losses
+    from engine.ml.classifier import logical_batch_trainer
     from engine.ml.scoring import pooled_logits
 
-    class SoftRewardTrainer(RewardTrainer):
+    class SoftRewardTrainer(logical_batch_trainer(RewardTrainer)):
         """RewardTrainer on soft preference labels p = P(chosen better), with the Burns et al. losses.
 
         RewardTrainer's only per-pair input is `margin`, a shift inside -log s(r_c - r_r - m) whose optimum is
         still an infinite gap, so it cannot express "chosen is better with probability 0.7". The `margin`
         column (whitelisted and collated by trl) carries p instead, and the loss is the 2-class cross-entropy
-        on [r_rejected, r_chosen] against [1 - p, p], i.e. Bradley-Terry with a soft target (engine/losses.py;
-        `aux_conf` adds the confidence term). Rewards are pooled at the last real token from the attention mask.
+        on [r_rejected, r_chosen] against [1 - p, p], i.e. Bradley-Terry with a soft target (engine/ml/losses.py;
+        `aux_conf` adds the confidence term), averaged over the logical batch (engine.ml.classifier.logical_batch_trainer:
+        aux_conf's threshold and the mean span every micro-batch of a step). Rewards are pooled at the last real
+        token from the attention mask.
 
         `reverse_alpha` > 0 is Yang et al.'s explicit conflict: + alpha * softplus(r_c - r_r) on the pairs the
         model currently ranks backwards (chosen, i.e. the ground truth's better side, scored lower), a term
         that pays the model for staying wrong where it already is.
         """
 
-        loss_spec: LossSpec = LossSpec()
         reverse_alpha: float = 0.0
 
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            p_chosen = inputs.pop("margin")
+        def batch_rows(self, batch):
+            return sum(len(b["margin"]) for b in batch)
+
+        def student_logits(self, model, inputs):
             rewards = pooled_logits(model, inputs["input_ids"], inputs["attention_mask"])[:, 0]
             r_chosen, r_rejected = torch.chunk(rewards, 2)
-            logits = torch.stack([r_rejected, r_chosen], dim=-1)
-            progress = self.state.global_step / max(1, self.state.max_steps)
-            loss = losses.compute(self.loss_spec, logits, p_chosen.to(logits.device), progress)
+            return torch.stack([r_rejected, r_chosen], dim=-1), inputs["margin"]
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            logits, p_chosen = self.student_logits(model, inputs)
+            loss = self.logical_loss(model, logits, p_chosen)
+            r_rejected, r_chosen = logits[:, 0], logits[:, 1]
             if self.reverse_alpha > 0:
                 gap = r_chosen - r_rejected
-                loss = loss + self.reverse_alpha * (torch.nn.functional.softplus(gap) * (gap.detach() < 0)).mean()
+                term = torch.nn.functional.softplus(gap) * (gap.detach() < 0)
+                loss = loss + self.reverse_alpha * term.sum() / (self._logical_rows if model.training and
+                                                                 self._logical_rows else len(term))
             mode = "train" if model.training else "eval"
             with torch.no_grad():
                 self._metrics[mode]["accuracy"].append(((r_chosen > r_rejected) == (p_chosen >= 0.5).to(
                     r_chosen.device)).float().mean().item())
                 self._metrics[mode]["margin"].append((r_chosen - r_rejected).mean().item())
-            return (loss, {"logits": rewards}) if return_outputs else loss
+            return (loss, {"logits": logits}) if return_outputs else loss
 
     return SoftRewardTrainer
 

@@ -72,6 +72,18 @@ def resolve_model(name: str) -> ModelSpec:
     return ModelSpec(name=name, source=name, kind="hub")
 
 
+def hub_revision(source: str, cache_dir: str | None = None) -> str | None:
+    """The commit of a hub model that loading it uses now: the snapshot its `main` ref points to in the local
+    cache (where `check_model` fetched the config), else None (not cached: loading would fetch it first)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        path = try_to_load_from_cache(source, "config.json", cache_dir=cache_dir)
+    except Exception:  # a malformed id or cache: the key then names the model without a revision
+        return None
+    return Path(path).parent.name if isinstance(path, str) else None
+
+
 def check_model(name: str, trust_remote_code: bool = False) -> ModelSpec:
     """Resolve and fetch the model's config (hub ids hit the network or the local cache), so a typo fails
     before any training starts."""

@@ -6,7 +6,8 @@ pairs and scored on others, with every pair's outputs stored as the stage's per-
     gen = generation_stage(exp, "chosen_model", "world-s", {"B": (ids, prompts)}, scorer, max_new_tokens=8)
 
 Each stage is content-addressed like the classifier stages (engine.run.stages.Experiment.cached): its key hashes
-the model, the recipe, the training pairs' content and where their labels came from, and the pairs it scores.
+the model, the recipe, the training pairs' content and where their labels came from, the pairs it scores and
+the training settings it reads (a policy stage takes its epochs from its recipe, so `train.epochs` is not one).
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ from engine.ml.generation import generate
 from engine.ml.loading import load_policy
 from engine.ml.losses import LossSpec, PolicyLoss
 from engine.ml.pairs import Pairs, fit_prompts
-from engine.ml.scoring import as_prob, margin, pair_margins, reward_scores, sigmoid
+from engine.ml.scorers import as_prob
+from engine.ml.scoring import margin, pair_margins, reward_scores, sigmoid
 from engine.ml.trl_trainers import optimize, sft, train_reward_model
+from engine.run.stages import digest
+
+# Code versions of the stage kinds this module writes (engine.run.stages.Experiment.cached): bump on a change of outputs.
+POLICY_VERSION = 1
+GENERATION_VERSION = 1
+REWARD_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -36,14 +44,6 @@ class Recipe:
     sft_epochs: float = 1.0
     po_epochs: float = 1.0
     score: Literal["policy", "implicit"] = "policy"
-
-
-def digest(*parts: Any) -> str:
-    """A short content hash (cache keys hash the pairs a stage trains and predicts on, not just their names)."""
-    import hashlib
-    import json
-
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def pairs_digest(pairs: Pairs | None) -> str | None:
@@ -60,7 +60,8 @@ def policy_stage(exp: Any, role: str, model: str, recipe: Recipe, train: Pairs |
     plus completion and gold_score where generated. `labels` names where the training pairs' orientation came
     from; `train_labels` (id -> P(chosen) used in training) fills the label_prob column."""
     lr = exp.lr_for(model, role)
-    payload = {"recipe": dataclasses.asdict(recipe), "lr": lr, "train": exp.train_identity(), "labels": labels,
+    payload = {"recipe": dataclasses.asdict(recipe), "lr": lr, "train": exp.train_identity(epochs=False),
+               "labels": labels,
                "train_pairs": pairs_digest(train), "predict": {s: pairs_digest(p) for s, p in predict.items()},
                "generate_on": sorted(generate_on), "scorer": getattr(scorer, "name", None),
                "max_new_tokens": max_new_tokens if generate_on else None}
@@ -69,7 +70,7 @@ def policy_stage(exp: Any, role: str, model: str, recipe: Recipe, train: Pairs |
         return _policy_rows(exp, key, role, model, recipe, lr, train, predict, train_labels or {}, generate_on,
                             scorer, max_new_tokens)
 
-    return exp.cached(role, "policy", model, payload, compute)
+    return exp.cached(role, "policy", model, payload, compute, version=POLICY_VERSION)
 
 
 def _fitted(tok: Any, pairs: Pairs, max_length: int) -> tuple[Pairs, int]:
@@ -137,7 +138,8 @@ def _judge(scorer: Any, exp: Any, pairs: Pairs, texts: list[str]) -> np.ndarray 
 def generation_stage(exp: Any, role: str, model: str, prompts: dict[str, tuple[list[str], list[str]]],
                      scorer: Any, max_new_tokens: int) -> Any:
     """A cached stage: `model`'s greedy completions of the prompts of each split ({split: (ids, prompts)}),
-    stored as output records {completion, gold_score}; prob = the gold score (None without a scorer), gold = 1."""
+    stored as output records {completion, gold_score}; prob = the gold score as a probability by the scorer's
+    declared scale (None without a scorer), gold = 1."""
     payload = {"prompts": {s: digest(ids, texts) for s, (ids, texts) in prompts.items()},
                "scorer": getattr(scorer, "name", None), "max_new_tokens": max_new_tokens,
                "max_length": exp.spec.train.max_length}
@@ -151,13 +153,14 @@ def generation_stage(exp: Any, role: str, model: str, prompts: dict[str, tuple[l
         for split, (ids, texts) in prompts.items():
             out = generate(policy, tok, texts, max_new_tokens, cfg, exp.ctx, f"{role}: generate {split}")
             gold = _judge(scorer, exp, Pairs(list(ids), list(texts), [], []), out)
-            rows[split] = {"id": list(ids), "prob": [None] * len(ids) if gold is None else as_prob(gold).tolist(),
+            prob = [None] * len(ids) if gold is None else as_prob(scorer, gold).tolist()
+            rows[split] = {"id": list(ids), "prob": prob,
                            "gold": [1] * len(ids),
                            "output": [{"completion": t, "gold_score": None if gold is None else float(g)}
                                       for t, g in zip(out, gold if gold is not None else [None] * len(out))]}
         return rows, {}
 
-    return exp.cached(role, "generation", model, payload, compute)
+    return exp.cached(role, "generation", model, payload, compute, version=GENERATION_VERSION)
 
 
 
@@ -168,7 +171,8 @@ def reward_stage(exp: Any, role: str, model: str, train: Pairs, p_chosen: np.nda
     prob = s(r(chosen) - r(rejected)), gold = 1. Output records per pair: reward_chosen, reward_rejected, margin.
     `reverse_alpha` > 0 adds the explicit-conflict term (engine.ml.trl_trainers.SoftRewardTrainer)."""
     lr = exp.lr_for(model, role)
-    payload = {"loss": dataclasses.asdict(loss), "lr": lr, "train": exp.train_identity(), "labels": labels,
+    payload = {"loss": dataclasses.asdict(loss), "lr": lr, "train": exp.train_identity(grad_accum=False),
+               "labels": labels,
                "train_pairs": pairs_digest(train), "predict": {s: pairs_digest(p) for s, p in predict.items()}}
     if reverse_alpha:
         payload["reverse_alpha"] = reverse_alpha  # absent when 0, so stages of earlier runs keep their keys
@@ -189,4 +193,4 @@ def reward_stage(exp: Any, role: str, model: str, train: Pairs, p_chosen: np.nda
                                       for c, r in zip(r_c, r_r)]}
         return rows, {"n_train_pairs": float(len(train))}
 
-    return exp.cached(role, "reward_model", model, payload, compute)
+    return exp.cached(role, "reward_model", model, payload, compute, version=REWARD_VERSION)

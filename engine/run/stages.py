@@ -6,11 +6,17 @@
     student = exp.stage("student", spec.strong, "B", exp.labels_from(weak, "B"), LossSpec())
     exp.summarize(weak, student, ceiling)
 
-A stage's cache key hashes exactly what changes its result: task version, split, model (and its
-files), the training labels' identity (ground truth, or the key of the stage that produced them plus
-any transform), the loss, the training settings, seed and the splits it predicts. A run that shares a
-weak model or ceiling with an earlier run reuses it; a stage that did not finish is never reused
-(the store commits predictions and the "done" mark in one transaction).
+A stage's cache key hashes exactly what changes its result: the stage format and the stage kind's code
+version, task version, split, the model's content (every file of a local folder, the resolved commit of a
+hub id), the training rows in their order with their labels (and where the labels came from), the loss,
+the training settings the stage reads (the learning rate it uses, not `lr` and `weak_lr`; never
+`eval_batch_size`; `grad_accum` only where the trainer is not invariant to it), seed and the ids of every
+split it predicts. A run that shares a weak model or ceiling with an earlier run reuses it; a stage that did
+not finish is never reused (the store commits predictions and the "done" mark in one transaction).
+
+Predictions come back in one order whether a stage ran now or came from the cache: the order the stage
+produced them in (the store keeps each row's position), which its key fixes. Consumers still join by
+example id (`Preds.aligned`, `labels_from`), never by position.
 """
 
 from __future__ import annotations
@@ -29,11 +35,17 @@ import numpy as np
 
 from engine.config import RunSpec
 from engine.ml.losses import LossSpec
-from engine.models import ModelSpec, resolve_model
+from engine.models import ModelSpec, hub_revision, resolve_model
 from engine.registry import MODELS
-from engine.tasks.base import Example, Splits
+from engine.tasks.base import Example, Splits, files_digest
 
-STAGE_FORMAT = 1  # bump when stage outputs change meaning
+# Bump STAGE_FORMAT when every stage's outputs or keys change meaning; a change to one kind of stage's code bumps
+# that kind's version (CLASSIFIER_VERSION here, the `version` each caller of `Experiment.cached` passes).
+STAGE_FORMAT = 2  # 2: rows keep their order, keys name the training rows, content-hashed models, per-kind versions
+CLASSIFIER_VERSION = 1
+# Training settings no stage key holds: the learning rate a stage uses is keyed instead of `lr` / `weak_lr`, and
+# labelling batches change no output (sampling draws per example, engine.ml.generation.generate).
+UNKEYED = ("eval_batch_size", "lr", "weak_lr")
 
 
 @dataclass
@@ -47,12 +59,18 @@ class Labels:
 
 @dataclass
 class Preds:
+    """A stage's predictions on one split, row k for example `ids[k]`; read them by id with `aligned`."""
+
     ids: list[str]
     prob: np.ndarray
     gold: np.ndarray
 
     def aligned(self, ids: list[str]) -> np.ndarray:
+        """p of each example in `ids`, in that order (a join by id, never by position)."""
         index = {i: k for k, i in enumerate(self.ids)}
+        missing = [i for i in ids if i not in index]
+        if missing:
+            raise KeyError(f"{len(missing)} of {len(ids)} examples have no prediction here (e.g. {missing[0]!r})")
         return self.prob[[index[i] for i in ids]]
 
 
@@ -77,19 +95,22 @@ class RowsResult(StageResult):
 
 
 def _model_identity(spec: ModelSpec) -> dict[str, Any]:
-    ident: dict[str, Any] = {"source": spec.source if spec.kind == "hub" else spec.name, "kind": spec.kind}
-    if spec.kind != "hub":
-        folder = Path(spec.source)
-        ident["files"] = sorted((p.name, p.stat().st_size) for p in folder.glob("*") if p.is_file())
-        weights = sorted(folder.glob("*.safetensors"))
-        if weights:  # content hash of weights: rebuilt zoo models get new keys
-            ident["weights"] = hashlib.sha1(b"".join(w.read_bytes()[:1 << 20] for w in weights)).hexdigest()
-    return ident
+    """A hub model is its id and the commit loading it uses; a local or zoo folder is the content of its files
+    (a rebuilt or edited model gets new keys, the same files under another path or name share them)."""
+    if spec.kind == "hub":
+        return {"source": spec.source, "kind": "hub", "revision": hub_revision(spec.source)}
+    folder = Path(spec.source)
+    return {"kind": "folder", "files": files_digest(sorted(folder.rglob("*")), folder)}
 
 
 def stage_key(payload: dict[str, Any]) -> str:
     blob = json.dumps({"format": STAGE_FORMAT, **payload}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def digest(*parts: Any) -> str:
+    """A short content hash (cache keys hash the rows a stage trains and predicts on, not just their names)."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class Experiment:
@@ -120,30 +141,50 @@ class Experiment:
         return Labels(ids, self.gold_array(ids).astype(np.float64), "gold")
 
     def labels_from(self, result: StageResult, split: str, hard: bool = False) -> Labels:
-        preds = result.preds[split]
-        p1 = (preds.prob >= 0.5).astype(np.float64) if hard else preds.prob.astype(np.float64)
-        return Labels(list(preds.ids), p1, f"{result.key}:{split}" + (":hard" if hard else ""))
+        """`result`'s predictions on `split` as training labels, in the split's own order (joined by id), so the
+        student sees the same rows in the same order whether `result` ran now or came from the cache."""
+        ids = self.ids(split)
+        p = result.preds[split].aligned(ids).astype(np.float64)
+        return Labels(ids, (p >= 0.5).astype(np.float64) if hard else p,
+                      f"{result.key}:{split}" + (":hard" if hard else ""))
 
     def lr_for(self, model: str, role: str) -> float:
+        """The learning rate a stage uses: `weak_lr` for the weak model, `lr` for every other, and where the
+        one that applies is empty, the model's catalogue default (1e-5 for a model outside the catalogue), as
+        openai/weak-to-strong's weak_lr / strong_lr default to each model's own."""
         train = self.spec.train
-        if role == "weak" and train.weak_lr is not None:
-            return train.weak_lr
-        if train.lr is not None:
-            return train.lr
+        chosen = train.weak_lr if role == "weak" else train.lr
+        if chosen is not None:
+            return chosen
         return MODELS.get(model).default_lr if model in MODELS else 1e-5
 
+    def train_identity(self, epochs: bool = True, grad_accum: bool = True) -> dict[str, Any]:
+        """The run's training settings a stage's key holds: all but the unkeyed ones (UNKEYED), the LoRA shape
+        when LoRA is off, `epochs` for a stage that takes its epochs from its method (epochs=False) and
+        `grad_accum` for a stage whose trainer averages over the logical batch (grad_accum=False)."""
+        train = dataclasses.asdict(self.spec.train)
+        for name in UNKEYED + (() if train["lora"] else ("lora_r", "lora_alpha")) + (
+                () if epochs else ("epochs",)) + (() if grad_accum else ("grad_accum",)):
+            train.pop(name)
+        return train
+
     # ------------------------------------------------------------------ the stage primitive
+    def classifier_key(self, role: str, model: str, train_split: str, labels: Labels, loss: LossSpec,
+                       predict: tuple[str, ...]) -> str:
+        """The cache key of a classifier stage (`stage`): everything its outputs depend on."""
+        return stage_key({
+            "kind": "classifier", "version": CLASSIFIER_VERSION, "task": self.task_version, "split": self.split_key,
+            "train_split": train_split, "model": self.model_identity(model), "labels": labels.identity,
+            "train_rows": digest(labels.ids, labels.p1.tolist()), "loss": dataclasses.asdict(loss),
+            "train": self.train_identity(grad_accum=False), "lr": self.lr_for(model, role), "seed": self.spec.seed,
+            "predict": {s: digest(self.ids(s)) for s in sorted(predict)},
+        })
+
     def stage(self, role: str, model: str, train_split: str, labels: Labels, loss: LossSpec = LossSpec(),
               predict: tuple[str, ...] = ("test",)) -> StageResult:
         spec = resolve_model(model)
-        train = dataclasses.asdict(self.spec.train)
-        train.pop("eval_batch_size")  # does not change results
         lr = self.lr_for(model, role)
-        key = stage_key({
-            "kind": "classifier", "task": self.task_version, "split": self.split_key, "train_split": train_split,
-            "model": _model_identity(spec), "labels": labels.identity, "loss": dataclasses.asdict(loss),
-            "train": train, "lr": lr, "seed": self.spec.seed, "predict": sorted(predict),
-        })
+        key = self.classifier_key(role, model, train_split, labels, loss, predict)
         cached = self.ctx.stage_lookup(key)
         if cached is not None:
             self.ctx.stage_cached(key, role)
@@ -174,27 +215,25 @@ class Experiment:
         return [self._examples[i] for i in ids]
 
     def model_identity(self, model: str) -> dict[str, Any]:
-        """What a cache key records of a model: its source and, for local folders, a hash of its files."""
+        """What a cache key records of a model: a hub id with its resolved commit, or a folder's file contents."""
         return _model_identity(resolve_model(model))
 
-    def train_identity(self) -> dict[str, Any]:
-        """The run's training settings that change a trained model (all but the labelling batch size)."""
-        train = dataclasses.asdict(self.spec.train)
-        train.pop("eval_batch_size")
-        return train
-
     def cached(self, role: str, kind: str, model: str, payload: dict[str, Any],
-               compute: Callable[[str], tuple[dict[str, dict[str, list]], dict[str, float]]]) -> RowsResult:
+               compute: Callable[[str], tuple[dict[str, dict[str, list]], dict[str, float]]], *,
+               version: int) -> RowsResult:
         """A content-addressed stage of any kind, cached exactly like `stage`.
 
-        The key hashes `kind`, the task version, the split, the seed, `model`'s identity and `payload`, which
-        must hold everything else that changes the result (other models' identities, the training labels'
-        identity, settings). On a miss `compute(key)` runs and returns ({split: {id, prob, gold, label_prob?,
-        output?}}, stage facts); `prob` is a probability in [0, 1] or None, `output` a JSON-able dict per row.
-        Predictions and the done mark are committed together, so a failed stage is never reused.
+        The key hashes `kind` and its code `version` (bump it when the stage's code changes its outputs), the
+        task version, the split, the seed, `model`'s identity and `payload`, which must hold everything else
+        that changes the result (other models' identities, the training rows and their labels' identity, the
+        rows it predicts, the settings it reads: `train_identity(...)` and the lr it uses). On a miss
+        `compute(key)` runs and returns ({split: {id, prob, gold, label_prob?, output?}}, stage facts); `prob`
+        is a probability in [0, 1] or None, `output` a JSON-able dict per row. Predictions and the done mark
+        are committed together, so a failed stage is never reused; a cached stage's rows come back in the order
+        `compute` returned them.
         """
-        key = stage_key({"kind": kind, "task": self.task_version, "split": self.split_key, "seed": self.spec.seed,
-                         "model": self.model_identity(model), **payload})
+        key = stage_key({"kind": kind, "version": version, "task": self.task_version, "split": self.split_key,
+                         "seed": self.spec.seed, "model": self.model_identity(model), **payload})
         found = self.ctx.stage_lookup(key)
         if found is not None:
             self.ctx.stage_cached(key, role)
@@ -240,13 +279,15 @@ class Experiment:
         trained without the conflicting objective, the deception metrics include ds_c and the conflict tax)."""
         from engine.metrics import summarize_run
 
-        ids = weak.preds["test"].ids
-        summary = summarize_run(weak.preds["test"].prob, student.preds["test"].aligned(ids),
+        ids = self.ids("test")
+        summary = summarize_run(weak.preds["test"].aligned(ids), student.preds["test"].aligned(ids),
                                 ceiling.preds["test"].aligned(ids), self.gold_array(ids),
                                 min_gap=self.spec.pgr_min_gap, seed=self.spec.seed,
                                 noconflict_prob=None if noconflict is None else noconflict.preds["test"].aligned(ids))
         summary.update(extra or {})
         summary["n_train_a"], summary["n_train_b"], summary["n_test"] = (
             len(self.splits.a), len(self.splits.b), len(self.splits.test))
+        # Which test set: one per task version whatever the seed (split_examples), named by its ids' hash.
+        summary["test_set"] = digest(sorted(ids))
         self.ctx.metrics([{"name": k, "value": v} for k, v in summary.items()])
         return summary

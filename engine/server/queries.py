@@ -92,11 +92,12 @@ class Queries:
 
     # ------------------------------------------------------------------ cache lookups (queries a worker needs)
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
-        """A finished stage's predictions by split, or None when it is absent or unfinished."""
+        """A finished stage's predictions by split, each split's rows in the order the stage wrote them, or None
+        when it is absent or unfinished."""
         if not self._rows("SELECT 1 FROM stages WHERE key = ? AND status = 'done'", [key]):
             return None
         df = self._df("SELECT split, example_id, prob, gold, label_prob, output FROM predictions WHERE stage_key = ? "
-                      "ORDER BY split, example_id", [key])
+                      "ORDER BY split, position, example_id", [key])
         out: dict[str, dict[str, list]] = {}
         for split, part in df.groupby("split", sort=False):
             out[str(split)] = {"id": part["example_id"].tolist(), "prob": part["prob"].tolist(),

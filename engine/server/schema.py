@@ -46,7 +46,12 @@ MIGRATIONS = [
     """
     ALTER TABLE runs ADD COLUMN IF NOT EXISTS worker_pid INTEGER;
     """,
-    # 3: public mode. Each run belongs to whoever submitted it ('' = the server's owner: the CLI, or local mode)
+    # 3: each prediction row keeps its position in the stage's output, so a cached stage returns its rows in the
+    # order a fresh one did (stage_lookup), never in the table's sort order.
+    """
+    ALTER TABLE predictions ADD COLUMN IF NOT EXISTS position INTEGER;
+    """,
+    # 4: public mode. Each run belongs to whoever submitted it ('' = the server's owner: the CLI, or local mode)
     # and is seen by everyone only when the owner marks it public; uploads are owned and expire the same way.
     """
     ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner VARCHAR DEFAULT '';

@@ -205,9 +205,10 @@ class Store(Queries):
             df["label_prob"] = cols.get("label_prob")
             df["output"] = cols.get("output")
             df["split"] = split
+            df["position"] = range(len(df))
             frames.append(df)
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["example_id", "prob", "gold", "label_prob", "output", "split"])
+            columns=["example_id", "prob", "gold", "label_prob", "output", "split", "position"])
         df["pred"] = (df["prob"].astype(float) >= 0.5).astype("Int64") if len(df) else []
         df["correct"] = (df["pred"] == df["gold"]) if len(df) else []
 
@@ -216,8 +217,9 @@ class Store(Queries):
             con.register("pred_in", df)
             try:
                 con.execute(
-                    "INSERT INTO predictions SELECT ?, split, example_id, prob, pred, gold, correct, label_prob, output "
-                    "FROM pred_in", [key])
+                    "INSERT INTO predictions (stage_key, split, example_id, prob, pred, gold, correct, label_prob, "
+                    "output, position) SELECT ?, split, example_id, prob, pred, gold, correct, label_prob, output, "
+                    "position FROM pred_in", [key])
             finally:
                 con.unregister("pred_in")
             con.execute("UPDATE stages SET status = 'done', finished = ?, seconds = ? WHERE key = ?",

@@ -2,17 +2,25 @@
 
 A task turns a source (hub dataset, user file, generated world) into `Example`s with a stable id
 (a hash of content), text, gold label and meta. `split_examples` then makes the Burns et al. halves:
-A (weak model and ceiling, ground truth), B (student, weak labels) and test, deterministic per seed.
+A (weak model and ceiling, ground truth), B (student, weak labels) and test. The test set is fixed per task
+version (the same for every seed, so a median over seeds is over one test set); the seed picks the halves.
+A task's cache identity hashes its settings with every file they name replaced by the file's content hash.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
+
+# The salt of the seed-independent test set: the test set every seed uses is the one seed 0 used before the
+# test set was fixed, so seed-0 results of earlier versions stay comparable.
+TEST_SEED = 0
 
 
 @dataclass
@@ -27,6 +35,58 @@ def content_id(*parts: Any) -> str:
     """Stable example id: a hash of the example's content, so the same example keeps its id across loads."""
     h = hashlib.sha1("\x1f".join(str(p) for p in parts).encode())
     return h.hexdigest()[:16]
+
+
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes, remembered per (path, size, mtime) within the process."""
+    path = Path(path).expanduser().resolve()
+    st = path.stat()
+    memo = (str(path), st.st_size, st.st_mtime_ns)
+    if memo not in _FILE_DIGESTS:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _FILE_DIGESTS[memo] = h.hexdigest()
+    return _FILE_DIGESTS[memo]
+
+
+def files_digest(files: list[Path], root: Path | None = None) -> list[tuple[str, str]]:
+    """(name relative to `root`, content sha256) of each file, sorted: what a folder's cache identity holds."""
+    return sorted((str(f.relative_to(root)) if root else f.name, file_digest(f)) for f in files if f.is_file())
+
+
+def names_data(field_name: str) -> bool:
+    """Whether a task setting names data on disk, by its name: `path`, `*_path`, `*file*` or `world`."""
+    return field_name in ("path", "world") or field_name.endswith("_path") or "file" in field_name
+
+
+def content_of(value: Any) -> Any:
+    """A data setting as a cache key sees it: a string naming an existing file, folder or glob becomes the
+    content hash of what it names (so an edited file gets a new identity and a moved one keeps its own);
+    other values, and lists / mappings of them, stay as they are."""
+    if isinstance(value, dict):
+        return {k: content_of(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [content_of(v) for v in value]
+    if not isinstance(value, str) or not value.strip() or "\n" in value or len(value) > 4096:
+        return value
+    path = Path(value).expanduser()
+    try:
+        if path.is_file():
+            return {"file": file_digest(path)}
+        if path.is_dir():
+            return {"folder": files_digest([p for p in path.rglob("*")], path)}
+    except OSError:
+        return value
+    if any(c in value for c in "*?["):
+        matched = [Path(m) for m in sorted(glob.glob(str(path), recursive=True))]
+        if matched:
+            return {"glob": files_digest(matched, None)}
+    return value
 
 
 def make_example(text: str, label: int, **meta: Any) -> Example:
@@ -80,8 +140,10 @@ class Task:
                         "world_pref or anthropic_hh_pairs, or conflict: none / explicit")
 
     def cache_version(self) -> str:
-        """Identity of the examples this task yields: name, code version and its settings."""
-        cfg = json.dumps(dataclasses.asdict(self.config), sort_keys=True, default=str)
+        """Identity of the examples this task yields: name, code version and its settings, every file a setting
+        names keyed by its content (an edited data file is a new task version, a moved one is not)."""
+        settings = {k: content_of(v) if names_data(k) else v for k, v in dataclasses.asdict(self.config).items()}
+        cfg = json.dumps(settings, sort_keys=True, default=str)
         return f"{self.registry_name}@{self.version}:{hashlib.sha1(cfg.encode()).hexdigest()[:8]}"
 
 
@@ -135,10 +197,13 @@ def split_examples(
 ) -> Splits:
     """Deterministic split into disjoint halves A/B of the train pool plus a test set.
 
-    Without a 'test' pool, `test_frac` of the train pool becomes test. `balance` undersamples the
-    majority class in train and test separately (after the seeded order, so which rows go is seeded).
-    Class checks and balancing apply to classification tasks only: a preference example's label is
-    always 1 (its `chosen` response is the better one) and a generation example's is unused.
+    The test set does not depend on `seed`: without a 'test' pool, `test_frac` of the train pool is carved
+    off in a fixed order, and balancing and `n_test` cut the test pool in a fixed order too, so every seed of
+    a task version scores on the same examples (as Burns et al. score every seed on the dataset's test split).
+    `seed` orders the training pool: which rows `balance` (undersampling the majority class) and `n_train`
+    keep, and which land in A or B. Class checks and balancing apply to classification tasks only: a
+    preference example's label is always 1 (its `chosen` response is the better one) and a generation
+    example's is unused.
     """
     train = _dedupe(pools.get("train", []))
     test = _dedupe(pools.get("test", []))
@@ -149,7 +214,7 @@ def split_examples(
                         f"{MIN_EXAMPLES} (two training halves of 2 or more and a test set with both classes). "
                         "Fix: add rows")
     if not test:
-        train = _seeded_order(train, seed, "carve")
+        train = _seeded_order(train, TEST_SEED, "carve")
         k = max(1, int(round(len(train) * test_frac)))
         test, train = train[:k], train[k:]
     test_ids = {e.id for e in test}
@@ -162,7 +227,7 @@ def split_examples(
                 "a weak-to-strong run needs both classes. Fix: check the label column or add examples of the other class"
             )
     train = _seeded_order(train, seed, "train")
-    test = _seeded_order(test, seed, "test")
+    test = _seeded_order(test, TEST_SEED, "test")
     if balance and kind == "classification":
         train, test = _balance(train), _balance(test)
     if n_train:

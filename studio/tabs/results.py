@@ -2,8 +2,9 @@
 
 For the selected run: PGR with its bootstrap interval and the accuracies (greyed out when PGR should not
 be trusted), the accuracy ladder (optionally over every seed of the same setup), calibration and
-training curves. Across runs: PGR against the strong model's size per weak model (Burns et al.'s grid)
-and methods side by side (a dot per seed, the median as a bar). Every figure has a CSV of the data it
+training curves. Across runs, one panel per task and never pooled over tasks or methods: PGR against the
+strong model's size, a line per method and weak model (Burns et al.'s grid), and methods side by side (a dot
+per seed, the median as a bar). Every figure has a CSV of the data it
 draws; PNGs come from the camera button of the figure's toolbar.
 
     parts = build(source)        # inside a gr.Blocks; returns the named components

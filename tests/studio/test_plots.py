@@ -70,9 +70,35 @@ def test_pgr_vs_size_one_line_per_weak_model_ordered_by_size():
     assert list(xs["n_runs"]) == [1, 2]
     fig = plots.pgr_vs_size(runs, sizes)
     lines = [t for t in fig.data if t.mode == "lines+markers"]
-    assert [t.name for t in lines] == ["weak xs", "weak s"]
+    assert [t.name for t in lines] == ["naive · weak xs", "naive · weak s"]
     assert fig.layout.xaxis.type == "log"
     assert plots.pgr_vs_size(runs).layout.xaxis.type == "category"  # no sizes: names
+
+
+def test_across_run_figures_draw_a_panel_per_task_and_a_series_per_method():
+    # Two tasks x two methods: nothing is pooled, each task its panel, each method its own line and median.
+    runs = pd.DataFrame([{**_run("a", 0, "naive", strong="l", pgr=0.2), "task": "sciq"},
+                         {**_run("b", 1, "naive", strong="l", pgr=0.4), "task": "sciq"},
+                         {**_run("c", 0, "aux_conf", strong="l", pgr=0.9), "task": "sciq"},
+                         {**_run("d", 0, "naive", strong="l", pgr=-0.5), "task": "boolq"},
+                         {**_run("e", 0, "aux_conf", strong="s", pgr=0.7), "task": "boolq"}])
+    data = plots.pgr_vs_size_data(runs, {"xs": 5e4, "s": 2e5, "l": 6e5})
+    got = {(r.task, r.method, r.strong): r.median_pgr for r in data.itertuples()}
+    assert got == {("sciq", "naive", "l"): pytest.approx(0.3), ("sciq", "aux_conf", "l"): 0.9,
+                   ("boolq", "naive", "l"): -0.5, ("boolq", "aux_conf", "s"): 0.7}
+    fig = plots.pgr_vs_size(runs, {"xs": 5e4, "s": 2e5, "l": 6e5})
+    assert [a.text for a in fig.layout.annotations][:2] == ["boolq", "sciq"]  # one panel per task
+    lines = [(t.name, t.xaxis, list(t.y)) for t in fig.data if t.mode == "lines+markers"]
+    assert lines == [("aux_conf · weak xs", "x", [0.7]), ("naive · weak xs", "x", [-0.5]),
+                     ("aux_conf · weak xs", "x2", [0.9]), ("naive · weak xs", "x2", [pytest.approx(0.3)])]
+    meds = plots.methods_data(runs)
+    assert meds.groupby(["task", "method"])["median"].first().to_dict() == {
+        ("boolq", "aux_conf"): 0.7, ("boolq", "naive"): -0.5, ("sciq", "aux_conf"): 0.9,
+        ("sciq", "naive"): pytest.approx(0.3)}
+    fig = plots.methods_compared(runs)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [(b.xaxis, list(b.customdata), list(b.y)) for b in bars] == [
+        ("x", ["aux_conf", "naive"], [0.7, -0.5]), ("x2", ["aux_conf", "naive"], pytest.approx([0.9, 0.3]))]
 
 
 def test_methods_compared_median_bar_and_a_dot_per_seed():
