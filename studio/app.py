@@ -67,7 +67,10 @@ def build_app(client: Any) -> gr.Blocks:
     visitors = Visitors(source._client) if policy.get("public") else None
     if visitors is not None:
         source.visitor = visitors.token
-    with gr.Blocks(title="Weak-to-Strong Studio", fill_width=True) as demo:
+    # Gradio's own copies of uploads and downloads expire like the engine's (W2S_EXPORT_HOURS), checked hourly.
+    age = int(3600 * common.EXPORT_HOURS)
+    with gr.Blocks(title="Weak-to-Strong Studio", fill_width=True,
+                   delete_cache=(min(3600, age), age) if policy.get("public") else None) as demo:
         head = gr.HTML(header(source))
         if visitors is not None:
             state = visitors.browser_state()
