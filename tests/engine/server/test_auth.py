@@ -152,6 +152,7 @@ def test_each_cap_is_enforced_with_its_message(pub):
     assert owner.health().ok
 
 
+@pytest.mark.slow  # a worker has to be running
 def test_a_worker_gets_a_token_for_its_run_only_and_no_hf_token(tmp_path, tiny_models):
     tiny = ",".join(tiny_models.values())  # the owner may allow models by name, folders included
     eng = EngineProcess(tmp_path, tmp_path / "runs.duckdb", workers=1, public=True,

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT, EngineProcess, free_port, read_db, toy_config
 
 
@@ -28,13 +30,13 @@ def _run_cli(home, *args):
 
 def test_sigterm_shuts_down_as_cleanly_as_ctrl_c(tmp_path):
     eng = EngineProcess(tmp_path, tmp_path / "runs.duckdb", workers=0)
-    eng.client.submit({"task": "world_size", "methods": ["naive"]})
+    eng.client.upload("a.csv", b"text,label\n" + b"".join(b"row %d,%d\n" % (i, i % 2) for i in range(10)))  # a write
     eng.proc.send_signal(signal.SIGTERM)
     assert eng.proc.wait(timeout=30) == 0
     eng.log.close()
     assert not (tmp_path / "engine.json").exists()
     assert not (tmp_path / "runs.duckdb.wal").exists()  # checkpointed and closed
-    assert read_db(tmp_path / "runs.duckdb", "SELECT count(*) FROM runs") == [(1,)]
+    assert read_db(tmp_path / "runs.duckdb", "SELECT count(*) FROM uploads") == [(1,)]
 
 
 def test_a_stale_engine_json_whose_pid_is_another_process_does_not_block_a_start(tmp_path):
@@ -53,17 +55,18 @@ def test_a_stale_engine_json_whose_pid_is_another_process_does_not_block_a_start
 
 def test_a_wrong_token_in_engine_json_is_one_line_not_a_traceback(engine, tmp_path):
     info = json.loads((engine.home / "engine.json").read_text())
-    for token in ("wrong", "wrongé", "a\nb"):
+    for token, args in (("wrong", ["cancel", "rnone"]), ("wrongé", ["runs", "--db", info["db"]]),
+                        ("a\nb", ["show", "rnone", "--db", info["db"]])):
         (tmp_path / "engine.json").write_text(json.dumps({**info, "token": token}))
-        for args in (["runs", "--db", info["db"]], ["show", "rnone", "--db", info["db"]], ["cancel", "rnone"]):
-            out = _run_cli(tmp_path, *args)
-            assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
-            assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+        out = _run_cli(tmp_path, *args)
+        assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     (tmp_path / "engine.json").write_text(json.dumps({**info, "token": "wrong"}))
     out = _run_cli(tmp_path, "runs", "--db", info["db"])
     assert "refused the token in" in out.stderr and "w2s serve" in out.stderr
 
 
+@pytest.mark.slow  # a real run, to have its log and predictions on disk
 def test_files_the_engine_creates_are_for_its_owner_only(engine, tiny_models):
     engine.client.upload("private.csv", b"text,label\n" + b"".join(b"row %d,%d\n" % (i, i % 2) for i in range(10)))
     run = engine.client.wait_for(engine.client.submit(toy_config(tiny_models, seed=7, n=120)).run_ids, timeout=120)[0]
