@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+
 @dataclass
 class Pairs:
     """Preference pairs, aligned by position: `chosen[i]` is preferred to `rejected[i]` after `prompts[i]`."""

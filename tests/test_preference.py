@@ -122,7 +122,8 @@ def test_delta_pairs_two_weak_models_and_compares_dpo_with_sft(store):
     gens = outputs(store, run_id, "base")
     assert s["base_acc"] == pytest.approx(np.mean([r["gold_score"] for r in gens]))
     for role in ("weak", "rejected", "base", "student", "sft", "ceiling"):  # the raw gold score beside the accuracy
-        assert s[f"{role}_gold_reward"] == pytest.approx(np.mean([r["gold_score"] for r in outputs(store, run_id, role)]))
+        scores = [r["gold_score"] for r in outputs(store, run_id, role)]
+        assert s[f"{role}_gold_reward"] == pytest.approx(np.mean(scores))
 
 
 def test_delta_refuses_a_task_without_a_gold_scorer(store, tmp_path):
