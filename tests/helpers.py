@@ -177,3 +177,51 @@ class StudioProcess:
             wait_until(lambda: gone(self.engine_pid), 30, "the engine to exit")
         self.engine.close()
         self.log.close()
+
+
+def run_config(store, cfg: dict):
+    """Run the one run `cfg` expands to in this process on `store`; (run id, summary), asserting it finished."""
+    from engine.config import config_from_dict
+    from engine.run.execute import run_local
+
+    (spec,) = config_from_dict(cfg).expand()
+    run_id, status, summary = run_local(spec, store, progress=False)
+    assert status == "done", summary
+    return run_id, summary
+
+
+def small_toy(tiny_models, **over) -> dict:
+    """The toy task on the two tiny models with a 96-example training pool and 48 test examples (seconds)."""
+    cfg = {"task": "toy_sentiment", "weak": tiny_models["weak"], "strong": tiny_models["strong"], "methods": ["naive"],
+           "seeds": [0], "n_train": 96, "n_test": 48, "train": {"epochs": 2, "lr": 1e-3, "batch_size": 16}}
+    cfg.update(over)
+    return cfg
+
+
+# The preference methods' small world_pref setup (seconds per run) and the per-pair records of a run's role.
+SMALL_PREF = {"task": "world_pref", "weak": "world-xs", "strong": "world-s", "n_train": 480, "n_test": 160,
+              "seeds": [0], "train": {"epochs": 4, "batch_size": 32}}
+
+
+def run_preference(store, method: str, **over):
+    return run_config(store, {**SMALL_PREF, "methods": [method], **over})
+
+
+def outputs(store, run_id: str, role: str, split: str = "test") -> list[dict]:
+    import json
+
+    df, _ = store.predictions_page(run_id, split=split, role=role, limit=10_000)
+    return [json.loads(o) for o in df[f"{role}_output"]]
+
+
+class NullContext:
+    """A run context that drops progress and metrics (for calling a trainer directly)."""
+
+    def progress(self, *a, **k):
+        pass
+
+    def check_cancelled(self):
+        pass
+
+    def metrics(self, rows):
+        pass

@@ -1,4 +1,4 @@
-"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+"""engine.config: errors name the problem, sweeps expand, a RunSpec round-trips, every shipped preset expands."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The engine as a real subprocess (`w2s serve`): jobs, workers, events, cancel, crashes, restarts, bad input."""
+"""The engine's HTTP API on a real subprocess: a submitted run's rows, the token guard, bad input answered 4xx."""
 
 from __future__ import annotations
 
