@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -26,10 +27,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.registry import METHODS, TASKS
+from engine.sweep import ModelListError, Resources, model_pairs
 
 
 class ConfigError(ValueError):
     """An invalid config; the message names the field, the value and the fix."""
+
+
+MAX_SEED = 2**31 - 1  # seeds are stored as INTEGER and seed numpy / torch, which take 0 .. 2**32 - 1
+MAX_INT = 2**63 - 1  # any whole number in a config fits a 64-bit integer (DuckDB BIGINT, torch)
+MAX_RUNS_PER_SWEEP = 10_000  # methods x seeds, checked before anything is expanded; the engine may set fewer
 
 
 @dataclass
@@ -98,44 +105,6 @@ class MethodConfig:
     """Base of every method's settings dataclass."""
 
 
-_BYTES = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
-          "tib": 2**40}
-
-
-def parse_bytes(value: str | int | float) -> int:
-    """'16GB' -> 16e9, '512MiB' -> 512 * 2**20, 1000 -> 1000; ValueError naming the accepted forms."""
-    import re
-
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", str(value).lower())
-    if not m or float(m.group(1)) <= 0:
-        raise ValueError(f"memory={value!r} is not an amount of memory; write e.g. 8GB, 512MiB or a number of bytes")
-    return int(float(m.group(1)) * _BYTES[m.group(2) or ""])
-
-
-@dataclass
-class Resources:
-    """What one run's worker asks for: Ray places the run on a node that has them. They change where a run goes,
-    never its results, so no stage's cache key reads them."""
-
-    num_cpus: float = field(default=1.0, metadata={"help": "CPU cores reserved for the run (Ray); also the torch "
-                                                          "threads of a Ray worker unless W2S_THREADS is set."})
-    num_gpus: float | None = field(default=None, metadata={"help": "GPUs for the run (Ray); empty = 1 when the "
-                                                                  "cluster has GPUs, else 0."})
-    memory: str | None = field(default=None, metadata={"help": "Memory reserved on the node, e.g. 16GB (Ray); "
-                                                               "empty = no reservation."})
-
-    def __post_init__(self) -> None:
-        if self.num_cpus <= 0:
-            raise ValueError(f"num_cpus={self.num_cpus} must be > 0")
-        if self.num_gpus is not None and self.num_gpus < 0:
-            raise ValueError(f"num_gpus={self.num_gpus} must be >= 0")
-        if self.memory is not None:
-            parse_bytes(self.memory)
-
-    def memory_bytes(self) -> int | None:
-        return None if self.memory is None else parse_bytes(self.memory)
-
-
 @dataclass
 class RunSpec:
     """One fully resolved run: what the runner executes and what the database stores as the run's config."""
@@ -187,12 +156,25 @@ class ExperimentConfig:
     resources: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "What each run's worker asks a Ray cluster for: num_cpus, num_gpus, memory (e.g. 16GB)."})
 
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value} must be at least 1 (or empty for every example)")
+        if not 0 < self.test_frac < 1:
+            raise ValueError(f"test_frac={self.test_frac} must be between 0 and 1, e.g. 0.2")
+        if self.pgr_min_gap < 0:
+            raise ValueError(f"pgr_min_gap={self.pgr_min_gap} must be >= 0")
+
     def expand(self) -> list[RunSpec]:
         """One RunSpec per (task, weak x strong pair, method, seed), every part validated."""
         tasks = [_task_parts(t) for t in (self.task if isinstance(self.task, list) else [self.task])]
         if not tasks:
             raise ConfigError("task is an empty list; name at least one task, e.g. world_size")
-        pairs = model_pairs(self.weak, self.strong, self.all_pairs)
+        try:
+            pairs = model_pairs(self.weak, self.strong, self.all_pairs)
+        except ModelListError as exc:
+            raise ConfigError(str(exc)) from None
         train = from_dict(TrainConfig, self.train, "train")
         resources = from_dict(Resources, self.resources, "resources")
         for key in self.settings:
@@ -222,25 +204,6 @@ class ExperimentConfig:
                             pgr_min_gap=self.pgr_min_gap, resources=resources,
                         ))
         return specs
-
-
-def model_pairs(weak: str | list[str], strong: str | list[str], all_pairs: bool = False) -> list[tuple[str, str]]:
-    """The (weak, strong) pairs of a config: one weak and one strong model are one pair, as given; lists make a grid
-    of the pairs whose weak model is smaller (engine.models.smaller_pairs), or of every pair with `all_pairs`."""
-    weaks, strongs = _model_list(weak, "weak"), _model_list(strong, "strong")
-    if all_pairs or len(weaks) * len(strongs) == 1:
-        return [(w, s) for w in weaks for s in strongs]
-    from engine.models import smaller_pairs
-
-    return smaller_pairs(weaks, strongs)
-
-
-def _model_list(value: str | list[str], where: str) -> list[str]:
-    names = [n.strip() for n in (value if isinstance(value, list) else [value]) if isinstance(n, str) and n.strip()]
-    if not names or len(set(names)) < len(names):
-        raise ConfigError(f"{where}: give a model (a catalogue name, hub id or local folder) or a list of distinct "
-                          f"models, not {value!r}")
-    return names
 
 
 def _task_parts(task: Any) -> tuple[str, dict[str, Any]]:
@@ -291,10 +254,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):  # YAML's .inf / .nan, JSON's Infinity / NaN
+            raise ConfigError(f"{where}: {value!r} is not a finite number; give a plain number")
         if tp is int:
-            if number != int(number):
+            whole = int(value) if isinstance(value, int) else (int(number) if number.is_integer() else None)
+            if whole is None:
                 raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-            return int(number)
+            if abs(whole) > MAX_INT:
+                raise ConfigError(f"{where}: {value!r} is out of range; whole numbers must lie within +-{MAX_INT}")
+            return whole
         return number
     if tp is str:
         if not isinstance(value, str | int | float):
@@ -322,7 +290,9 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+def config_from_dict(data: dict[str, Any], max_runs: int = MAX_RUNS_PER_SWEEP) -> ExperimentConfig:
+    """Validate an experiment config. The sweep size (methods x seeds) is checked against `max_runs` before
+    anything is built, so a seed list of a million entries is refused at once instead of being expanded."""
     if not isinstance(data, dict):
         raise ConfigError(f"an experiment config must be a mapping, got {type(data).__name__}")
     data = dict(data)
@@ -332,11 +302,18 @@ def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
             if plural in data:
                 raise ConfigError(f"give either '{single}' or '{plural}', not both")
             data[plural] = data.pop(single)
+    sizes = [len(v) if isinstance(v, list) else 1 for v in (data.get("methods", [0]), data.get("seeds", [0]))]
+    if sizes[0] * sizes[1] > max_runs:
+        raise ConfigError(f"this sweep has {sizes[0]} method(s) x {sizes[1]} seed(s) = {sizes[0] * sizes[1]:,} runs; "
+                          f"at most {max_runs:,} per submission. Fix: fewer seeds or methods")
     cfg = from_dict(ExperimentConfig, data, "config")
     if not cfg.methods:
         raise ConfigError("methods is empty; name at least one method, e.g. [naive]")
     if not cfg.seeds:
         raise ConfigError("seeds is empty; give at least one seed, e.g. [0]")
+    for seed in cfg.seeds:
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"seeds: {seed} is out of range; use whole numbers from 0 to {MAX_SEED:,}")
     return cfg
 
 

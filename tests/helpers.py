@@ -63,14 +63,15 @@ def terminate(proc: subprocess.Popen) -> None:
 class EngineProcess:
     """`w2s serve` in a subprocess, polled until it answers."""
 
-    def __init__(self, home: Path, db: Path, workers: int = 1, port: int = 0, args: tuple[str, ...] = ()):
+    def __init__(self, home: Path, db: Path, workers: int = 1, port: int = 0, args: tuple[str, ...] = (),
+                 public: bool = False, env: dict | None = None):
         self.home, self.db = home, db
         home.mkdir(parents=True, exist_ok=True)
         self.log = (home / f"serve-{time.time_ns()}.log").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "engine.cli", "serve", "--db", str(db), "--port", str(port), "--workers",
-             str(workers), "--grace", "3", *args], cwd=ROOT, env={**os.environ, "W2S_HOME": str(home)},
-            stdout=self.log, stderr=subprocess.STDOUT)
+             str(workers), "--grace", "3", *(["--public"] if public else []), *args], cwd=ROOT,
+            env={**os.environ, "W2S_HOME": str(home), **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             info = find_engine(home)
@@ -136,7 +137,8 @@ class StudioProcess:
     """`python launch.py` on its own data directory: it starts an engine there (none runs yet) and the Gradio
     app; `client` is a gradio_client.Client on the app, `engine` an engine client on the engine it started."""
 
-    def __init__(self, home: Path, workers: int = 1, timeout: float = 120, stop_engine: bool = True):
+    def __init__(self, home: Path, workers: int = 1, timeout: float = 120, stop_engine: bool = True,
+                 public: bool = False, env: dict | None = None):
         from gradio_client import Client
 
         self.home, self.port, self.stop_engine = home, free_port(), stop_engine
@@ -145,8 +147,9 @@ class StudioProcess:
         self.log = (home / f"studio-{time.time_ns()}.log").open("wb")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "launch.py"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, "W2S_HOME": str(home), "W2S_STUDIO_PORT": str(self.port), "W2S_WORKERS": str(workers)})
+            [sys.executable, "launch.py", *(["--public"] if public else [])], cwd=ROOT, stdout=self.log,
+            stderr=subprocess.STDOUT, env={**os.environ, "W2S_HOME": str(home), "W2S_STUDIO_PORT": str(self.port),
+                                           "W2S_WORKERS": str(workers), **(env or {})})
         while True:
             assert self.proc.poll() is None, f"studio exited: {Path(self.log.name).read_text()}"
             assert time.monotonic() - t0 < timeout, f"studio did not answer: {Path(self.log.name).read_text()}"
@@ -248,3 +251,49 @@ class LocalRayCluster:
         for i in reversed(range(len(self.procs))):
             self.kill_node(i)
         shutil.rmtree(self.tmp, ignore_errors=True)
+def run_config(store, cfg: dict):
+    """Run the one run `cfg` expands to in this process on `store`; (run id, summary), asserting it finished."""
+    from engine.config import config_from_dict
+    from engine.run.execute import run_local
+
+    (spec,) = config_from_dict(cfg).expand()
+    run_id, status, summary = run_local(spec, store, progress=False)
+    assert status == "done", summary
+    return run_id, summary
+
+
+def small_toy(tiny_models, **over) -> dict:
+    """The toy task on the two tiny models with a 96-example training pool and 48 test examples (seconds)."""
+    cfg = {"task": "toy_sentiment", "weak": tiny_models["weak"], "strong": tiny_models["strong"], "methods": ["naive"],
+           "seeds": [0], "n_train": 96, "n_test": 48, "train": {"epochs": 2, "lr": 1e-3, "batch_size": 16}}
+    cfg.update(over)
+    return cfg
+
+
+# The preference methods' small world_pref setup (seconds per run) and the per-pair records of a run's role.
+SMALL_PREF = {"task": "world_pref", "weak": "world-xs", "strong": "world-s", "n_train": 480, "n_test": 160,
+              "seeds": [0], "train": {"epochs": 4, "batch_size": 32}}
+
+
+def run_preference(store, method: str, **over):
+    return run_config(store, {**SMALL_PREF, "methods": [method], **over})
+
+
+def outputs(store, run_id: str, role: str, split: str = "test") -> list[dict]:
+    import json
+
+    df, _ = store.predictions_page(run_id, split=split, role=role, limit=10_000)
+    return [json.loads(o) for o in df[f"{role}_output"]]
+
+
+class NullContext:
+    """A run context that drops progress and metrics (for calling a trainer directly)."""
+
+    def progress(self, *a, **k):
+        pass
+
+    def check_cancelled(self):
+        pass
+
+    def metrics(self, rows):
+        pass

@@ -13,7 +13,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from engine.server.serve import serve
 
     return serve(args.db, port=args.port, workers=args.workers, grace=args.grace, backend=args.backend,
-                 ray_address=args.ray_address, host=args.host)
+                 ray_address=args.ray_address, host=args.host, public=args.public or None)
 
 
 def _client_or_exit():
@@ -98,6 +98,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="where workers run: subprocesses on this machine (default) or a Ray cluster")
     r.add_argument("--ray-address", help="the Ray cluster (host:port of its head; default $RAY_ADDRESS, else a "
                                          "local Ray instance that stops with the engine)")
+    r.add_argument("--public", action="store_true", help="public mode (also on with SPACE_ID or W2S_PUBLIC=1): "
+                   "uploads and catalogue models only, visitors kept apart, caps (engine/server/policy.py)")
     r.set_defaults(fn=cmd_serve)
 
     r = sub.add_parser("submit", help="queue an experiment config on the running engine")

@@ -4,6 +4,6 @@
     app.py        the HTTP API, one router per resource
     engine.py     the service the routes share (expand configs, apply worker events, views)
     scheduler.py  queued runs become workers, up to K at once, through a backend (backends/: subprocess, ray)
-    tokens.py     per-run worker tokens (a worker may act for its own run only)
+    auth.py       who calls: the owner, a public visitor, or one run's worker (its token reaches that run only)
     store.py      the one writer; schema.py the migrations; queries.py the named reads
 """

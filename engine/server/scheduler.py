@@ -1,12 +1,14 @@
 """The engine's scheduler: queued runs in the database become workers, up to K at once, through a backend.
 
-    scheduler = Scheduler(store, home, url, tokens, slots=1, backend=SubprocessBackend(), changes=Changes())
+    scheduler = Scheduler(store, home, url, slots=1, backend=SubprocessBackend(), changes=Changes(),
+                          worker_tokens=WorkerTokens(), env_filter=policy.worker_env)
     scheduler.start()        # adopts the runs the backend still holds, marks the other running runs interrupted
     scheduler.cancel(run_id) # SIGTERM, SIGKILL after a grace period; the run is cancelled at once
     scheduler.stop()         # engine shutdown: running runs become interrupted (unless the backend keeps them)
 
 Each run gets its own `python -m engine.run.worker RUN`, started by the backend (engine.server.backends: a local
-subprocess, or a Ray actor on a cluster node) with the engine's URL and a token scoped to that run. Its output
+subprocess, or a Ray actor on a cluster node) with the engine's URL, a token scoped to that run
+(engine.server.auth.WorkerTokens, revoked when the worker ends) and the environment the policy allows. Its output
 ends in $W2S_HOME/logs/<run>.log on the engine's machine (written by the child, or streamed as log events). The
 worker reports done / failed itself; a worker that ends while its run is still "running" (segfault, kill -9, the
 OOM killer, a dead Ray node) has its run marked failed with the tail of its log.
@@ -23,7 +25,7 @@ import subprocess
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,13 +110,18 @@ class Worker:
     handle: Handle
     recorded_pid: int | None = None
     kill_at: float | None = None  # set by cancel / stop: SIGKILL if still alive then
+    started: float = field(default_factory=time.monotonic)
 
 
 class Scheduler:
-    def __init__(self, store: Any, home: Path, url: str, tokens: Any, slots: int, backend: Backend,
-                 changes: Changes, grace: float = 5.0):
-        self.store, self.home, self.url, self.tokens = store, Path(home), url, tokens
+    def __init__(self, store: Any, home: Path, url: str, slots: int, backend: Backend, changes: Changes,
+                 grace: float = 5.0, worker_tokens: Any = None, env_filter: Any = None, max_run_seconds: float = 0):
+        self.store, self.home, self.url = store, Path(home), url
         self.slots, self.backend, self.changes, self.grace = slots, backend, changes, grace
+        # Each worker gets a token scoped to its run (engine.server.auth.WorkerTokens), not the engine's own, and
+        # the environment the policy allows (engine.server.policy.Policy.worker_env).
+        self.worker_tokens, self.env_filter = worker_tokens, env_filter or (lambda env: env)
+        self.max_run_seconds = max_run_seconds
         self.workers: dict[str, Worker] = {}
         self.lock = threading.RLock()  # held while a run's status and its worker change together
         self._wake = threading.Event()
@@ -138,6 +145,8 @@ class Scheduler:
             for run_id, _ in running:
                 if run_id in held:
                     self.workers[run_id] = Worker(run_id, held[run_id], recorded_pid=held[run_id].pid)
+                    if self.worker_tokens is not None and held[run_id].token:  # the token its worker still holds
+                        self.worker_tokens.adopt(held[run_id].token, run_id)
                     self.store.set_worker(run_id, held[run_id].pid)
                     with self.log_path(run_id).open("ab") as log:
                         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} a restarted engine adopted this "
@@ -222,6 +231,14 @@ class Scheduler:
             if end is None:
                 if w.kill_at is not None and now >= w.kill_at:
                     self.backend.signal(w.handle, signal.SIGKILL)
+                elif w.kill_at is None and self.max_run_seconds and now - w.started > self.max_run_seconds:
+                    minutes = self.max_run_seconds / 60
+                    self.store.set_status(w.run_id, "failed", error=f"stopped after {minutes:g} minutes: this "
+                                          "server's limit for one run (owner setting W2S_MAX_RUN_MINUTES); finished "
+                                          "stages are kept and reused by a requeue")
+                    self.backend.signal(w.handle, signal.SIGTERM)
+                    w.kill_at = now + self.grace
+                    self.changes.bump(w.run_id)
                 continue
             self._finish(w)
             if self.store.run_status(w.run_id) == "running":  # ended without reporting
@@ -236,9 +253,11 @@ class Scheduler:
             self._spawn(run_id)
 
     def worker_env(self, run_id: str) -> dict[str, str]:
-        """What a worker needs to find the engine: its URL and a token scoped to this one run."""
-        return {paths.ENGINE_URL_VAR: self.url, paths.ENGINE_TOKEN_VAR: self.tokens.issue(run_id),
-                "W2S_HOME": str(self.home)}
+        """A worker's environment: what the policy lets through of the engine's, the engine's URL and a token
+        scoped to this one run."""
+        token = self.worker_tokens.issue(run_id) if self.worker_tokens is not None else ""
+        return {**self.env_filter(dict(os.environ)), paths.ENGINE_URL_VAR: self.url, paths.ENGINE_TOKEN_VAR: token,
+                "W2S_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
 
     def _resources(self, run_id: str) -> dict[str, Any]:
         row = self.store.run(run_id) or {}
@@ -252,6 +271,8 @@ class Scheduler:
             handle = self.backend.start(run_id, self.worker_env(run_id), self._resources(run_id),
                                         self.log_path(run_id))
         except BackendError as exc:
+            if self.worker_tokens is not None:
+                self.worker_tokens.revoke(run_id)
             self.store.set_status(run_id, "failed", error=str(exc))
             self.changes.bump(run_id)
             return
@@ -267,6 +288,8 @@ class Scheduler:
 
     def _finish(self, w: Worker) -> None:
         self.workers.pop(w.run_id, None)
+        if self.worker_tokens is not None:
+            self.worker_tokens.revoke(w.run_id)
         try:
             self.store.set_worker(w.run_id, None)
         except Exception:

@@ -20,9 +20,11 @@ import yaml
 from studio.common import export_dir, notice
 from studio.forms import Form
 from studio.source import Source, message
+from studio.tabs.experiment_values import model_names, one_or_list, parse_seeds
 
 HANDLED = ("name", "task", "weak", "strong", "methods", "seeds", "train", "settings")  # own widgets
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq", ".gz"]
+
 
 def to_yaml(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=None, allow_unicode=True)
@@ -33,32 +35,9 @@ def cli_line(config: dict[str, Any]) -> str:
     return f"# the same experiment headless: save the YAML above as {name}.yaml, then\nw2s run {name}.yaml"
 
 
-def parse_seeds(text: Any) -> list[int] | str:
-    """'0, 1, 2' or '0-4' -> [0, 1, 2(, 3, 4)]; a message when the text is not a list of whole numbers."""
-    items: list[int] = []
-    for part in re.split(r"[,\s]+", str(text or "").strip()):
-        if not part:
-            continue
-        m = re.fullmatch(r"(-?\d+)\s*-\s*(\d+)", part) or re.fullmatch(r"(\d+)\.\.(\d+)", part)
-        if m:
-            lo, hi = int(m.group(1)), int(m.group(2))
-            items.extend(range(lo, hi + 1))
-        elif re.fullmatch(r"-?\d+", part):
-            items.append(int(part))
-        else:
-            return f"seeds: '{part}' is not a whole number; write e.g. 0, 1, 2 or 0-4"
-    return items or "seeds: give at least one seed, e.g. 0"
-
-
-def model_names(value: Any) -> list[str]:
-    """The models a weak / strong picker holds: several (a grid) or one; text from an API call counts as one."""
-    items = value if isinstance(value, list) else [value]
-    return [str(v).strip() for v in items if v is not None and str(v).strip()]
-
-
-def one_or_list(names: list[str]) -> str | list[str]:
-    """How a config writes the models: one name as text, several as a list (a weak x strong grid)."""
-    return names[0] if len(names) == 1 else names if names else ""
+def notes_html(reply: dict[str, Any]) -> str:
+    """What the engine noticed while loading the data (rows skipped, labels mapped), one line each."""
+    return "".join(notice(f"Note: {n}", "info") for n in reply.get("notes") or [])
 
 
 def guess_column(columns: list[str], wanted: tuple[str, ...], exclude: str | None = None) -> str | None:
@@ -72,8 +51,9 @@ def guess_column(columns: list[str], wanted: tuple[str, ...], exclude: str | Non
 class ExperimentForm:
     """All widgets of the tab in one fixed order, and the conversions config <-> widget values."""
 
-    def __init__(self, registry: dict[str, Any]):
+    def __init__(self, registry: dict[str, Any], max_seeds: int | None = None):
         self.registry = registry
+        self.max_seeds = max_seeds or 1000
         self.tasks = [t["name"] for t in registry["tasks"]]
         self.methods = [m["name"] for m in registry["methods"]]
         self.models = [m["name"] for m in registry["models"]]
@@ -111,7 +91,7 @@ class ExperimentForm:
         config["task"] = {"name": task, **task_settings} if task_settings else task
         config["weak"], config["strong"] = one_or_list(model_names(weak)), one_or_list(model_names(strong))
         config["methods"] = list(methods or [])
-        parsed = parse_seeds(seeds)
+        parsed = parse_seeds(seeds, self.max_seeds)
         if isinstance(parsed, str):
             problem, parsed = parsed, [0]
         config["seeds"] = parsed
@@ -185,7 +165,9 @@ class ExperimentForm:
 
 def build(source: Source) -> dict[str, Any]:
     registry = source.registry()
-    ef = ExperimentForm(registry)
+    policy = source.policy()
+    public = bool(policy.get("public"))  # public mode: catalogue models only, no remote code (the engine enforces it)
+    ef = ExperimentForm(registry, (policy.get("limits") or {}).get("max_seeds"))
     all_presets = source.presets()
     tasks = {t["name"]: t for t in registry["tasks"]}
     methods = {m["name"]: m for m in registry["methods"]}
@@ -224,10 +206,10 @@ def build(source: Source) -> dict[str, Any]:
                         gr.Markdown("This task has no settings.", elem_classes=["w2s-help"])
                 ef.task_groups[name] = group
             with gr.Row():
-                ef.weak = gr.Dropdown(model_choices, value=[], label="Weak supervisor", allow_custom_value=True,
-                                      multiselect=True, elem_id="exp-weak", info="Weak supervisor(s): zoo name, hub "
-                                                                                 "id or local folder; several make a grid.")
-                ef.strong = gr.Dropdown(model_choices, value=[], label="Strong student", allow_custom_value=True,
+                ef.weak = gr.Dropdown(model_choices, value=[], label="Weak supervisor", allow_custom_value=not public,
+                                      multiselect=True, elem_id="exp-weak",
+                                      info="Weak supervisor(s): zoo name, hub id or local folder; several make a grid.")
+                ef.strong = gr.Dropdown(model_choices, value=[], label="Strong student", allow_custom_value=not public,
                                         multiselect=True, elem_id="exp-strong",
                                         info="Strong student(s): zoo name, hub id or folder; several make a grid.")
             with gr.Row():
@@ -244,7 +226,8 @@ def build(source: Source) -> dict[str, Any]:
                         gr.Markdown("This method has no settings.", elem_classes=["w2s-help"])
                 ef.method_groups[name] = acc
             with gr.Accordion("Training settings (every stage)", open=False):
-                ef.train_form = Form.build(registry.get("train") or [], prefix="train", where="train")
+                ef.train_form = Form.build(registry.get("train") or [], prefix="train", where="train",
+                                           skip=("trust_remote_code",) if public else ())
             extra_fields = [f for f in registry.get("experiment") or [] if f["name"] not in HANDLED]
             with gr.Accordion("Data and PGR settings", open=False):
                 ef.extra_form = Form.build(extra_fields, prefix="exp", where="config")
@@ -320,7 +303,7 @@ def build(source: Source) -> dict[str, Any]:
         except Exception as exc:
             msg = message(exc)
             return [notice(msg), count_line(config), text, cli, path, *ef.annotate(msg, values)]
-        ok = notice(f"Config is valid: {reply.get('runs')} run(s) ready to submit.", "ok")
+        ok = notice(f"Config is valid: {reply.get('runs')} run(s) ready to submit.", "ok") + notes_html(reply)
         return [ok, count_line(config, reply.get("runs")), text, cli, path, *ef.annotate(None, values)]
 
     def submit(*values):
@@ -337,7 +320,7 @@ def build(source: Source) -> dict[str, Any]:
             return ["", "", notice(msg), text, cli, path, *ef.annotate(msg, values)]
         ids = reply.get("run_ids") or []
         done = notice(f"Queued {len(ids)} run(s) as sweep {reply.get('sweep')}: {', '.join(ids)}. "
-                      "Follow them in the Runs tab.", "ok")
+                      "Follow them in the Runs tab.", "ok") + notes_html(reply)
         return [done, ",".join(ids), "", text, cli, path, *ef.annotate(None, values)]
 
     def load_preset(label: str):
@@ -367,7 +350,11 @@ def build(source: Source) -> dict[str, Any]:
         try:
             stored = source.upload(str(src))
         except Exception as exc:  # the engine's one-line message (unreadable file, wrong type, too large)
-            return [gr.skip()] * n_out + [gr.update(visible=False), notice(message(exc))]
+            # Clear the previous file's path and columns: Check and Submit must not go on with the old file.
+            cleared = file_form.fill({"path": "", "text_column": "text", "label_column": "label"}) if file_form else []
+            return [gr.update(choices=[], value=None), gr.update(choices=[], value=None),
+                    gr.update(choices=[], value=None), "file", *cleared, gr.update(value=None, visible=False),
+                    notice(f"{message(exc)} (the file was not stored; the form has no data file now)")]
         df, columns, dest = stored["preview"], stored["columns"], stored["path"]
         problem = None
         if len(columns) < 2:

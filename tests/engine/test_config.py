@@ -1,4 +1,4 @@
-"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+"""engine.config: errors name the problem, sweeps expand, a RunSpec round-trips, every shipped preset expands."""
 
 from __future__ import annotations
 
@@ -100,7 +100,8 @@ def test_grid_errors_name_the_sizes_and_the_fix(tmp_path):
 
 
 def test_resources_travel_with_each_run_and_bad_ones_are_named(tiny_models):
-    from engine.config import parse_bytes, spec_from_dict
+    from engine.config import spec_from_dict
+    from engine.sweep import parse_bytes
 
     spec = config_from_dict(small_config(tiny_models, resources={"num_gpus": 1, "num_cpus": 2, "memory": "8GB"})
                             ).expand()[0]
@@ -112,3 +113,26 @@ def test_resources_travel_with_each_run_and_bad_ones_are_named(tiny_models):
         config_from_dict(small_config(tiny_models, resources={"memory": "lots"})).expand()
     with pytest.raises(ConfigError, match="resources: unknown key 'gpus'; did you mean 'num_gpus'"):
         config_from_dict(small_config(tiny_models, resources={"gpus": 1})).expand()
+@pytest.mark.parametrize("over,words", [
+    ({"train": {"epochs": float("inf")}}, "train.epochs: inf is not a finite number"),
+    ({"train": {"lr": float("nan")}}, "train.lr: nan is not a finite number"),
+    ({"test_frac": float("-inf")}, "config.test_frac: -inf is not a finite number"),
+    ({"seeds": [10**30]}, "is out of range"),
+    ({"seeds": [2**31]}, "seeds: 2147483648 is out of range; use whole numbers from 0 to 2,147,483,647"),
+    ({"seeds": [-1]}, "seeds: -1 is out of range"),
+    ({"train": {"batch_size": 10**20}}, "train.batch_size: 100000000000000000000 is out of range"),
+    ({"n_train": 0}, "n_train=0 must be at least 1"),
+    ({"test_frac": 1.5}, "test_frac=1.5 must be between 0 and 1"),
+    ({"seeds": list(range(5001)), "methods": ["naive", "aux_conf"]}, "= 10,002 runs; at most 10,000"),
+])
+def test_numbers_that_are_not_finite_or_out_of_range_are_refused(tiny_models, over, words):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(small_config(tiny_models, **over)).expand()
+    assert words in str(err.value)
+
+
+def test_yaml_infinity_is_refused_before_anything_is_queued(tmp_path, tiny_models):
+    path = tmp_path / "inf.yaml"
+    path.write_text(yaml.safe_dump(small_config(tiny_models)).replace("epochs: 2", "epochs: .inf"))
+    with pytest.raises(ConfigError, match="train.epochs: inf is not a finite number"):
+        load_config(path).expand()

@@ -22,6 +22,7 @@ class Handle:
     ref: Any                # the backend's own object: a Popen, a Ray actor and its call
     pid: int | None = None  # the worker's process id once known (stored with the run; on Ray, on its node)
     where: str = ""         # how messages name the worker: "pid 4242", "Ray node 10.0.0.3, pid 4242"
+    token: str = ""         # the run token the worker holds (an engine that adopts the worker accepts it again)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Exit:
 
 
 class Backend(Protocol):
+    """`start` gets the worker's whole environment (the engine's, filtered by the policy, plus the engine's URL and
+    the run's token) and the run config's `resources`; it writes the log's header line."""
+
     name: str
     survives_engine: bool  # workers keep running while the engine is down, and the next engine adopts them
 

@@ -49,7 +49,7 @@ class SubprocessBackend:
     def start(self, run_id: str, env: dict[str, str], resources: dict[str, Any], log_path: Path) -> Handle:
         gpu = self._pick_gpu() if resources.get("num_gpus") != 0 else None
         write_header(log_path, run_id, f" on GPU {gpu}" if gpu is not None else "")
-        full = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(
+        full = {**env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(
             p for p in (str(paths.SOURCE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
         if gpu is not None:
             full["CUDA_VISIBLE_DEVICES"] = gpu
@@ -66,7 +66,8 @@ class SubprocessBackend:
             log.close()  # the child holds its own copy of the descriptor
         if gpu is not None:
             self.load[gpu] += 1
-        return Handle(run_id, (proc, gpu), pid=proc.pid, where=f"pid {proc.pid}")
+        return Handle(run_id, (proc, gpu), pid=proc.pid, where=f"pid {proc.pid}",
+                      token=env.get(paths.ENGINE_TOKEN_VAR, ""))
 
     def poll(self, handle: Handle) -> Exit | None:
         proc, gpu = handle.ref

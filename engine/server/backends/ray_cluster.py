@@ -74,7 +74,7 @@ class RayBackend:
     # ------------------------------------------------------------------ starting
     def options(self, resources: dict[str, Any]) -> dict[str, Any]:
         """The Ray actor options for a run's `resources`; BackendError when no alive node could ever hold them."""
-        from engine.config import parse_bytes
+        from engine.sweep import parse_bytes
 
         num_gpus = resources.get("num_gpus")
         if num_gpus is None:
@@ -105,8 +105,9 @@ class RayBackend:
         self._kill_named(name)  # an earlier attempt's actor (a requeued run) frees the name
         shown = ", ".join(f"{k} {_gb(v) if k == 'memory' else f'{v:g}'}" for k, v in opts.items())
         write_header(log_path, run_id, f" on Ray ({shown})")
-        actor_env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED) and k != "W2S_HOME"}
-        actor_env.update({k: v for k, v in env.items() if k != "W2S_HOME"})
+        # Only machine settings travel to another node (its PATH, HOME and the like are its own), plus the engine's
+        # URL and the run's token; env is already what the policy lets a worker have.
+        actor_env = {k: v for k, v in env.items() if k.startswith(FORWARDED) and k != "W2S_HOME"}
         actor_env.setdefault(paths.ENGINE_RETRY_VAR, "300")  # ride out an engine restart
         actor_env.setdefault("W2S_THREADS", str(max(1, int(opts["num_cpus"]))))
         actor_env["PYTHONPATH"] = str(paths.SOURCE_ROOT)
@@ -115,7 +116,8 @@ class RayBackend:
                                           **opts).remote(run_id, actor_env)
         except Exception as exc:
             raise BackendError(f"Ray could not create the run's actor: {exc}") from None
-        return Handle(run_id, RayRun(actor, actor.run.remote(), actor.info.remote()), where="on Ray")
+        return Handle(run_id, RayRun(actor, actor.run.remote(), actor.info.remote()), where="on Ray",
+                      token=env.get(paths.ENGINE_TOKEN_VAR, ""))
 
     # ------------------------------------------------------------------ watching and stopping
     def poll(self, handle: Handle) -> Exit | None:
@@ -181,7 +183,8 @@ class RayBackend:
             except (ValueError, ray.exceptions.RayError):
                 status = None
             if status and status["running"]:
-                held[run_id] = Handle(run_id, RayRun(actor, actor.wait.remote(), actor.info.remote()), where="on Ray")
+                held[run_id] = Handle(run_id, RayRun(actor, actor.wait.remote(), actor.info.remote()), where="on Ray",
+                                      token=status.get("token", ""))
             else:
                 self._kill_named(name)
         return held

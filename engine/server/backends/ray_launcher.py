@@ -128,7 +128,8 @@ class Launcher:
         return {"pid": os.getpid(), "worker_pid": self.proc.pid if self.proc else None, "node": self.node}
 
     def status(self) -> dict[str, Any]:
-        return {"running": not self.ended.is_set(), "code": self.code}
+        """Whether the worker still runs, and the run token it holds (the engine that adopts it accepts it)."""
+        return {"running": not self.ended.is_set(), "code": self.code, "token": self.env.get(paths.ENGINE_TOKEN_VAR)}
 
     def wait(self) -> int | None:
         self.ended.wait()

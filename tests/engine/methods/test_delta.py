@@ -1,32 +1,15 @@
-"""Preference methods end to end on the offline world (weak_rm, weak_dpo, weak_teacher, delta), the trl steps they"""
+"""delta (Geng et al. 2025) end to end on the offline world: pairs of two weak models' completions, DPO against SFT."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
-SMALL = {"task": "world_pref", "weak": "world-xs", "strong": "world-s", "n_train": 480, "n_test": 160,
-         "seeds": [0], "train": {"epochs": 4, "batch_size": 32}}
-
-def run(store, method: str, **over):
-    from engine.config import config_from_dict
-    from engine.run.execute import run_local
-
-    cfg = {**SMALL, "methods": [method], **over}
-    (spec,) = config_from_dict(cfg).expand()
-    run_id, status, summary = run_local(spec, store, progress=False)
-    assert status == "done", summary
-    return run_id, summary
-
-def outputs(store, run_id: str, role: str, split: str = "test") -> list[dict]:
-    df, _ = store.predictions_page(run_id, split=split, role=role, limit=10_000)
-    return [json.loads(o) for o in df[f"{role}_output"]]
+from tests.helpers import SMALL_PREF, outputs, run_preference
 
 
 def test_delta_pairs_two_weak_models_and_compares_dpo_with_sft(store):
-    run_id, s = run(store, "delta", task="world_gen", weak="world-s", strong="world-l",
+    run_id, s = run_preference(store, "delta", task="world_gen", weak="world-s", strong="world-l",
                     settings={"delta": {"rejected_model": "world-xs"}})
     assert s["n_pairs"] + s["n_tied_dropped"] == s["n_train_b"]
     assert {"base_acc", "sft_acc", "rejected_acc", "pair_chosen_better"} <= set(s)
@@ -44,4 +27,4 @@ def test_delta_refuses_a_task_without_a_gold_scorer(store, tmp_path):
     from engine.config import ConfigError, config_from_dict
 
     with pytest.raises(ConfigError, match="gold_scorer='none'"):
-        config_from_dict({**SMALL, "methods": ["delta"], "settings": {"delta": {"gold_scorer": "none"}}}).expand()
+        config_from_dict({**SMALL_PREF, "methods": ["delta"], "settings": {"delta": {"gold_scorer": "none"}}}).expand()

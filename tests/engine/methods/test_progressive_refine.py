@@ -1,4 +1,5 @@
-"""Weak-to-strong reasoning (progressive_refine): answer extraction on real-format strings, the Stage I selection and"""
+"""progressive_refine (Yang, Ma, Liu 2024): Stage I selection and Stage II pair rules by hand, then end to end on the
+arithmetic zoo."""
 
 from __future__ import annotations
 

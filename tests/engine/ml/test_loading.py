@@ -1,4 +1,5 @@
-"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+"""engine.ml.loading and scoring: a local folder loads as a classifier pooled at the last real token; LoRA trains a
+fraction."""
 
 from __future__ import annotations
 

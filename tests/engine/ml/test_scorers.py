@@ -1,4 +1,4 @@
-"""Deception analysis (Yang et al. 2024): knowledge regions, the three deception scores and the conflict tax on a"""
+"""engine.ml.scorers: the offline toxic-words scorer and a classifier scorer on a local model."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Weak-to-strong reasoning (progressive_refine): answer extraction on real-format strings, the Stage I selection and"""
+"""engine.tasks._answers: GSM8K and MATH answers extracted from real-format strings, numbers normalised."""
 
 from __future__ import annotations
 

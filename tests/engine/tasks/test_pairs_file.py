@@ -1,4 +1,4 @@
-"""Preference methods end to end on the offline world (weak_rm, weak_dpo, weak_teacher, delta), the trl steps they"""
+"""pairs_file: prompt, chosen and rejected columns read, a missing one named."""
 
 from __future__ import annotations
 

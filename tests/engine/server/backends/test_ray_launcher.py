@@ -1,12 +1,11 @@
 """The Ray launcher's log shipping on the real engine (the launcher itself runs inside Ray actors, in
 test_ray_cluster.py): text written on a node arrives in the run's log on the engine's machine, in order, in
-chunks, with the run's own token."""
+chunks (posted with the engine's token here: a worker token lives only in the engine that issued it)."""
 
 from __future__ import annotations
 
 from engine.client import EngineClient
 from engine.server.backends.ray_launcher import LogShipper
-from engine.server.tokens import RunTokens
 from tests.helpers import toy_config, wait_until
 
 
@@ -14,7 +13,7 @@ def test_shipped_lines_land_in_the_runs_log_in_order(engine, tiny_models):
     c = engine.client
     run_id = c.submit(toy_config(tiny_models, seed=70, n=120)).run_ids[0]
     c.cancel(run_id)
-    worker = EngineClient(c.url, RunTokens(engine.home).issue(run_id), retry_for=5)
+    worker = EngineClient(c.url, c.info.token, retry_for=5)
     ship = LogShipper(worker, run_id, every=0.05, chunk=1000)
     lines = [f"line {i} é\n" for i in range(400)]  # about 4 KB: several chunks, non-ASCII kept
     for line in lines[:200]:
