@@ -203,6 +203,7 @@ COVERED_BY = {
     "engine/methods/aux_conf.py": "tests/engine/methods/test_invariance.py",
     "engine/methods/bootstrap.py": "tests/engine/methods/test_invariance.py",
     "engine/methods/probe_relabel.py": "tests/engine/methods/test_invariance.py",
+    "engine/methods/_crossfit.py": "tests/engine/methods/test_invariance.py",
     "engine/tasks/toy.py": "tests/engine/run/test_execute.py",
     "engine/worlds/facts/build.py": "tests/engine/worlds/test_facts.py",
     "engine/worlds/facts/generator.py": "tests/engine/worlds/test_facts.py",

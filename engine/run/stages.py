@@ -183,32 +183,51 @@ class Experiment:
 
     def stage(self, role: str, model: str, train_split: str, labels: Labels, loss: LossSpec = LossSpec(),
               predict: tuple[str, ...] = ("test",)) -> StageResult:
-        spec = resolve_model(model)
+        """A classifier finetuned on `train_split` with `labels` and `loss`, predicting the splits in `predict`."""
         lr = self.lr_for(model, role)
         key = self.classifier_key(role, model, train_split, labels, loss, predict)
-        cached = self.ctx.stage_lookup(key)
-        if cached is not None:
-            self.ctx.stage_cached(key, role)
-            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
-            return StageResult(key, role, {s: self._preds(c) for s, c in cached.items()}, cached=True)
-        self.ctx.check_cancelled()
-        self.ctx.stage_start(key, role, "classifier", model, {"model": model, "train_split": train_split,
-                                                              "labels": labels.identity, "loss": loss, "lr": lr})
-        started = time.monotonic()
-        try:
+
+        def compute(key: str):
             from engine.ml.classifier import fit_and_predict
 
             probs, facts = fit_and_predict(
-                spec, self.spec.train, lr, self.texts(labels.ids), labels.p1, loss,
+                resolve_model(model), self.spec.train, lr, self.texts(labels.ids), labels.p1, loss,
                 {s: self.texts(self.ids(s)) for s in predict}, self.spec.seed, self.ctx, role, key)
+            return {s: {"id": self.ids(s), "prob": probs[s].tolist(), "gold": self.gold_array(self.ids(s)).tolist()}
+                    for s in predict}, facts
+
+        rows, hit = self._sequence(key, role, "classifier", model, {"model": model, "train_split": train_split,
+                                                                    "labels": labels.identity, "loss": loss, "lr": lr},
+                                   compute)
+        return StageResult(key, role, {s: self._preds(c) for s, c in rows.items()}, cached=hit)
+
+    def _sequence(self, key: str, role: str, kind: str, model: str, config: dict[str, Any],
+                  compute: Callable[[str], tuple[dict[str, dict[str, list]], dict[str, float]]]
+                  ) -> tuple[dict[str, dict[str, list]], bool]:
+        """The one cache sequence every stage kind goes through: a finished stage under `key` is reused as it is;
+        otherwise the stage is started, computed, and its rows committed with the done mark (a failure is
+        recorded and never reused). Returns the rows by split (output records as JSON text when they came from
+        the cache, as computed otherwise) and whether they were cached."""
+        found = self.ctx.stage_lookup(key)
+        if found is not None:
+            self.ctx.stage_cached(key, role)
+            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
+            return found, True
+        self.ctx.check_cancelled()
+        self.ctx.stage_start(key, role, kind, model, config)
+        started = time.monotonic()
+        try:
+            rows, facts = compute(key)
         except BaseException as exc:
             self.ctx.stage_failed(key, "".join(traceback.format_exception_only(exc)).strip()[-2000:])
             raise
-        preds = {s: Preds(self.ids(s), probs[s], self.gold_array(self.ids(s))) for s in predict}
-        self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
-        self.ctx.stage_done(key, {s: {"id": p.ids, "prob": p.prob.tolist(), "gold": p.gold.tolist()}
-                                  for s, p in preds.items()}, time.monotonic() - started)
-        return StageResult(key, role, preds, cached=False)
+        stored = {split: {**cols, "output": None if cols.get("output") is None else
+                          [None if o is None else json.dumps(o, default=float) for o in cols["output"]]}
+                  if "output" in cols else cols for split, cols in rows.items()}
+        if facts:
+            self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
+        self.ctx.stage_done(key, stored, time.monotonic() - started)
+        return rows, False
 
     # ------------------------------------------------------------------ stages of any kind (preference, generation)
     def examples(self, ids: list[str]) -> list[Example]:
@@ -235,37 +254,14 @@ class Experiment:
         """
         key = stage_key({"kind": kind, "version": version, "task": self.task_version, "split": self.split_key,
                          "seed": self.spec.seed, "model": self.model_identity(model), **payload})
-        found = self.ctx.stage_lookup(key)
-        if found is not None:
-            self.ctx.stage_cached(key, role)
-            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
-            outputs = {s: {i: json.loads(o) if isinstance(o, str) else None for i, o in zip(c["id"], c["output"])}
-                       for s, c in found.items()}
-            return RowsResult(key, role, {s: self._preds(c) for s, c in found.items()}, True, outputs)
-        self.ctx.check_cancelled()
-        self.ctx.stage_start(key, role, kind, model, {"model": model, **payload})
-        started = time.monotonic()
-        try:
-            rows, facts = compute(key)
-        except BaseException as exc:
-            self.ctx.stage_failed(key, "".join(traceback.format_exception_only(exc)).strip()[-2000:])
-            raise
-        stored: dict[str, dict[str, list]] = {}
-        outputs: dict[str, dict[str, dict[str, Any]]] = {}
-        for split, cols in rows.items():
-            out = cols.get("output")
-            stored[split] = {**cols, "output": None if out is None else
-                             [None if o is None else json.dumps(o, default=float) for o in out]}
-            outputs[split] = dict(zip(cols["id"], out)) if out is not None else {}
-        if facts:
-            self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
-        self.ctx.stage_done(key, stored, time.monotonic() - started)
-        preds = {s: Preds(list(c["id"]), np.asarray([np.nan if p is None else p for p in c["prob"]], dtype=np.float64),
-                          np.asarray(c["gold"])) for s, c in rows.items()}
-        return RowsResult(key, role, preds, False, outputs)
+        rows, hit = self._sequence(key, role, kind, model, {"model": model, **payload}, compute)
+        outputs = {s: {i: (json.loads(o) if isinstance(o, str) else o) for i, o in zip(c["id"], c["output"])}
+                   if c.get("output") is not None else {} for s, c in rows.items()}
+        return RowsResult(key, role, {s: self._preds(c) for s, c in rows.items()}, hit, outputs)
 
     def _preds(self, cols: dict[str, list]) -> Preds:
-        return Preds(list(cols["id"]), np.asarray(cols["prob"], dtype=np.float64), np.asarray(cols["gold"]))
+        prob = [np.nan if p is None else p for p in cols["prob"]]  # a stage without a score stores None
+        return Preds(list(cols["id"]), np.asarray(prob, dtype=np.float64), np.asarray(cols["gold"]))
 
     # ------------------------------------------------------------------ the Burns et al. building blocks
     def train_weak(self) -> StageResult:
