@@ -131,13 +131,15 @@ class _ModelScorer:
             from transformers import AutoModelForSequenceClassification
             from transformers.utils import logging as hf_logging
 
-            from engine.ml.loading import load_tokenizer
+            from engine.config import ModelSettings
+            from engine.ml.loading import load_kwargs, load_tokenizer
             from engine.models import ModelError
 
             hf_logging.set_verbosity_error()
             tok = load_tokenizer(self.spec)
-            try:
-                model = AutoModelForSequenceClassification.from_pretrained(self.spec.source)
+            try:  # a frozen judge: fp32 on CPU, the checkpoint's own dtype on a GPU
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    self.spec.source, **load_kwargs(ModelSettings(), trainable=False))
             except (OSError, ValueError) as exc:
                 raise ModelError(f"scorer {self.name} cannot be loaded as {self.what}: {exc}") from None
             model.config.pad_token_id = tok.pad_token_id
@@ -147,8 +149,11 @@ class _ModelScorer:
 
 @SCORERS.register("reward_model")
 class RewardModelScorer(_ModelScorer):
-    """A trained reward model (sequence classifier, one output; a two-class head scores logit 1 - logit 0)
-    on prompt + response + EOS, pooled at the last real token. The argument is a folder, zoo name or hub id."""
+    """A trained reward model (sequence classifier, one output; a two-class head scores logit 1 - logit 0) on
+    prompt and response as the model was trained to read them: through its own chat template when its tokenizer
+    has one (a user and an assistant turn: Skywork, ArmoRM, Tulu RMs), as a text pair when it is an encoder
+    (DeBERTa / RoBERTa RMs: question and answer segments), else prompt + response + EOS, pooled at the last real
+    token. The argument is a folder, zoo name or hub id."""
 
     name = "reward_model"
     what = "a reward model"
@@ -169,7 +174,7 @@ class RewardModelScorer(_ModelScorer):
 
         model, tok = self._load()
         cfg = SimpleNamespace(max_length=self.max_length, eval_batch_size=self.batch_size)
-        return score_texts(model, tok, list(prompts), list(responses), cfg)
+        return score_texts(model, tok, list(prompts), list(responses), cfg, encoding=reward_encoding(model, tok))
 
 
 @SCORERS.register("toxic_words")
@@ -221,13 +226,35 @@ class ClassifierScorer(_ModelScorer):
         import torch
 
         model, tok, toxic = self._load()
+        independent = toxic_probability_is_sigmoid(model.config)
+        device = next(model.parameters()).device
         out = []
         with torch.no_grad():
             for b in range(0, len(responses), self.batch_size):
                 enc = tok(list(responses[b:b + self.batch_size]), return_tensors="pt", padding=True, truncation=True,
-                          max_length=self.max_length)
-                out.append(torch.softmax(model(**enc).logits.float(), -1)[:, toxic].numpy())
+                          max_length=self.max_length).to(device)
+                logits = model(**enc).logits.float()
+                probs = torch.sigmoid(logits) if independent else torch.softmax(logits, -1)
+                out.append(probs[:, toxic if logits.shape[-1] > 1 else 0].cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
+
+
+def toxic_probability_is_sigmoid(config: Any) -> bool:
+    """Whether a classifier's labels are independent (multi-label: P(toxic) is the sigmoid of its own logit, as in
+    unitary/toxic-bert's toxic, severe_toxic, obscene, ... heads) rather than exclusive (softmax over the labels).
+    Read from the config's problem_type; a single output is a sigmoid too."""
+    return getattr(config, "problem_type", None) == "multi_label_classification" or getattr(config, "num_labels", 2) == 1
+
+
+def reward_encoding(model: Any, tok: Any) -> str:
+    """How a reward model reads (prompt, response): "chat" (its tokenizer's chat template), "pair" (an encoder's
+    two text segments) or "text" (prompt + response + EOS)."""
+    if getattr(tok, "chat_template", None):
+        return "chat"
+    config = getattr(model, "config", None)
+    if config is not None and not getattr(config, "is_decoder", False) and getattr(model, "score", None) is None:
+        return "pair"
+    return "text"
 
 
 def get_scorer(spec: str, **kwargs: Any) -> Scorer:

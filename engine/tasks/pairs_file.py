@@ -11,6 +11,7 @@ field, or with identical responses, are skipped. Without `test_path`, split_exam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.registry import TASKS
 from engine.tasks._files import plain, read_table, require_columns
@@ -23,6 +24,7 @@ class PairsFile(Task):
 
     kind = "preference"
     version = "1"
+    max_new_tokens = 128
     label_names = ("rejected", "chosen")
     loads_locally = True
 
@@ -67,3 +69,51 @@ class PairsFile(Task):
 
 def _spaced(text: str) -> str:
     return text if text[:1].isspace() else " " + text
+
+
+def _text(value: Any, role: str) -> str:
+    """A pair field as text: a string, or the last `role` turn of a chat-message list (released pair datasets store
+    chosen / rejected as whole conversations)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and value and all(isinstance(m, dict) for m in value):
+        turns = [m.get("content", "") for m in value if m.get("role") == role]
+        return str(turns[-1]) if turns else ""
+    return "" if value is None else str(value)
+
+
+def read_pairs(source: str, split: str = "train") -> list[Example]:
+    """Preference pairs from a local file (CSV / JSONL / Parquet) or a hub dataset id, with prompt, chosen and
+    rejected columns; chosen / rejected may be chat-message lists (the prompt is then the last user turn when there
+    is no prompt column). TaskError with the fix when the source cannot be read."""
+    from pathlib import Path
+
+    if Path(source).expanduser().is_file():
+        rows = read_table(source).to_dict("records")
+        where = f"file {source}"
+    else:
+        import datasets
+
+        from engine.tasks._hub import _offline_env_honoured, _one_line
+
+        where = f"hub dataset '{source}'"
+        with _offline_env_honoured():
+            try:
+                rows = list(datasets.load_dataset(source, split=split))
+            except Exception as exc:
+                raise TaskError(f"cannot load pairs from {where} ({_one_line(exc)}). Fix: check the id and the "
+                                "connection, or give a local pairs file") from None
+    out = []
+    for i, row in enumerate(rows):
+        chosen, rejected = _text(row.get("chosen"), "assistant"), _text(row.get("rejected"), "assistant")
+        prompt = row.get("prompt")
+        if prompt is None and not isinstance(row.get("chosen"), list | tuple):
+            raise TaskError(f"{where} has no prompt column and its chosen column is not a chat. Fix: give prompt, "
+                            "chosen and rejected columns")
+        prompt = _text(prompt, "user") if prompt is not None else _text(row.get("chosen"), "user")
+        if prompt.strip() and chosen.strip() and rejected.strip() and chosen.strip() != rejected.strip():
+            out.append(make_pair(prompt, _spaced(chosen), _spaced(rejected), row=i))
+    if not out:
+        raise TaskError(f"{where} has no row with a prompt and two different responses (columns prompt, chosen, "
+                        "rejected). Fix: check the source")
+    return out
