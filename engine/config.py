@@ -47,7 +47,6 @@ class ModelSettings:
     max_length: int = field(default=512, metadata={
         "help": "Truncate inputs to this many tokens (truncations are counted). Left unset, the task's own default: "
                 "512, gsm8k 1024, hendrycks_math 2048 (room for the in-context demonstrations and the solution)."})
-    # Hub LLMs: chat templates, generation backend, bigger-than-one-GPU loading (engine.ml.loading, engine.ml.chat).
     chat_template: Literal["auto", "off"] = field(default="auto", metadata={
         "help": "auto: policies read prompts and write completions through the tokenizer's chat template when it "
                 "has one (instruct models), in training, scoring and generation alike; off: plain text."})
@@ -115,10 +114,9 @@ class TrainConfig(ModelSettings):
         self.roles = _role_overrides(self)
 
     def for_role(self, role: str) -> TrainConfig:
-        """The settings a stage of `role` trains with: its override (the exact role, else its family: a stage role
-        such as student_noconflict or intermediate2_fold0 falls back to student / intermediate) over the shared
-        ones; `lr` is the role's own (weak: the override, else weak_lr; others: the override, else lr; None = the
-        model's catalogue default), `weak_lr` and `roles` are consumed."""
+        """The settings a stage of `role` trains with: its override (the exact role, else its family:
+        student_noconflict -> student, intermediate2_fold0 -> intermediate) over the shared ones; `lr` the role's own
+        (the override, else weak_lr for the weak role, lr for others; None = the catalogue default)."""
         over = self.roles.get(role) or self.roles.get(role_family(role)) or {}
         lr = over.get("lr", self.weak_lr if role_family(role) == "weak" else self.lr)
         return dataclasses.replace(self, **{k: v for k, v in over.items() if k != "lr"}, lr=lr, weak_lr=None, roles={})
@@ -137,12 +135,11 @@ def role_family(role: str) -> str:
 def _role_overrides(train: TrainConfig) -> dict[str, dict[str, Any]]:
     """`train.roles` checked: known roles and settings, values coerced and validated together with the shared ones
     (YAML text such as "{weak: {lr: 1e-4}}" from a form is read as YAML)."""
-    roles = train.roles
+    roles = train.roles or {}
     if isinstance(roles, str):
         import yaml
 
-        roles = yaml.safe_load(roles) if roles.strip() else {}
-    roles = {} if roles is None else roles
+        roles = yaml.safe_load(roles) or {}
     if not isinstance(roles, dict):
         raise ValueError(f"roles must map a role to its settings, e.g. {{weak: {{lr: 5e-5}}}}; got {roles!r}")
     hints = typing.get_type_hints(TrainConfig)
@@ -352,15 +349,19 @@ def preset_path(name: str) -> Path | None:
     return path if name and "/" not in name and path.is_file() else None
 
 
+HUB_PRESETS = ("burns_", "paper_")  # presets of the papers' own setups: hub models and data, a GPU
+
+
 def presets() -> list[dict[str, Any]]:
-    """The shipped presets, demo first and the hub ones (Burns et al.) last: {name, label, description, config},
+    """The shipped presets, demo first and the hub ones (the papers' setups) last: {name, label, description, config},
     the label and description from the file's opening comment."""
     import yaml
 
     from engine.paths import configs_dir
 
     out = []
-    for path in sorted(configs_dir().glob("*.yaml"), key=lambda p: (p.stem != "demo", p.stem.startswith("burns"), p.stem)):
+    order = lambda p: (p.stem != "demo", p.stem.startswith(HUB_PRESETS), p.stem)  # noqa: E731
+    for path in sorted(configs_dir().glob("*.yaml"), key=order):
         text = path.read_text()
         try:
             config = yaml.safe_load(text) or {}

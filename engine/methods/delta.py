@@ -35,7 +35,9 @@ from engine.ml.scoring import margin, pair_margins, sigmoid
 from engine.registry import METHODS
 from engine.run.policy_stages import digest, generation_stage, pairs_digest
 
-TRAINED_VERSION = 2  # 2: fp32 master weights, chat templates, stop strings, per-role settings  # code version of the trained stages (engine.run.stages.Experiment.cached)
+# Code version of the trained stages (engine.run.stages.Experiment.cached); 2: fp32 master weights, chat templates,
+# stop strings, per-role settings.
+TRAINED_VERSION = 2
 
 
 @dataclass
@@ -57,6 +59,11 @@ class DeltaConfig(MethodConfig):
                 "completions of half B; task: the preference task's own pairs of half B (a released pair dataset as "
                 "pairs_file or a hub task); or a pairs file (CSV / JSONL / Parquet) or hub dataset id with prompt, "
                 "chosen and rejected columns (text or chat messages), used whole: the paper's own data."})
+    chosen_column: str = field(default="chosen", metadata={
+        "help": "Column of the given pairs' chosen side (Geng et al.'s model-ladder data has one column per model: "
+                "qwen-2.5-3b-instruct)."})
+    rejected_column: str = field(default="rejected", metadata={
+        "help": "Column of the given pairs' rejected side (e.g. qwen-2.5-1.5b-instruct)."})
     max_pairs: int | None = field(default=None, metadata={
         "help": "Use at most this many of the given pairs (a seeded sample; Geng et al. cap at 100k-150k)."})
 
@@ -83,10 +90,11 @@ def gold_completion(example) -> str | None:
 
 
 def trained_stage(exp, role: str, model: str, mode: str, train: Pairs, loss: PolicyLoss, epochs: float,
-                  labels: str, test: tuple[list[str], list[str]], scorer, max_new_tokens: int):
+                  labels: str, test: tuple[list[str], list[str]], scorer, max_new_tokens: int, pairs_split: str = "B"):
     """A cached stage: `model` trained on `train` by DPO-style preference optimisation (`mode` 'po') or SFT on the
-    chosen side ('sft'); B rows = every training pair's margin before and after (prob = s(beta * margin after)),
-    test rows = greedy completions of the test prompts rated by `scorer` (prob = the gold score)."""
+    chosen side ('sft'); B rows = every training pair's margin before and after (prob = s(beta * margin after);
+    under `pairs_split` "pairs" for a released pair file, whose pairs are no examples of the run), test rows = greedy
+    completions of the test prompts rated by `scorer` (prob = the gold score)."""
     from engine.ml.loading import load_policy
     from engine.ml.trl_trainers import optimize, sft
     from engine.models import resolve_model
@@ -109,7 +117,7 @@ def trained_stage(exp, role: str, model: str, mode: str, train: Pairs, loss: Pol
         texts = generate(policy, tok, test_prompts, max_new_tokens, cfg, ctx, f"{role}: generate test", stop=exp.stop)
         gold = scorer.score(test_prompts, texts, [e.meta for e in exp.examples(test_ids)])
         rows = {
-            "B": {"id": list(train.ids), "prob": sigmoid(loss.beta * after).tolist(), "gold": [1] * len(train),
+            pairs_split: {"id": list(train.ids), "prob": sigmoid(loss.beta * after).tolist(), "gold": [1] * len(train),
                   "output": [{"chosen": c, "rejected": r, "margin_before": float(b), "margin_after": float(a)}
                              for c, r, b, a in zip(train.chosen, train.rejected, before, after)]},
             "test": {"id": list(test_ids), "prob": as_prob(scorer, gold).tolist(), "gold": [1] * len(test_ids),
@@ -135,7 +143,8 @@ def given_pairs(exp, cfg: DeltaConfig) -> tuple[Pairs, str]:
     else:
         from engine.tasks.pairs_file import read_pairs
 
-        pairs, where = Pairs.of(read_pairs(cfg.pairs)), "given"  # their content is keyed (train_pairs)
+        # "given": their content is keyed through the training pairs' digest (trained_stage)
+        pairs, where = Pairs.of(read_pairs(cfg.pairs, cfg.chosen_column, cfg.rejected_column)), "given"
     if cfg.max_pairs and len(pairs) > cfg.max_pairs:
         keep = set(random.Random(f"delta-pairs:{exp.spec.seed}").sample(range(len(pairs)), cfg.max_pairs))
         pairs = pairs.subset(np.array([i in keep for i in range(len(pairs))]))
@@ -178,12 +187,13 @@ class Delta(Method):
             raise ConfigError(f"{spec.weak} and {cfg.rejected_model} wrote the same completion for all but "
                               f"{len(pairs)} prompts: no preference to learn. Fix: pick models further apart")
         loss = PolicyLoss(cfg.loss, beta=cfg.beta)
+        where = "pairs" if cfg.pairs not in ("generate", "task") else "B"
         student = trained_stage(exp, "student", spec.strong, "po", pairs, loss, cfg.epochs, labels, split["test"],
-                                scorer, tokens)
+                                scorer, tokens, where)
         roles = {"weak": chosen, "rejected": rejected, "base": base, "student": student}
         if cfg.sft_baseline:
             roles["sft"] = trained_stage(exp, "sft", spec.strong, "sft", pairs, loss, cfg.epochs, labels,
-                                         split["test"], scorer, tokens)
+                                         split["test"], scorer, tokens, where)
         examples_a = exp.examples(exp.ids("A"))
         gold_a = [gold_completion(e) for e in examples_a]
         if any(g is None for g in gold_a):
@@ -200,7 +210,7 @@ class Delta(Method):
             metas = [exp.examples([i])[0].meta for i in pairs.ids] if cfg.pairs == "task" else [{}] * len(pairs)
             g_chosen = np.asarray(scorer.score(pairs.prompts, pairs.chosen, metas), dtype=np.float64)
             g_rejected = np.asarray(scorer.score(pairs.prompts, pairs.rejected, metas), dtype=np.float64)
-        out_b = student.output("B", pairs.ids)
+        out_b = student.output(where, pairs.ids)
         extra = {"n_pairs": float(len(pairs)), "n_tied_dropped": float((~differ).sum()),
                  "pair_chosen_better": float((g_chosen > g_rejected).mean()),
                  "pair_rejected_better": float((g_chosen < g_rejected).mean()),

@@ -37,7 +37,9 @@ from engine.ml.pairs import Pairs
 from engine.registry import METHODS
 from engine.run.policy_stages import digest
 
-REASONER_VERSION = 2  # 2: fp32 master weights, chat templates, stop strings, answer equivalence. Code version of this method's stages (engine.run.stages.Experiment.cached)
+# Code version of this method's stages (engine.run.stages.Experiment.cached); 2: fp32 master weights, chat templates,
+# stop strings, answer equivalence.
+REASONER_VERSION = 2
 
 
 @dataclass
@@ -263,7 +265,8 @@ class ProgressiveRefine(Method):
         for role, res in (("weak", weak), ("stage1", stage1), ("student", student), ("ceiling", ceiling)):
             recs = res.output("test", r.ids["test"])
             if cfg.pass_k:
-                extra[f"{role}_pass_k"] = pass_at_k([x.get("pass_k_answers", []) for x in recs], r.gold["test"], r.same)
+                extra[f"{role}_pass_k"] = pass_at_k([x.get("pass_k_answers", []) for x in recs], r.gold["test"],
+                                                    r.same)
         accs = {role: float(np.mean(res.preds["test"].aligned(r.ids["test"]) >= 0.5))
                 for role, res in (("weak", weak), ("stage1", stage1), ("ceiling", ceiling))}
         extra["stage1_acc"] = accs["stage1"]
@@ -364,7 +367,8 @@ class ProgressiveRefine(Method):
             made, info = build_pairs(weak_sol[i], r.extract(weak_sol[i]), rec["samples"], rec["sample_answers"],
                                      cfg.min_conf, cfg.tau, cfg.max_pairs, r.same)
             gold = r.gold["B"][i]
-            info["pairs"] = [{"chosen": c, "rejected": j, "role": role, "chosen_right": bool(r.right([r.extract(c)], [gold])[0])}
+            info["pairs"] = [{"chosen": c, "rejected": j, "role": role,
+                              "chosen_right": bool(r.right([r.extract(c)], [gold])[0])}
                              for c, j, role in made]
             rows.append(info)
             pairs += [(r.ids["B"][i], r.prompts["B"][i], c, j) for c, j, _ in made]

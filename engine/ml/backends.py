@@ -40,9 +40,10 @@ def vllm_interpreter() -> str | None:
     return sys.executable if importlib.util.find_spec("vllm") is not None else None
 
 
-def resolve_backend(setting: str) -> str:
-    """`generation_backend` as it runs on this machine: hf, or vllm (auto: when CUDA and vLLM are both there)."""
-    if setting in ("hf", None):
+def resolve_backend(setting: str, quantized: bool = False) -> str:
+    """`generation_backend` as it runs on this machine: hf, or vllm (auto: when CUDA and vLLM are both there, and
+    the model is not a 4-bit QLoRA base, which vLLM would have to re-quantize: those generate with transformers)."""
+    if setting in ("hf", None) or (quantized and setting == "auto"):
         return "hf"
     import torch
 
@@ -51,6 +52,9 @@ def resolve_backend(setting: str) -> str:
         if not cuda:
             raise ConfigError("train.generation_backend=vllm needs a CUDA GPU, and this machine has none. Fix: set "
                               "generation_backend: auto or hf")
+        if quantized:
+            raise ConfigError("train.generation_backend=vllm cannot generate from a 4-bit QLoRA model. Fix: set "
+                              "generation_backend: auto (transformers for that role) or quantization: none")
         if python is None:
             raise ConfigError("train.generation_backend=vllm: vLLM is not installed. Fix: create a venv with vllm "
                               "(python -m venv .venv-vllm && .venv-vllm/bin/pip install vllm) and set "
@@ -62,11 +66,12 @@ def resolve_backend(setting: str) -> str:
 
 
 def vllm_request(model_dir: str, rows: list[list[int]], seeds: list[list[int]], max_new_tokens: int, sampling: Any,
-                 stop: tuple[str, ...], stop_token_ids: list[int], max_length: int, dtype: str = "auto"
-                 ) -> dict[str, Any]:
+                 stop: tuple[str, ...], stop_token_ids: list[int], max_length: int, dtype: str = "auto",
+                 tensor_parallel: int = 1) -> dict[str, Any]:
     """The vllm_worker request: one row per (prompt, sample), samples of a prompt next to each other, each with the
     seed the HF path gives it; greedy (temperature 0) without `sampling`."""
     return {"model": model_dir, "dtype": dtype, "max_model_len": max_length, "max_tokens": max_new_tokens,
+            "tensor_parallel_size": tensor_parallel,
             "gpu_memory_utilization": paths.vllm_memory(),
             "temperature": float(sampling.temperature) if sampling is not None else 0.0,
             "top_p": float(sampling.top_p) if sampling is not None else 1.0,
@@ -77,8 +82,9 @@ def vllm_request(model_dir: str, rows: list[list[int]], seeds: list[list[int]], 
 
 def vllm_generate(model: Any, tok: Any, rows: list[list[int]], max_new_tokens: int, sampling: Any,
                   seeds: list[list[int]], stop: tuple[str, ...], stop_ids: list[int], max_length: int, ctx: Any,
-                  stage: str) -> tuple[list[list[str]], int]:
-    """Completions of every prompt (as token ids) from vLLM: ([texts of prompt i], new tokens in all)."""
+                  stage: str, tensor_parallel: int = 1) -> tuple[list[list[str]], int]:
+    """Completions of every prompt (as token ids) from vLLM: ([texts of prompt i], new tokens in all); a model spread
+    over GPUs (device_map: auto) is served with tensor parallelism over as many."""
     import torch
 
     from engine.ml.loading import merged
@@ -94,7 +100,7 @@ def vllm_generate(model: Any, tok: Any, rows: list[list[int]], max_new_tokens: i
         model.save_pretrained(folder)
         tok.save_pretrained(folder)
         request = vllm_request(folder, rows, seeds, max_new_tokens, sampling, stop, stop_ids, max_length,
-                               "bfloat16" if dtype == "float32" else dtype)
+                               "bfloat16" if dtype == "float32" else dtype, tensor_parallel)
         Path(folder, "request.json").write_text(json.dumps(request))
         device = next(model.parameters()).device
         movable = getattr(model, "hf_device_map", None) is None  # a model spread over GPUs stays where it is

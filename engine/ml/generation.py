@@ -89,11 +89,15 @@ def generate(model: Any, tok: Any, prompts: list[str], max_new_tokens: int, cfg:
     rows = [ids[-room:] for ids in full]
     seeds = [[_row_seed(sampling.seed, keys[i], j) if sampled else 0 for j in range(n)] for i in range(len(rows))]
     started = time.monotonic()
-    if resolve_backend(getattr(cfg, "generation_backend", "hf")) == "vllm":
+    quantized = getattr(cfg, "quantization", "none") == "4bit"
+    if resolve_backend(getattr(cfg, "generation_backend", "hf"), quantized) == "vllm":
+        import torch
+
         from engine.ml.backends import vllm_generate
 
+        spread = torch.cuda.device_count() if getattr(cfg, "device_map", "none") == "auto" else 1
         out, n_tokens = vllm_generate(model, tok, rows, max_new_tokens, sampling if sampled else None, seeds, stop,
-                                      fmt.stop_token_ids(model), cfg.max_length, ctx, stage)
+                                      fmt.stop_token_ids(model), cfg.max_length, ctx, stage, spread)
     else:
         out, n_tokens = _hf_generate(model, tok, fmt, rows, max_new_tokens, sampling if sampled else None, seeds,
                                      stop, cfg.eval_batch_size, ctx, stage)

@@ -83,7 +83,8 @@ def load_kwargs(settings: Any, trainable: bool) -> dict[str, Any]:
     """from_pretrained arguments for precision, placement over GPUs (device_map) and 4-bit QLoRA."""
     import torch
 
-    kwargs: dict[str, Any] = {"dtype": weights_dtype(settings, trainable), "trust_remote_code": settings.trust_remote_code}
+    kwargs: dict[str, Any] = {"dtype": weights_dtype(settings, trainable),
+                              "trust_remote_code": settings.trust_remote_code}
     if getattr(settings, "device_map", "none") == "auto":
         if not torch.cuda.is_available():
             raise ConfigError("train.device_map=auto spreads a model over GPUs, and this machine has none. Fix: set "
@@ -102,7 +103,8 @@ def load_kwargs(settings: Any, trainable: bool) -> dict[str, Any]:
 
         compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                           bnb_4bit_compute_dtype=compute, bnb_4bit_use_double_quant=True)
+                                                           bnb_4bit_compute_dtype=compute,
+                                                           bnb_4bit_use_double_quant=True)
         kwargs["dtype"] = compute
         kwargs.setdefault("device_map", {"": torch.cuda.current_device()})
     return kwargs
@@ -167,8 +169,8 @@ def load_policy(spec: ModelSpec, settings: Any, trainable: bool = True) -> tuple
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    fix = ("Fix: pick a decoder model (GPT-2, Llama, Qwen, Gemma, OPT, Mistral, Pythia) for this method; encoders such "
-           "as BERT work as classifiers only")
+    fix = ("Fix: pick a decoder model (GPT-2, Llama, Qwen, Gemma, OPT, Mistral, Pythia) for this method; encoders "
+           "such as BERT work as classifiers only")
     config = AutoConfig.from_pretrained(spec.source, trust_remote_code=settings.trust_remote_code)
     if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False):
         # transformers would load BERT-likes as a causal LM head (BertLMHeadModel) and warn; it cannot write text.

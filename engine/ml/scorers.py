@@ -243,7 +243,8 @@ def toxic_probability_is_sigmoid(config: Any) -> bool:
     """Whether a classifier's labels are independent (multi-label: P(toxic) is the sigmoid of its own logit, as in
     unitary/toxic-bert's toxic, severe_toxic, obscene, ... heads) rather than exclusive (softmax over the labels).
     Read from the config's problem_type; a single output is a sigmoid too."""
-    return getattr(config, "problem_type", None) == "multi_label_classification" or getattr(config, "num_labels", 2) == 1
+    multi = getattr(config, "problem_type", None) == "multi_label_classification"
+    return multi or getattr(config, "num_labels", 2) == 1
 
 
 def reward_encoding(model: Any, tok: Any) -> str:
@@ -255,6 +256,34 @@ def reward_encoding(model: Any, tok: Any) -> str:
     if config is not None and not getattr(config, "is_decoder", False) and getattr(model, "score", None) is None:
         return "pair"
     return "text"
+
+
+@SCORERS.register("answer_match")
+class AnswerMatch:
+    """A reasoning task's own grading as a gold score: 1 if the response's final answer (the task's extractor) is the
+    example's gold answer (meta `answer`, compared by the task's equivalence: math-verify for MATH), else 0. The
+    argument is the task: gsm8k, hendrycks_math or arith_sums."""
+
+    scale = "probability"
+
+    def __init__(self, task: str | None = None):
+        from engine.registry import TASKS
+
+        if not task or task not in TASKS or not hasattr(TASKS.get(task), "extract_answer"):
+            raise ScorerError(f"answer_match needs a reasoning task: answer_match:gsm8k, answer_match:hendrycks_math "
+                              f"or answer_match:arith_sums (got {task!r})")
+        cls = TASKS.get(task)
+        self.extract, self.same = cls.extract_answer, getattr(cls, "same_answer", None) or (lambda g, a: g == a)
+        self.name = f"answer_match:{task}"
+        self.description = f"{self.name}: 1 if the final answer is the gold one ({task}'s extractor), else 0"
+
+    def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
+              ) -> np.ndarray:
+        if metas is None or any("answer" not in (m or {}) for m in metas):
+            raise ScorerError(f"{self.name} needs each example's gold answer (meta 'answer'): use it on "
+                              f"{self.name.partition(':')[2]}")
+        return np.array([float(bool(a := self.extract(r)) and self.same(m["answer"], a))
+                         for r, m in zip(responses, metas)])
 
 
 def get_scorer(spec: str, **kwargs: Any) -> Scorer:
@@ -286,6 +315,7 @@ def check_scorer_name(spec: str) -> None:
     if name not in SCORERS.names():
         raise ValueError(f"gold_scorer={spec!r}: unknown scorer '{name}'; use auto, none, "
                          f"{', '.join(n + (':<arg>' if n != 'world_facts' else '') for n in SCORERS.names())}")
-    if name in ("reward_model", "classifier", "toxic_words") and not str(spec).partition(":")[2].strip():
-        raise ValueError(f"gold_scorer='{name}' needs an argument: {name}:<"
-                         f"{'words or file' if name == 'toxic_words' else 'folder, zoo name or hub id'}>")
+    needs_arg = name in ("reward_model", "classifier", "toxic_words", "answer_match")
+    if needs_arg and not str(spec).partition(":")[2].strip():
+        what = {"toxic_words": "words or file", "answer_match": "task"}.get(name, "folder, zoo name or hub id")
+        raise ValueError(f"gold_scorer='{name}' needs an argument: {name}:<{what}>")

@@ -188,7 +188,8 @@ def score_texts(model: Any, tok: Any, prompts: list[str], responses: list[str], 
 
     if encoding == "pair":
         tok.truncation_side = "left"  # cut the prompt segment from the left, keep the response being judged
-        rows = [dict(tok(p, r, truncation="only_first", max_length=cfg.max_length)) for p, r in zip(prompts, responses)]
+        rows = [dict(tok(p, r, truncation="only_first", max_length=cfg.max_length))
+                for p, r in zip(prompts, responses)]
     else:
         rows = [{"input_ids": reward_ids(tok, p, r, cfg.max_length, encoding)} for p, r in zip(prompts, responses)]
     out = np.zeros(len(rows))

@@ -188,7 +188,7 @@ class Experiment:
         if generates:
             from engine.ml.backends import resolve_backend
 
-            train["generation_backend"] = resolve_backend(train["generation_backend"])
+            train["generation_backend"] = resolve_backend(train["generation_backend"], train["quantization"] == "4bit")
             train["stop"] = list(self.stop)
         return train
 

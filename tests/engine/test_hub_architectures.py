@@ -120,7 +120,8 @@ def configs(world: HubWorld, arch: str) -> dict[str, dict]:
         "reasoning": {"task": {"name": "gsm8k", "data_files": world.gsm8k}, "weak": m["weak"], "strong": m["strong"],
                       "methods": ["progressive_refine"], "train": {**small, "max_length": 256},
                       "settings": {"progressive_refine": {
-                          "icl_k": 1, "n_samples": 6, "temperature": 0.5, "pass_k": 2, "sft_epochs": 1, "po_epochs": 1, "max_new_tokens": 24,
+                          "icl_k": 1, "n_samples": 6, "temperature": 0.5, "pass_k": 2, "sft_epochs": 1, "po_epochs": 1,
+                          "max_new_tokens": 24,
                           "min_conf": 0.01, "tau": 0.01}}},
     }
 
@@ -254,7 +255,8 @@ def test_a_bert_encoder_is_a_weak_or_strong_classifier_pooled_by_its_own_head(hu
     assert torch.allclose(own, ours, atol=1e-6) and torch.allclose(first, cls, atol=1e-6)
     base = configs(hub_world, "qwen2")["classification"]
     runs = w2s_run(tmp_path / "weak", {**base, "weak": bert["weak"], "strong": qwen["strong"], "methods": ["naive"]})
-    runs += w2s_run(tmp_path / "strong", {**base, "weak": qwen["weak"], "strong": bert["strong"], "methods": ["naive"]})
+    runs += w2s_run(tmp_path / "strong", {**base, "weak": qwen["weak"], "strong": bert["strong"],
+                                          "methods": ["naive"]})
     check_runs(runs)
 
 
