@@ -250,7 +250,7 @@ def build_arch_model(folder: Path, arch: str, tok, hidden: int = 16, layers: int
     return folder
 
 
-def pretrain_lm(folder: Path, texts: list[str], steps: int = 100, lr: float = 3e-3, seed: int = 0) -> Path:
+def pretrain_lm(folder: Path, texts: list[str], steps: int = 400, lr: float = 3e-3, seed: int = 0) -> Path:
     """A few AdamW steps of language modelling on `texts` (plus EOS), saved back in the folder's own dtype: enough
     for a tiny model to write the corpus's format (a reasoning run needs answers to compare)."""
     import torch

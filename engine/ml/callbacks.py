@@ -118,7 +118,9 @@ def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: s
     trainer.optimized_dtypes = optimized_dtypes(trainer)
     total = sum(trainer.optimized_dtypes.values())
     ctx.metrics([{"stage_key": stage_key, "name": f"{prefix}_trainable_fp32",
-                  "value": trainer.optimized_dtypes.get("torch.float32", 0) / total if total else 0.0}])
+                  "value": trainer.optimized_dtypes.get("torch.float32", 0) / total if total else 0.0},
+                 {"stage_key": stage_key, "name": f"{prefix}_samples_per_second",
+                  "value": float(trainer.train_output.metrics.get("train_samples_per_second", 0.0))}])
     return trainer
 
 

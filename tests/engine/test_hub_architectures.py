@@ -55,10 +55,18 @@ class HubWorld:
         texts = [f"Question: {r['question']}\nAnswer: {r['answer']}" for r in gsm8k_rows(40)]
         corpus = [" ".join(VOCAB)] * 5 + texts + [r["prompt"] + r["chosen"] for r in pair_rows(20)]
         self.tok, self.encoder_tok = bpe_tokenizer(corpus), bpe_tokenizer(corpus, encoder=True, chat=False)
-        chat = [self.tok.apply_chat_template([{"role": "user", "content": t.split("\nAnswer: ")[0] + "\nAnswer:"},
-                                              {"role": "assistant", "content": " " + t.split("\nAnswer: ")[1]}],
-                                             tokenize=False) for t in texts]
-        self.lm_texts = texts + chat
+        def turn(user: str, assistant: str) -> str:
+            return self.tok.apply_chat_template([{"role": "user", "content": user},
+                                                 {"role": "assistant", "content": assistant}], tokenize=False)
+
+        rows = gsm8k_rows(40)
+        q = [f"Question: {r['question']}\nAnswer:" for r in rows]
+        a = [" " + r["answer"] for r in rows]
+        # zero-shot and one-shot documents, plain (demonstrations closed by EOS) and through the chat template
+        few = [q[i] + a[i] + self.tok.eos_token + q[i + 1] + a[i + 1] for i in range(0, 39, 2)]
+        chat = [turn(q[i], a[i]) for i in range(40)] + [turn(q[i] + a[i] + "\n\n" + q[i + 1], a[i + 1])
+                                                        for i in range(1, 39, 2)]
+        self.lm_texts = texts + few + chat
         self._models: dict[str, dict[str, str]] = {}
 
     def models(self, arch: str) -> dict[str, str]:
@@ -118,11 +126,12 @@ def configs(world: HubWorld, arch: str) -> dict[str, dict]:
                        "methods": ["weak_dpo"], "train": {**small, "max_length": 64},
                        "settings": {"weak_dpo": {"sft_epochs": 1, "po_epochs": 1}}},
         "reasoning": {"task": {"name": "gsm8k", "data_files": world.gsm8k}, "weak": m["weak"], "strong": m["strong"],
-                      "methods": ["progressive_refine"], "train": {**small, "max_length": 256},
+                      "methods": ["progressive_refine"],
+                      # the weak model learns the answer format at a higher rate (a per-role setting)
+                      "train": {**small, "max_length": 256, "roles": {"weak": {"lr": 5e-3}}},
                       "settings": {"progressive_refine": {
-                          "icl_k": 1, "n_samples": 6, "temperature": 0.5, "pass_k": 2, "sft_epochs": 1, "po_epochs": 1,
-                          "max_new_tokens": 24,
-                          "min_conf": 0.01, "tau": 0.01}}},
+                          "icl_k": 1, "n_samples": 8, "temperature": 1.0, "pass_k": 2, "sft_epochs": 2, "po_epochs": 1,
+                          "max_new_tokens": 24, "min_conf": 0.01, "tau": 0.01}}},
     }
 
 

@@ -87,3 +87,11 @@ def test_client_that_disconnects_mid_request_changes_nothing(engine):
             h.get("/api/wait", params={"since": 10**9, "timeout": 5}, timeout=0.5)
     assert engine.client.health().ok
     assert len(engine.client.runs().data["id"]) == before
+
+
+def test_the_registry_lists_the_per_role_training_settings_for_the_studios_form(engine):
+    reg = engine.client.registry()
+    roles = next(f for f in reg.train if f.name == "roles")
+    assert "weak" in roles.help and roles.default is None
+    assert {"weak", "student", "ceiling", "stage1", "sft", "intermediate"} <= set(reg.train_roles)
+    assert {"chat_template", "generation_backend", "quantization", "device_map"} <= {f.name for f in reg.train}
