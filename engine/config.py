@@ -16,8 +16,8 @@ key is an error naming the key, a close match and the valid keys, raised before 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -25,10 +25,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.registry import METHODS, TASKS
+from engine.roles import check_overrides, did_you_mean, role_family
 
 
 class ConfigError(ValueError):
     """An invalid config; the message names the field, the value and the fix."""
+
+
+MAX_SEED = 2**31 - 1  # seeds are stored as INTEGER and seed numpy / torch, which take 0 .. 2**32 - 1
+MAX_INT = 2**63 - 1  # any whole number in a config fits a 64-bit integer (DuckDB BIGINT, torch)
+MAX_RUNS_PER_SWEEP = 10_000  # methods x seeds, checked before anything is expanded; the engine may set fewer
 
 
 @dataclass
@@ -111,7 +117,9 @@ class TrainConfig(ModelSettings):
             value = getattr(self, name)
             if value is not None and not 0 < value < 1:
                 raise ValueError(f"{name}={value} must be in (0, 1), e.g. 1e-5")
-        self.roles = _role_overrides(self)
+        types = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k not in ("roles", "weak_lr")}
+        self.roles = check_overrides(self.roles, types, _coerce,
+                                     lambda over: dataclasses.replace(self, roles={}, **over))
 
     def for_role(self, role: str) -> TrainConfig:
         """The settings a stage of `role` trains with: its override (the exact role, else its family:
@@ -120,43 +128,6 @@ class TrainConfig(ModelSettings):
         over = self.roles.get(role) or self.roles.get(role_family(role)) or {}
         lr = over.get("lr", self.weak_lr if role_family(role) == "weak" else self.lr)
         return dataclasses.replace(self, **{k: v for k, v in over.items() if k != "lr"}, lr=lr, weak_lr=None, roles={})
-
-
-# Roles a `train.roles` entry may name, and the family a stage's role falls back to when it has no entry of its own.
-ROLES = ("weak", "student", "ceiling", "stage1", "sft", "intermediate", "rejected", "base")
-_FAMILY = {"stage1": "student", "sft": "student", "base": "student", "rejected": "weak"}
-
-
-def role_family(role: str) -> str:
-    """student_noconflict / student_plain -> student, intermediate2_fold0 -> intermediate, stage1 -> student, ..."""
-    return next((f for f in ("intermediate", "student") if role.startswith(f)), _FAMILY.get(role, role))
-
-
-def _role_overrides(train: TrainConfig) -> dict[str, dict[str, Any]]:
-    """`train.roles` checked: known roles and settings, values coerced and validated together with the shared ones
-    (YAML text such as "{weak: {lr: 1e-4}}" from a form is read as YAML)."""
-    roles = train.roles or {}
-    if isinstance(roles, str):
-        import yaml
-
-        roles = yaml.safe_load(roles) or {}
-    if not isinstance(roles, dict):
-        raise ValueError(f"roles must map a role to its settings, e.g. {{weak: {{lr: 5e-5}}}}; got {roles!r}")
-    hints = typing.get_type_hints(TrainConfig)
-    names = sorted(set(hints) - {"roles", "weak_lr"})
-    out = {}
-    for role, over in roles.items():
-        if role not in ROLES:
-            raise ValueError(f"roles: unknown role '{role}'{_did_you_mean(role, ROLES)} roles: {', '.join(ROLES)}")
-        for key in (over := dict(over or {})):
-            if key not in names:
-                raise ValueError(f"roles.{role}: unknown setting '{key}'{_did_you_mean(key, names)}")
-        out[role] = {k: _coerce(v, hints[k], f"roles.{role}.{k}") for k, v in over.items()}
-        try:
-            dataclasses.replace(train, roles={}, **out[role])
-        except ValueError as exc:
-            raise ValueError(f"roles.{role}: {exc}") from None
-    return out
 
 
 @dataclass
@@ -208,6 +179,16 @@ class ExperimentConfig:
     balance: bool = True
     test_frac: float = 0.2
     pgr_min_gap: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value} must be at least 1 (or empty for every example)")
+        if not 0 < self.test_frac < 1:
+            raise ValueError(f"test_frac={self.test_frac} must be between 0 and 1, e.g. 0.2")
+        if self.pgr_min_gap < 0:
+            raise ValueError(f"pgr_min_gap={self.pgr_min_gap} must be >= 0")
 
     def expand(self) -> list[RunSpec]:
         """One RunSpec per (method, seed), every part validated."""
@@ -288,21 +269,21 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):  # YAML's .inf / .nan, JSON's Infinity / NaN
+            raise ConfigError(f"{where}: {value!r} is not a finite number; give a plain number")
         if tp is int:
-            if number != int(number):
+            whole = int(value) if isinstance(value, int) else (int(number) if number.is_integer() else None)
+            if whole is None:
                 raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-            return int(number)
+            if abs(whole) > MAX_INT:
+                raise ConfigError(f"{where}: {value!r} is out of range; whole numbers must lie within +-{MAX_INT}")
+            return whole
         return number
     if tp is str:
         if not isinstance(value, str | int | float):
             raise ConfigError(f"{where}: expected text, got {value!r}")
         return str(value)
     return value
-
-
-def _did_you_mean(name: Any, options: Any) -> str:
-    close = difflib.get_close_matches(str(name), list(options), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ";"
 
 
 def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
@@ -314,7 +295,7 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            raise ConfigError(f"{where}: unknown key '{key}'{_did_you_mean(key, fields)} valid keys: "
+            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, fields)} valid keys: "
                               f"{', '.join(sorted(fields)) or '(none)'}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     try:
@@ -323,7 +304,9 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+def config_from_dict(data: dict[str, Any], max_runs: int = MAX_RUNS_PER_SWEEP) -> ExperimentConfig:
+    """Validate an experiment config. The sweep size (methods x seeds) is checked against `max_runs` before
+    anything is built, so a seed list of a million entries is refused at once instead of being expanded."""
     if not isinstance(data, dict):
         raise ConfigError(f"an experiment config must be a mapping, got {type(data).__name__}")
     data = dict(data)
@@ -333,11 +316,18 @@ def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
             if plural in data:
                 raise ConfigError(f"give either '{single}' or '{plural}', not both")
             data[plural] = data.pop(single)
+    sizes = [len(v) if isinstance(v, list) else 1 for v in (data.get("methods", [0]), data.get("seeds", [0]))]
+    if sizes[0] * sizes[1] > max_runs:
+        raise ConfigError(f"this sweep has {sizes[0]} method(s) x {sizes[1]} seed(s) = {sizes[0] * sizes[1]:,} runs; "
+                          f"at most {max_runs:,} per submission. Fix: fewer seeds or methods")
     cfg = from_dict(ExperimentConfig, data, "config")
     if not cfg.methods:
         raise ConfigError("methods is empty; name at least one method, e.g. [naive]")
     if not cfg.seeds:
         raise ConfigError("seeds is empty; give at least one seed, e.g. [0]")
+    for seed in cfg.seeds:
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"seeds: {seed} is out of range; use whole numbers from 0 to {MAX_SEED:,}")
     return cfg
 
 

@@ -7,7 +7,8 @@
 
 `w2s studio` (studio.launch) does exactly this. The studio reaches the engine only through engine.client, so it
 imports neither torch nor duckdb and starts in seconds. URLs take `?tab=runs|results|inspector` and
-`?run=<id>` to open a tab on a given run (shareable links, screenshots).
+`?run=<id>` to open a tab on a given run (shareable links, screenshots). Against an engine in public mode the
+app acts for one visitor per browser (studio.session) and gains the owner's login panel.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 import gradio as gr
 
+from studio import common
 from studio.common import esc
+from studio.session import Visitors, owner_panel
 from studio.source import Source
 from studio.tabs import experiment, inspector, results, runs
 
@@ -33,9 +36,14 @@ def theme() -> gr.themes.Base:
         button_primary_text_color="white")
 
 
-def launch_options() -> dict[str, Any]:
-    """What `demo.launch` needs besides host and port: theme and CSS (Gradio 6 takes them here)."""
-    return {"theme": theme(), "css_paths": [CSS] if CSS.exists() else None, "footer_links": ["api", "settings"]}
+def launch_options(policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What `demo.launch` needs besides host and port: theme and CSS (Gradio 6 takes them here), and in public mode
+    Gradio's own upload limit, the engine's (W2S_MAX_UPLOAD_MB), so a large file stops before it is stored."""
+    options = {"theme": theme(), "css_paths": [CSS] if CSS.exists() else None, "footer_links": ["api", "settings"]}
+    mb = ((policy or {}).get("limits") or {}).get("max_upload_mb")
+    if (policy or {}).get("public") and mb:
+        options["max_file_size"] = f"{float(mb):g}mb"
+    return options
 
 
 def header(source: Source) -> str:
@@ -54,8 +62,20 @@ def header(source: Source) -> str:
 
 def build_app(client: Any) -> gr.Blocks:
     source = client if isinstance(client, Source) else Source(client)
-    with gr.Blocks(title="Weak-to-Strong Studio", fill_width=True) as demo:
+    policy = source.policy()
+    common.EXPORT_HOURS = float(policy.get("export_hours") or common.EXPORT_HOURS)
+    visitors = Visitors(source._client) if policy.get("public") else None
+    if visitors is not None:
+        source.visitor = visitors.token
+    # Gradio's own copies of uploads and downloads expire like the engine's (W2S_EXPORT_HOURS), checked hourly.
+    age = int(3600 * common.EXPORT_HOURS)
+    with gr.Blocks(title="Weak-to-Strong Studio", fill_width=True,
+                   delete_cache=(min(3600, age), age) if policy.get("public") else None) as demo:
         head = gr.HTML(header(source))
+        if visitors is not None:
+            state = visitors.browser_state()
+            who = gr.HTML(elem_id="w2s-who")
+            owner_panel(visitors, source, state, who, bool(policy.get("owner_login")))
         with gr.Tabs(selected="experiment", elem_id="w2s-tabs") as tabs:
             with gr.Tab(TABS["experiment"], id="experiment") as tab_exp:
                 exp = experiment.build(source)
@@ -80,12 +100,15 @@ def build_app(client: Any) -> gr.Blocks:
             return (gr.Tabs(selected=tab if tab in TABS else "experiment"), {**res_choices, "value": value},
                     {**ins_choices, "value": value}, other_choices, gr.update(value=value))
 
-        demo.load(on_load, None, [tabs, res["run"], ins["run"], ins["other"], run["run"]], api_visibility="private")
-        demo.load(exp["_load_preset"], exp["_preset_default"], [*exp["_inputs"], exp["errors"]],
-                  api_visibility="private").then(exp["_show_config"], exp["_inputs"], exp["_show_out"],
-                                                 api_visibility="private")
-        demo.load(run["_runs_table"], run["_filters"], run["_table_out"], api_visibility="private")
-        demo.load(res["_compare"], res["_cmp_in"], res["_cmp_out"], api_visibility="private").then(
+        # Public mode: the visitor's identity first, every other load event after it (they read that visitor's runs).
+        first = demo.load(visitors.on_load, state, [state, who], api_visibility="private") if visitors else None
+        load = first.then if first is not None else demo.load
+        load(on_load, None, [tabs, res["run"], ins["run"], ins["other"], run["run"]], api_visibility="private")
+        load(exp["_load_preset"], exp["_preset_default"], [*exp["_inputs"], exp["errors"]],
+             api_visibility="private").then(exp["_show_config"], exp["_inputs"], exp["_show_out"],
+                                            api_visibility="private")
+        load(run["_runs_table"], run["_filters"], run["_table_out"], api_visibility="private")
+        load(res["_compare"], res["_cmp_in"], res["_cmp_out"], api_visibility="private").then(
             res["_ds_gap"], res["_ds_in"], res["_ds_out"], api_visibility="private")
 
         # ------------------------------------------------------------ links between tabs

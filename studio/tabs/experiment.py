@@ -33,8 +33,9 @@ def cli_line(config: dict[str, Any]) -> str:
     return f"# the same experiment headless: save the YAML above as {name}.yaml, then\nw2s run {name}.yaml"
 
 
-def parse_seeds(text: Any) -> list[int] | str:
-    """'0, 1, 2' or '0-4' -> [0, 1, 2(, 3, 4)]; a message when the text is not a list of whole numbers."""
+def parse_seeds(text: Any, limit: int = 1000) -> list[int] | str:
+    """'0, 1, 2' or '0-4' -> [0, 1, 2(, 3, 4)]; a message when the text is not a list of whole numbers or names
+    more than `limit` seeds (a range is measured before it is expanded: '0-999999999' must not stall the page)."""
     items: list[int] = []
     for part in re.split(r"[,\s]+", str(text or "").strip()):
         if not part:
@@ -42,12 +43,23 @@ def parse_seeds(text: Any) -> list[int] | str:
         m = re.fullmatch(r"(-?\d+)\s*-\s*(\d+)", part) or re.fullmatch(r"(\d+)\.\.(\d+)", part)
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
+            if hi - lo + 1 + len(items) > limit:
+                return (f"seeds: {part} is {max(0, hi - lo + 1):,} seeds; at most {limit:,} per sweep here. "
+                        "Write fewer, e.g. 0-4")
             items.extend(range(lo, hi + 1))
-        elif re.fullmatch(r"-?\d+", part):
+            continue
+        if re.fullmatch(r"-?\d+", part):
             items.append(int(part))
         else:
             return f"seeds: '{part}' is not a whole number; write e.g. 0, 1, 2 or 0-4"
+        if len(items) > limit:
+            return f"seeds: {len(items):,} seeds; at most {limit:,} per sweep here"
     return items or "seeds: give at least one seed, e.g. 0"
+
+
+def notes_html(reply: dict[str, Any]) -> str:
+    """What the engine noticed while loading the data (rows skipped, labels mapped), one line each."""
+    return "".join(notice(f"Note: {n}", "info") for n in reply.get("notes") or [])
 
 
 def guess_column(columns: list[str], wanted: tuple[str, ...], exclude: str | None = None) -> str | None:
@@ -61,8 +73,9 @@ def guess_column(columns: list[str], wanted: tuple[str, ...], exclude: str | Non
 class ExperimentForm:
     """All widgets of the tab in one fixed order, and the conversions config <-> widget values."""
 
-    def __init__(self, registry: dict[str, Any]):
+    def __init__(self, registry: dict[str, Any], max_seeds: int | None = None):
         self.registry = registry
+        self.max_seeds = max_seeds or 1000
         self.tasks = [t["name"] for t in registry["tasks"]]
         self.methods = [m["name"] for m in registry["methods"]]
         self.models = [m["name"] for m in registry["models"]]
@@ -100,7 +113,7 @@ class ExperimentForm:
         config["task"] = {"name": task, **task_settings} if task_settings else task
         config["weak"], config["strong"] = (weak or "").strip(), (strong or "").strip()
         config["methods"] = list(methods or [])
-        parsed = parse_seeds(seeds)
+        parsed = parse_seeds(seeds, self.max_seeds)
         if isinstance(parsed, str):
             problem, parsed = parsed, [0]
         config["seeds"] = parsed
@@ -168,7 +181,9 @@ class ExperimentForm:
 
 def build(source: Source) -> dict[str, Any]:
     registry = source.registry()
-    ef = ExperimentForm(registry)
+    policy = source.policy()
+    public = bool(policy.get("public"))  # public mode: catalogue models only, no remote code (the engine enforces it)
+    ef = ExperimentForm(registry, (policy.get("limits") or {}).get("max_seeds"))
     all_presets = source.presets()
     tasks = {t["name"]: t for t in registry["tasks"]}
     methods = {m["name"]: m for m in registry["methods"]}
@@ -207,10 +222,11 @@ def build(source: Source) -> dict[str, Any]:
                         gr.Markdown("This task has no settings.", elem_classes=["w2s-help"])
                 ef.task_groups[name] = group
             with gr.Row():
-                ef.weak = gr.Dropdown(model_choices, value=None, label="Weak supervisor", allow_custom_value=True,
+                ef.weak = gr.Dropdown(model_choices, value=None, label="Weak supervisor", allow_custom_value=not public,
                                       info="Weak supervisor: zoo name, hub id or local folder.", elem_id="exp-weak")
-                ef.strong = gr.Dropdown(model_choices, value=None, label="Strong student", allow_custom_value=True,
-                                        info="Strong student: zoo name, hub id or folder.", elem_id="exp-strong")
+                ef.strong = gr.Dropdown(model_choices, value=None, label="Strong student",
+                                        allow_custom_value=not public, elem_id="exp-strong",
+                                        info="Strong student: zoo name, hub id or folder.")
             with gr.Row():
                 ef.method_pick = gr.CheckboxGroup(list(methods), value=[], label="Methods", scale=3,
                                                   info="Several methods = a sweep (one run each).")
@@ -225,7 +241,8 @@ def build(source: Source) -> dict[str, Any]:
                         gr.Markdown("This method has no settings.", elem_classes=["w2s-help"])
                 ef.method_groups[name] = acc
             with gr.Accordion("Training settings (every stage)", open=False):
-                ef.train_form = Form.build(registry.get("train") or [], prefix="train", where="train")
+                ef.train_form = Form.build(registry.get("train") or [], prefix="train", where="train",
+                                           skip=("trust_remote_code",) if public else ())
             extra_fields = [f for f in registry.get("experiment") or [] if f["name"] not in HANDLED]
             with gr.Accordion("Data and PGR settings", open=False):
                 ef.extra_form = Form.build(extra_fields, prefix="exp", where="config")
@@ -295,7 +312,7 @@ def build(source: Source) -> dict[str, Any]:
         except Exception as exc:
             msg = message(exc)
             return [notice(msg), count_line(config), text, cli, path, *ef.annotate(msg, values)]
-        ok = notice(f"Config is valid: {reply.get('runs')} run(s) ready to submit.", "ok")
+        ok = notice(f"Config is valid: {reply.get('runs')} run(s) ready to submit.", "ok") + notes_html(reply)
         return [ok, count_line(config, reply.get("runs")), text, cli, path, *ef.annotate(None, values)]
 
     def submit(*values):
@@ -312,7 +329,7 @@ def build(source: Source) -> dict[str, Any]:
             return ["", "", notice(msg), text, cli, path, *ef.annotate(msg, values)]
         ids = reply.get("run_ids") or []
         done = notice(f"Queued {len(ids)} run(s) as sweep {reply.get('sweep')}: {', '.join(ids)}. "
-                      "Follow them in the Runs tab.", "ok")
+                      "Follow them in the Runs tab.", "ok") + notes_html(reply)
         return [done, ",".join(ids), "", text, cli, path, *ef.annotate(None, values)]
 
     def load_preset(label: str):
@@ -342,7 +359,11 @@ def build(source: Source) -> dict[str, Any]:
         try:
             stored = source.upload(str(src))
         except Exception as exc:  # the engine's one-line message (unreadable file, wrong type, too large)
-            return [gr.skip()] * n_out + [gr.update(visible=False), notice(message(exc))]
+            # Clear the previous file's path and columns: Check and Submit must not go on with the old file.
+            cleared = file_form.fill({"path": "", "text_column": "text", "label_column": "label"}) if file_form else []
+            return [gr.update(choices=[], value=None), gr.update(choices=[], value=None),
+                    gr.update(choices=[], value=None), "file", *cleared, gr.update(value=None, visible=False),
+                    notice(f"{message(exc)} (the file was not stored; the form has no data file now)")]
         df, columns, dest = stored["preview"], stored["columns"], stored["path"]
         problem = None
         if len(columns) < 2:

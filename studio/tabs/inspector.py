@@ -145,7 +145,8 @@ def table_view(page: pd.DataFrame) -> pd.DataFrame:
     for role in ("weak", "student", "ceiling"):
         if f"{role}_prob" in page:
             pred = (page[f"{role}_prob"].astype(float) >= 0.5).astype(int).astype(str)
-            out[role] = pred + page[f"{role}_correct"].map(_mark) if f"{role}_correct" in page else pred
+            # .astype(str): on an empty page map() keeps the bool dtype, and str + bool fails
+            out[role] = pred + page[f"{role}_correct"].map(_mark).astype(str) if f"{role}_correct" in page else pred
             out[f"{role} conf"] = page[f"{role}_conf"].round(3)
     if "quadrant" in page:
         out["quadrant"] = page["quadrant"].map(lambda q: SHORT.get(q, ""))
@@ -157,7 +158,8 @@ def table_view(page: pd.DataFrame) -> pd.DataFrame:
             out[f"{role} margin"] = page[f"{role}_margin"].astype(float).map(lambda v: float(f"{v:.4g}"))
     if "other_prob" in page:
         pred = (page["other_prob"].astype(float) >= 0.5).map({True: "1", False: "0"})
-        out["run B student"] = pred.where(page["other_prob"].notna(), "") + page["other_correct"].map(_mark)
+        out["run B student"] = pred.where(page["other_prob"].notna(), "").astype(str) + \
+            page["other_correct"].map(_mark).astype(str)
         out["run B conf"] = np.maximum(page["other_prob"], 1 - page["other_prob"]).round(3)
     return out.reset_index(drop=True)
 
@@ -324,6 +326,8 @@ def build(source: Source) -> dict[str, Any]:
             what += " · " + next((label for label, key in REGION_CHOICES if key == region_pick), region_pick)
         line = (f'<div class="w2s-info"><b>{len(sliced):,}</b> of {len(df):,} examples · {esc(what)}'
                 f'{" · matching “" + esc(text) + "”" if text else ""} · page {page_no} of {pages}</div>')
+        if sliced.empty:
+            line += notice("No example matches these filters: clear the search or pick another cell.", "info")
         return (heatmap_html(counts, quad), regions_html(regions, region_pick), table_view(shown),
                 line + notice(warn, "warn"), page_no)
 
