@@ -190,6 +190,7 @@ COVERED_BY = {
     "engine/ml/callbacks.py": "tests/engine/run/test_execute.py",
     "engine/ml/classifier.py": "tests/engine/run/test_execute.py",
     "engine/ml/generation.py": "tests/engine/methods/test_progressive_refine.py",
+    "engine/ml/vllm_worker.py": "tests/engine/ml/test_backends.py",
     "engine/ml/pairs.py": "tests/engine/ml/test_trl_trainers.py",
     "engine/ml/scoring.py": "tests/engine/ml/test_loading.py",
     "engine/models/hub.py": "tests/engine/models/test_models.py",
