@@ -177,3 +177,19 @@ def test_classifiers_train_with_dropout_off_unless_asked(tmp_path, tiny_models):
     plain = fit(tiny_models["strong"])
     assert np.abs(fit(dropped) - plain).max() < 1e-6  # dropout of the config is off while training
     assert np.abs(fit(dropped, train_with_dropout=True) - plain).max() > 1e-4
+
+
+def test_a_roles_override_changes_only_the_stages_of_that_role(store, tiny_models):
+    base = small_toy(tiny_models)
+    first, _ = run_config(store, base)
+    second, _ = run_config(store, {**base, "train": {**base["train"], "roles": {"student": {"lr": 2e-3}}}})
+    a, b = stages(store, first), stages(store, second)
+    assert b["weak"]["cached"] and b["ceiling"]["cached"] and not b["student"]["cached"]
+    assert b["student"]["stage_key"] != a["student"]["stage_key"]
+    third, _ = run_config(store, {**base, "train": {**base["train"], "roles": {"ceiling": {"epochs": 1}}}})
+    c = stages(store, third)
+    assert c["weak"]["cached"] and c["student"]["cached"] and not c["ceiling"]["cached"]
+    # the same learning rate given as weak_lr or as the weak role's lr is the same stage
+    run_config(store, {**base, "train": {**base["train"], "weak_lr": 3e-3}})
+    fifth, _ = run_config(store, {**base, "train": {**base["train"], "roles": {"weak": {"lr": 3e-3}}}})
+    assert stages(store, fifth)["weak"]["cached"]
