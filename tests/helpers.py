@@ -183,7 +183,11 @@ class StudioProcess:
 class LocalRayCluster:
     """A real Ray cluster on this machine: a head and `nodes - 1` worker nodes, CPU only, each `ray start --block` in
     its own session on free ports under a private temp dir. stop() kills exactly those process groups; never
-    `ray stop`, which stops every Ray process on the machine (other clusters included)."""
+    `ray stop`, which stops every Ray process on the machine (other clusters included). Token authentication is off
+    for its processes and for the engines given `env` (a ~/.ray/auth_token left by any local `ray.init()` would
+    otherwise turn it on for some of them and not others)."""
+
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
     def __init__(self, nodes: int = 2, cpus: int = 1, memory: int = 3 * 2**30, timeout: float = 120):
         import tempfile
@@ -191,6 +195,7 @@ class LocalRayCluster:
         self.tmp = Path(tempfile.mkdtemp(prefix="w2sray-", dir="/tmp"))  # short: Ray's socket paths have a limit
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.used = {self.port}  # every port handed to a node so far
         self.procs: list[subprocess.Popen] = []
         t0 = time.monotonic()
         try:
@@ -203,24 +208,33 @@ class LocalRayCluster:
 
     def _start(self, i: int, cpus: int, memory: int, timeout: float) -> None:
         ray = Path(sys.executable).with_name("ray")
+        ports = self._distinct_ports(3)  # a port the OS just freed can come back at once: never give one twice
         args = [str(ray), "start", "--block", "--disable-usage-stats", f"--num-cpus={cpus}", "--num-gpus=0",
                 f"--memory={memory}", f"--object-store-memory={100 * 2**20}",
-                f"--dashboard-agent-listen-port={free_port()}", f"--resources={{\"node{i}\": 1}}"]
+                f"--dashboard-agent-listen-port={ports[0]}", f"--resources={{\"node{i}\": 1}}"]
         if i == 0:
-            args += ["--head", f"--port={self.port}", f"--ray-client-server-port={free_port()}",
-                     f"--dashboard-port={free_port()}", "--include-dashboard=false", f"--temp-dir={self.tmp}"]
+            args += ["--head", f"--port={self.port}", f"--ray-client-server-port={ports[1]}",
+                     f"--dashboard-port={ports[2]}", "--include-dashboard=false", f"--temp-dir={self.tmp}"]
         else:
             args += [f"--address={self.address}"]
         log_path = self.tmp / f"node{i}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT,
-                                    env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)})
+                                    env={**os.environ, **self.env, "PYTHONPATH": str(ROOT)})
         self.procs.append(proc)
         deadline = time.monotonic() + timeout
         while "Ray runtime started" not in log_path.read_text(errors="replace"):
             assert proc.poll() is None, f"ray start exited: {log_path.read_text(errors='replace')[-3000:]}"
             assert time.monotonic() < deadline, f"ray node {i} did not start: {log_path.read_text()[-3000:]}"
             time.sleep(0.2)
+
+    def _distinct_ports(self, n: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < n:
+            if (port := free_port()) not in self.used:
+                self.used.add(port)
+                out.append(port)
+        return out
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the cluster's own processes: raylets, GCS, agents and the Ray

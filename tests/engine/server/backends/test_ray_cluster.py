@@ -40,7 +40,7 @@ def grid_models(tmp_path_factory) -> dict[str, str]:
 
 def ray_engine(home, cluster, workers: int = 2, port: int = 0) -> EngineProcess:
     return EngineProcess(home, home / "runs.duckdb", workers=workers, port=port,
-                         args=("--backend", "ray", "--ray-address", cluster.address))
+                         args=("--backend", "ray", "--ray-address", cluster.address), env=cluster.env)
 
 
 def toy(models, weak, strong, seeds=(0,), epochs: float = 2, n: int = 200, **over) -> dict:
