@@ -164,7 +164,7 @@ def test_a_dead_node_fails_the_run_it_held_and_the_other_runs_on(tmp_path, clust
     try:
         c = eng.client
         ids = c.submit(toy(m, m["w2"], m["s2"], seeds=(11, 12), epochs=200)).run_ids
-        wait_until(lambda: all(c.run(r).progress for r in ids), 90, "both runs training")
+        wait_until(lambda: all(c.run(r).progress for r in ids), 180, "both runs training")  # a loaded machine
         cluster.kill_node(1)
         runs = c.wait_for(ids, timeout=240)
         assert sorted(r.status for r in runs) == ["done", "failed"], [(r.status, r.error) for r in runs]
