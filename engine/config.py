@@ -78,6 +78,12 @@ class TrainConfig(ModelSettings):
     lr_schedule: str = field(default="cosine", metadata={"help": "cosine, linear or constant."})
     warmup_frac: float = field(default=0.0, metadata={"help": "Fraction of steps of linear lr warm-up."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    report_to: list[str] = field(default_factory=list, metadata={
+        "help": "Trackers every trainer logs to: tensorboard, mlflow, wandb (empty = none). Changes no result; "
+                "where each writes: README, Trackers."})
+    keep_weights: bool = field(default=False, metadata={
+        "help": "Keep each trained stage's model (or LoRA adapter) as a Hugging Face folder, listed with the run "
+                "(`w2s weights RUN`); changes no result. Removed by `w2s gc`."})
     eval_batch_size: int = field(default=64, metadata={"help": "Batch size when labelling and evaluating."})
 
     def __post_init__(self) -> None:
@@ -88,6 +94,7 @@ class TrainConfig(ModelSettings):
             raise ValueError("batch_size and eval_batch_size must be >= 1")
         if self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ValueError(f"grad_accum={self.grad_accum} must divide batch_size={self.batch_size}")
+        self.report_to = _trackers(self.report_to)
         if self.lr_schedule not in ("cosine", "linear", "constant"):
             raise ValueError(f"lr_schedule={self.lr_schedule!r} is not one of cosine, linear, constant")
         if not 0.0 <= self.warmup_frac < 1.0:
@@ -96,6 +103,24 @@ class TrainConfig(ModelSettings):
             value = getattr(self, name)
             if value is not None and not 0 < value < 1:
                 raise ValueError(f"{name}={value} must be in (0, 1), e.g. 1e-5")
+
+
+TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}  # name -> the package it needs
+
+
+def _trackers(names: Any) -> list[str]:
+    """report_to as a list of tracker names, each known and installed ('none' or empty = no tracker)."""
+    import importlib.util
+
+    parts = [p.strip() for n in ([names] if isinstance(names, str) else names or []) for p in str(n).split(",")]
+    names = [n for n in dict.fromkeys(parts) if n and n != "none"]
+    for name in names:
+        if name not in TRACKERS:
+            raise ValueError(f"report_to: unknown tracker '{name}'; use {', '.join(TRACKERS)} or none")
+        if importlib.util.find_spec(TRACKERS[name]) is None:
+            how = "pip install wandb" if name == "wandb" else "pip install -e .[trackers] (the project's extra)"
+            raise ValueError(f"report_to: {name} is not installed here. Fix: {how}")
+    return names
 
 
 @dataclass

@@ -44,8 +44,9 @@ from engine.tasks.base import Example, Splits, files_digest
 STAGE_FORMAT = 2  # 2: rows keep their order, keys name the training rows, content-hashed models, per-kind versions
 CLASSIFIER_VERSION = 1
 # Training settings no stage key holds: the learning rate a stage uses is keyed instead of `lr` / `weak_lr`, and
-# labelling batches change no output (sampling draws per example, engine.ml.generation.generate).
-UNKEYED = ("eval_batch_size", "lr", "weak_lr")
+# labelling batches change no output (sampling draws per example, engine.ml.generation.generate); trackers and kept
+# weights only record what a stage computed (a stage trained with keep_weights is the same computation).
+UNKEYED = ("eval_batch_size", "lr", "weak_lr", "report_to", "keep_weights")
 
 
 @dataclass
