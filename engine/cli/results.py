@@ -65,7 +65,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _kept(size_bytes) -> str:
     from engine.cli.toolbox import size
 
-    return size(size_bytes) if isinstance(size_bytes, int | float) and size_bytes == size_bytes else "-"
+    return size(size_bytes)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

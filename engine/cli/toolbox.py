@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import numbers
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ def _reader(args: argparse.Namespace):
 
 def size(n: float | None) -> str:
     """Bytes as text: 1.4 MB."""
-    if n is None or n != n:
+    if not isinstance(n, numbers.Real) or n != n:  # None, NaN, pandas' NA: nothing kept
         return "-"
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
@@ -126,12 +127,19 @@ def cmd_weights(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if df.empty:
         return fail(f"run '{args.run}' has no stages (or no such run); list runs with `w2s runs`")
-    print(table([[r.role, "yes" if r.kept else "no", r.kind, size(r.bytes), r.path or r.note]
+    print(table([[r.role, "yes" if r.kept else "no", _text(r.kind), size(r.bytes), _text(r.path) or _text(r.note)]
                  for r in df.itertuples()], ["role", "kept", "kind", "size", "folder / why not"]))
     kept = df[df["kept"]]
     print(f"\n{len(kept)} of {len(df)} role(s) kept, {size(kept['bytes'].sum())}; download one with "
           f"`w2s weights {args.run} --role ROLE --out DIR`")
     return 0
+
+
+def _text(value) -> str:
+    """A cell as text; missing (None, NaN, pandas' NA) is empty."""
+    import pandas as pd
+
+    return "" if value is None or pd.isna(value) else str(value)
 
 
 def cmd_gc(args: argparse.Namespace) -> int:

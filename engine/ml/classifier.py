@@ -144,8 +144,8 @@ def fit_and_predict(spec: Any, cfg: Any, lr: float, texts: list[str], p1: np.nda
             from engine.ml.weights import keep
 
             keep(trainer.model, tok, ctx, stage_key, stage, spec.source)  # the model that labelled the splits
-    facts = {"truncated": float(truncated), "train_seconds": float(result.metrics.get("train_runtime", 0.0)),
-             "train_samples_per_second": float(result.metrics.get("train_samples_per_second", 0.0))}
+    # train_samples_per_second and train_trainable_fp32 are reported by train_with_progress, as for every trainer
+    facts = {"truncated": float(truncated), "train_seconds": float(result.metrics.get("train_runtime", 0.0))}
     del model, trainer
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -101,7 +101,7 @@ def test_report_to_and_keep_weights_are_not_part_of_a_stage_key(tiny_models):
 
     def identity_of(**train):
         (spec,) = config_from_dict({**sweep(tiny_models, **train), "methods": ["naive"]}).expand()
-        return Experiment(spec, None, Splits([], [], []), "v", "k").train_identity()
+        return Experiment(spec, None, Splits([], [], []), "v", "k").train_identity("student")
 
     assert identity_of() == identity_of(report_to=["tensorboard", "mlflow"], keep_weights=True)
 
