@@ -86,3 +86,19 @@ def test_no_dataset_and_a_missing_split_are_one_line_messages(tmp_path):
     with pytest.raises(TaskError, match="no split 'dev'.*Fix: set split"):
         make(data_files=str(write_classlabel_copy(tmp_path)), text_column="review", label_column="stars",
              split="dev").load()
+
+
+def test_a_run_config_is_checked_when_it_is_validated(tmp_path):
+    from engine.config import config_from_dict
+    from engine.plan import validate
+
+    root = str(write_classlabel_copy(tmp_path))
+
+    def spec(**task):
+        cfg = {"task": {"name": "hub_dataset", "data_files": root, "label_column": "stars", **task},
+               "weak": "world-xs", "strong": "world-s", "methods": ["naive"]}
+        return config_from_dict(cfg).expand()[0]
+
+    with pytest.raises(TaskError, match="no column 'text'.*Fix: set text_column"):
+        validate(spec())
+    assert validate(spec(text_column="review")) == []
