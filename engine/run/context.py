@@ -78,6 +78,7 @@ class RunContext:
     def stage_cached(self, key: str, role: str) -> None:
         self.emit({"type": "stage_cached", "run_id": self.run_id, "key": key, "role": role})
         train = getattr(self.spec, "train", None)
+        train = train.for_role(role) if train is not None else None  # a role may set its own (train.roles)
         if train is not None and train.report_to:
             from engine.ml.trackers import reused
 

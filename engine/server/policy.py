@@ -144,10 +144,12 @@ class Policy:
             if spec.train.trust_remote_code:
                 raise PolicyError("train.trust_remote_code: remote code is off on this server (it would run code "
                                   "from the model's repository). Fix: set trust_remote_code to false")
-            for name, what in (("keep_weights", "keeping trained weights"), ("report_to", "writing tracker logs")):
-                if getattr(spec.train, name, None):
-                    raise PolicyError(f"train.{name}: {what} is off on this server (it fills the server's disk). "
-                                      f"Fix: leave {name} at its default")
+            for where, train in [("train", spec.train)] + [(f"train.roles.{r}", spec.train.for_role(r))
+                                                           for r in spec.train.roles or {}]:
+                for name, what in (("keep_weights", "keeping trained weights"), ("report_to", "writing tracker logs")):
+                    if getattr(train, name, None):
+                        raise PolicyError(f"{where}.{name}: {what} is off on this server (it fills the server's "
+                                          f"disk). Fix: leave {name} at its default")
             for model in dict.fromkeys([spec.weak, spec.strong, *method_models(spec.method_config)]):
                 self.check_model(model)
             self._check_scorers(spec.method_config)
