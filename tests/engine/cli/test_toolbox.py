@@ -14,12 +14,24 @@ from engine.reading import open_store
 from tests.helpers import ROOT, fake_run
 
 
-def w2s(*args: str, home) -> subprocess.CompletedProcess:
+def typed(*args: str, home) -> subprocess.CompletedProcess:
+    """The command as a user types it (a process of its own)."""
     return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "W2S_HOME": str(home)}, timeout=120)
 
 
-def test_sql_export_snapshot_weights_and_gc_on_a_file(tmp_path):
+def test_sql_export_snapshot_weights_and_gc_on_a_file(tmp_path, monkeypatch, capsys):
+    from engine.cli import main
+
+    monkeypatch.setenv("W2S_HOME", str(tmp_path))
+
+    def w2s(*args: str, home) -> subprocess.CompletedProcess:
+        """The same command in this process (the CLI's imports once, not per command)."""
+        capsys.readouterr()
+        code = main(list(args))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
     db = tmp_path / "runs.duckdb"
     store = open_store(db)
     folder = tmp_path / "weights" / ("a" * 24)
@@ -30,11 +42,11 @@ def test_sql_export_snapshot_weights_and_gc_on_a_file(tmp_path):
     second, _ = fake_run(store, method="aux_conf", seed=1)
     store.close()
 
-    out = w2s("sql", "SELECT method, count(*) AS n FROM runs GROUP BY method ORDER BY method", "--db", str(db),
+    out = typed("sql", "SELECT method, count(*) AS n FROM runs GROUP BY method ORDER BY method", "--db", str(db),
               home=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[2:4] == ["aux_conf  1", "naive     1"] and "2 row(s)" in out.stderr
-    refused = w2s("sql", "DELETE FROM runs", "--db", str(db), home=tmp_path)
+    refused = typed("sql", "DELETE FROM runs", "--db", str(db), home=tmp_path)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "read-only" in refused.stderr
 
     exported = w2s("export", "--all", "--format", "parquet", "--out", str(tmp_path / "ex"), "--db", str(db),
