@@ -141,11 +141,11 @@ class Policy:
         from engine.plan import method_models
 
         if self.public:
-            if spec.train.trust_remote_code:
-                raise PolicyError("train.trust_remote_code: remote code is off on this server (it would run code "
-                                  "from the model's repository). Fix: set trust_remote_code to false")
             for where, train in [("train", spec.train)] + [(f"train.roles.{r}", spec.train.for_role(r))
                                                            for r in spec.train.roles or {}]:
+                if train.trust_remote_code:  # a role's override too: any stage could load the model's code
+                    raise PolicyError(f"{where}.trust_remote_code: remote code is off on this server (it would run "
+                                      "code from the model's repository). Fix: set trust_remote_code to false")
                 for name, what in (("keep_weights", "keeping trained weights"), ("report_to", "writing tracker logs")):
                     if getattr(train, name, None):
                         raise PolicyError(f"{where}.{name}: {what} is off on this server (it fills the server's "

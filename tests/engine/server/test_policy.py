@@ -51,6 +51,8 @@ def test_mode_and_caps_come_from_the_environment(monkeypatch):
     ({"weak": "/srv/models/custom"}, ["model '/srv/models/custom' is a folder on the server", "W2S_ALLOW_MODELS"]),
     ({"strong": "someone/unvetted-model"}, ["model 'someone/unvetted-model' is not offered", "world-l"]),
     ({"train": {"trust_remote_code": True}}, ["remote code is off", "trust_remote_code to false"]),
+    ({"train": {"roles": {"weak": {"trust_remote_code": True}}}},
+     ["train.roles.weak.trust_remote_code: remote code is off"]),
     ({"methods": ["weak_gen"], "task": "world_gen", "settings": {"weak_gen": {"scorer": "classifier:/srv/tox"}}},
      ["'/srv/tox' is a folder on the server"]),
     ({"methods": ["bootstrap"], "settings": {"bootstrap": {"via": ["/tmp/mid"]}}}, ["'/tmp/mid' is a folder"]),
