@@ -128,12 +128,18 @@ def test_engine_killed_mid_sweep_adopts_what_ray_holds_and_requeue_reuses_stages
     m, port = grid_models, free_port()
     first = ray_engine(tmp_path, cluster, port=port)
     c = first.client
-    adopted = c.submit(toy(m, m["w1"], m["s1"], seeds=(7,), epochs=200)).run_ids[0]  # still training at the kill
-    lost, queued = c.submit(toy(m, m["w1"], m["s1"], seeds=(8, 9), epochs=25)).run_ids
-    weak = wait_until(lambda: [s for s in c.run(lost).stages if s["role"] == "weak" and s["status"] == "done"],
-                      120, "the weak stage of the second run")[0]
-    assert c.run(adopted).status == "running" and c.run(queued).status == "queued"
-    lost_ray = ray_pid(c, lost)
+    try:
+        adopted = c.submit(toy(m, m["w1"], m["s1"], seeds=(7,), epochs=200)).run_ids[0]  # still training at the kill
+        lost, queued = c.submit(toy(m, m["w1"], m["s1"], seeds=(8, 9), epochs=25)).run_ids
+        weak = wait_until(lambda: [s for s in c.run(lost).stages if s["role"] == "weak" and s["status"] == "done"],
+                          120, "the weak stage of the second run")[0]
+        assert c.run(adopted).status == "running" and c.run(queued).status == "queued"
+        lost_ray = ray_pid(c, lost)
+    except BaseException:  # stop this engine's runs, or their actors hold the cluster's CPUs for the next test
+        for run_id in c.health().running:
+            c.cancel(run_id)
+        first.stop()
+        raise
     first.proc.kill()  # the engine dies; Ray keeps both runs' actors
     first.proc.wait()
     first.log.close()
