@@ -16,7 +16,6 @@ key is an error naming the key, a close match and the valid keys, raised before 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import types
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.registry import METHODS, TASKS
+from engine.roles import check_overrides, did_you_mean, role_family
 
 
 class ConfigError(ValueError):
@@ -50,13 +50,29 @@ class ModelSettings:
         "help": "Train with the model's own dropout. Off by default, as in Burns et al. and openai/weak-to-strong "
                 "(dropout off for determinism): every dropout probability of the loaded model is set to 0."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Run model code from the hub (off: safer)."})
-    max_length: int = field(default=512, metadata={"help": "Truncate inputs to this many tokens (truncations are counted)."})
+    max_length: int = field(default=512, metadata={
+        "help": "Truncate inputs to this many tokens (truncations are counted). Left unset, the task's own default: "
+                "512, gsm8k 1024, hendrycks_math 2048 (room for the in-context demonstrations and the solution)."})
+    chat_template: Literal["auto", "off"] = field(default="auto", metadata={
+        "help": "auto: policies read prompts and write completions through the tokenizer's chat template when it "
+                "has one (instruct models), in training, scoring and generation alike; off: plain text."})
+    generation_backend: Literal["auto", "hf", "vllm"] = field(default="auto", metadata={
+        "help": "auto: vLLM on a CUDA machine where it is installed, else transformers' generate; vllm: require it; "
+                "hf: always generate. Same prompts, stop strings and seeds either way."})
+    quantization: Literal["none", "4bit"] = field(default="none", metadata={
+        "help": "4bit: QLoRA, the frozen base loaded in 4-bit NF4 (bitsandbytes, CUDA only) under fp32 LoRA "
+                "adapters; needs lora: true. Set it for one role, e.g. roles: {student: {quantization: 4bit}}."})
+    device_map: Literal["none", "auto"] = field(default="none", metadata={
+        "help": "auto: spread a model larger than one GPU over every visible GPU (accelerate); none: one device."})
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype={self.dtype!r} is not one of auto, float32, bfloat16, float16")
+        for name in ("dtype", "chat_template", "generation_backend", "quantization", "device_map"):
+            if getattr(self, name) not in (allowed := typing.get_args(typing.get_type_hints(ModelSettings)[name])):
+                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
         if self.max_length < 2:
             raise ValueError(f"max_length={self.max_length} is too small; use at least 2")
+        if self.quantization == "4bit" and not self.lora:
+            raise ValueError("quantization=4bit trains LoRA adapters on a frozen 4-bit base; set lora: true too")
 
 
 @dataclass
@@ -94,6 +110,11 @@ class TrainConfig(ModelSettings):
         "help": "Before the ceiling and the student, finetune the strong model as a language model on the task's "
                 "unlabelled training text (halves A and B) for this many epochs (Burns et al.'s generative "
                 "finetuning); 0 = off."})
+    roles: dict[str, dict[str, Any]] | None = field(default=None, metadata={
+        "help": "Per-role overrides of these settings, e.g. {weak: {lr: 5e-5, lora: false}, student: {lora: true}}. "
+                "Roles: weak, student (the strong student; also Stage I, delta's SFT baseline and a conflict run's "
+                "plain student unless named), ceiling (also weak_teacher's human-label reference), stage1, sft, "
+                "intermediate (bootstrap and via models). A role's lr wins over weak_lr / lr."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -122,6 +143,17 @@ class TrainConfig(ModelSettings):
             value = getattr(self, name)
             if value is not None and not 0 < value < 1:
                 raise ValueError(f"{name}={value} must be in (0, 1), e.g. 1e-5")
+        types = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k not in ("roles", "weak_lr")}
+        self.roles = check_overrides(self.roles, types, _coerce,
+                                     lambda over: dataclasses.replace(self, roles={}, **over))
+
+    def for_role(self, role: str) -> TrainConfig:
+        """The settings a stage of `role` trains with: its override (the exact role, else its family:
+        student_noconflict -> student, intermediate2_fold0 -> intermediate) over the shared ones; `lr` the role's own
+        (the override, else weak_lr for the weak role, lr for others; None = the catalogue default)."""
+        over = self.roles.get(role) or self.roles.get(role_family(role)) or {}
+        lr = over.get("lr", self.weak_lr if role_family(role) == "weak" else self.lr)
+        return dataclasses.replace(self, **{k: v for k, v in over.items() if k != "lr"}, lr=lr, weak_lr=None, roles={})
 
 
 @dataclass
@@ -192,7 +224,9 @@ class ExperimentConfig:
         except KeyError as exc:
             raise ConfigError(f"task: {exc}") from None
         task_config = from_dict(task_cls.Config, task_args, f"task '{task_name}'")
-        train = from_dict(TrainConfig, self.train, "train")
+        # A task whose prompts are long (few-shot reasoning) brings its own room, unless the config sets one.
+        room = {"max_length": getattr(task_cls, "max_length", None) or ModelSettings.max_length}
+        train = from_dict(TrainConfig, {**room, **(self.train or {})}, "train")
         for key in self.settings:
             if key not in self.methods:
                 raise ConfigError(f"settings has an entry for '{key}', which is not in methods {self.methods}")
@@ -287,9 +321,8 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{where}: unknown key '{key}'{hint} valid keys: {', '.join(sorted(fields)) or '(none)'}")
+            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, fields)} valid keys: "
+                              f"{', '.join(sorted(fields)) or '(none)'}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
@@ -332,15 +365,19 @@ def preset_path(name: str) -> Path | None:
     return path if name and "/" not in name and path.is_file() else None
 
 
+HUB_PRESETS = ("burns_", "paper_")  # presets of the papers' own setups: hub models and data, a GPU
+
+
 def presets() -> list[dict[str, Any]]:
-    """The shipped presets, demo first and the hub ones (Burns et al.) last: {name, label, description, config},
+    """The shipped presets, demo first and the hub ones (the papers' setups) last: {name, label, description, config},
     the label and description from the file's opening comment."""
     import yaml
 
     from engine.paths import configs_dir
 
     out = []
-    for path in sorted(configs_dir().glob("*.yaml"), key=lambda p: (p.stem != "demo", p.stem.startswith("burns"), p.stem)):
+    order = lambda p: (p.stem != "demo", p.stem.startswith(HUB_PRESETS), p.stem)  # noqa: E731
+    for path in sorted(configs_dir().glob("*.yaml"), key=order):
         text = path.read_text()
         try:
             config = yaml.safe_load(text) or {}

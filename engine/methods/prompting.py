@@ -98,7 +98,7 @@ class Prompting(Method):
             from engine.ml.prompting import label_logprobs, label_probs
             from engine.models import resolve_model
 
-            model, tok = load_policy(resolve_model(exp.spec.strong), train)
+            model, tok = load_policy(resolve_model(exp.spec.strong), train, trainable=False)
             logp = label_logprobs(model, tok, prompts, words, train, exp.ctx, f"{role}: prompting")
             p1 = label_probs(logp)
             return {"test": {"id": ids, "prob": p1.tolist(), "gold": exp.gold_array(ids).tolist(),

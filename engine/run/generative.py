@@ -32,8 +32,9 @@ def generative_finetune(exp: Any) -> str | None:
         return None
     strong = exp.spec.strong
     ids = exp.ids("A") + exp.ids("B")
-    lr = exp.lr_for(strong, "strong")
-    payload = {"texts": digest(ids), "epochs": epochs, "lr": lr, "train": exp.train_identity(epochs=False)}
+    lr = exp.lr_for(strong, "generative")
+    payload = {"texts": digest(ids), "epochs": epochs, "lr": lr,
+               "train": exp.train_identity("generative", epochs=False)}
 
     def compute(key: str) -> tuple[dict[str, dict[str, list]], dict[str, float]]:
         return {}, train_and_save(exp, strong, ids, lr, epochs, key)
@@ -54,9 +55,9 @@ def train_and_save(exp: Any, strong: str, ids: list[str], lr: float, epochs: flo
     from engine.ml.trl_trainers import lm_finetune
     from engine.models import resolve_model
 
-    model, tok = load_policy(resolve_model(strong), exp.spec.train)  # LoRA adapters are merged before saving
-    model = lm_finetune(model, tok, exp.texts(ids), exp.spec.train, lr, epochs, exp.spec.seed, exp.ctx,
-                        "generative", key)
+    train = exp.train_for("generative")
+    model, tok = load_policy(resolve_model(strong), train)  # LoRA adapters are merged before saving
+    model = lm_finetune(model, tok, exp.texts(ids), train, lr, epochs, exp.spec.seed, exp.ctx, "generative", key)
     root = Path(exp.ctx.models_dir())
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{key}.{os.getpid()}"

@@ -37,19 +37,22 @@ import numpy as np
 from engine.config import RunSpec
 from engine.ml.losses import LossSpec
 from engine.models import ModelSpec, hub_revision, resolve_model
-from engine.registry import MODELS
+from engine.registry import MODELS, TASKS
 from engine.run.trajectories import Recorder, Trajectory
 from engine.tasks.base import Example, Splits, files_digest
 
 # Bump STAGE_FORMAT when every stage's outputs or keys change meaning; a change to one kind of stage's code bumps
 # that kind's version (CLASSIFIER_VERSION here, the `version` each caller of `Experiment.cached` passes).
 STAGE_FORMAT = 2  # 2: rows keep their order, keys name the training rows, content-hashed models, per-kind versions
-CLASSIFIER_VERSION = 2  # 2: a classifier stage keeps its training dynamics (evaluation points)
-# Training settings no stage key holds: the learning rate a stage uses is keyed instead of `lr` / `weak_lr`, and
-# labelling batches change no output (sampling draws per example, engine.ml.generation.generate). The dynamics and
-# early-stopping settings are keyed only by the stages that read them: a classifier keys its number of evaluation
-# points and its held-out ids, the generative-finetuning stage its epochs; `select` is read after every stage.
-UNKEYED = ("eval_batch_size", "lr", "weak_lr", "checkpoints", "val_frac", "select", "generative_epochs")
+CLASSIFIER_VERSION = 3  # 2: trainable weights in fp32 whatever the checkpoint's dtype; 3: training dynamics kept
+# Training settings no stage key holds: the learning rate a stage uses is keyed instead of `lr` / `weak_lr`, the
+# role overrides are keyed resolved (train_identity), and labelling batches change no output (sampling draws per
+# example, engine.ml.generation.generate). The dynamics and early-stopping settings are keyed only by the stages
+# that read them: a classifier keys its number of evaluation points and its held-out ids, the generative-finetuning
+# stage its epochs; `select` is read after every stage.
+UNKEYED = ("eval_batch_size", "lr", "weak_lr", "roles", "checkpoints", "val_frac", "select", "generative_epochs")
+# Settings only policies read (chat template, generation backend): not in a classifier's or reward model's key.
+POLICY_ONLY = ("chat_template", "generation_backend")
 VAL = "val"  # the split name of the student's held-out slice of B (early stopping without gold labels)
 
 
@@ -129,6 +132,14 @@ class Experiment:
         self._by_split = splits.by_name()
         self._examples: dict[str, Example] = {e.id: e for part in self._by_split.values() for e in part}
         self._derived: dict[str, tuple[str, str]] = {}  # folder -> (stage key, the model it was made from)
+        task = TASKS.get(spec.task) if spec.task in TASKS else None
+        # Where a generated answer ends (the next question, for reasoning tasks) and how long it may be, by task.
+        self.stop: tuple[str, ...] = tuple(getattr(task, "stop", ()))
+        self._max_new_tokens: int = getattr(task, "max_new_tokens", 8)
+
+    def max_new_tokens(self, setting: int | None) -> int:
+        """A method's max_new_tokens: its setting, or where that is empty, the task's default."""
+        return self._max_new_tokens if setting is None else setting
 
     # ------------------------------------------------------------------ data
     def add_split(self, name: str, ids: list[str]) -> None:
@@ -156,25 +167,38 @@ class Experiment:
         return Labels(ids, (p >= 0.5).astype(np.float64) if hard else p,
                       f"{result.key}:{split}" + (":hard" if hard else ""))
 
+    def train_for(self, role: str) -> Any:
+        """The training settings of a stage of `role`: the run's, with that role's overrides (TrainConfig.for_role)."""
+        return self.spec.train.for_role(role)
+
     def lr_for(self, model: str, role: str) -> float:
-        """The learning rate a stage uses: `weak_lr` for the weak model, `lr` for every other, and where the
-        one that applies is empty, the model's catalogue default (1e-5 for a model outside the catalogue), as
-        openai/weak-to-strong's weak_lr / strong_lr default to each model's own."""
-        train = self.spec.train
-        chosen = train.weak_lr if role == "weak" else train.lr
+        """The learning rate a stage uses: the role's own (`train.roles`), else `weak_lr` for the weak model and `lr`
+        for every other, and where the one that applies is empty, the model's catalogue default (1e-5 for a model
+        outside the catalogue), as openai/weak-to-strong's weak_lr / strong_lr default to each model's own."""
+        chosen = self.train_for(role).lr
         if chosen is not None:
             return chosen
         model = self._derived[model][1] if model in self._derived else model  # a derived model keeps its origin's
         return MODELS.get(model).default_lr if model in MODELS else 1e-5
 
-    def train_identity(self, epochs: bool = True, grad_accum: bool = True) -> dict[str, Any]:
-        """The run's training settings a stage's key holds: all but the unkeyed ones (UNKEYED), the LoRA shape
-        when LoRA is off, `epochs` for a stage that takes its epochs from its method (epochs=False) and
-        `grad_accum` for a stage whose trainer averages over the logical batch (grad_accum=False)."""
-        train = dataclasses.asdict(self.spec.train)
+    def train_identity(self, role: str, epochs: bool = True, grad_accum: bool = True, generates: bool = True
+                       ) -> dict[str, Any]:
+        """The training settings of `role` (its overrides resolved) a stage's key holds: all but the unkeyed ones
+        (UNKEYED), the LoRA shape when LoRA is off, `epochs` for a stage that takes its epochs from its method
+        (epochs=False), `grad_accum` for a stage whose trainer averages over the logical batch (grad_accum=False),
+        and the policy-only settings (chat template, generation backend) for classifiers and reward models
+        (generates=False). The generation backend is keyed as resolved on this machine (auto -> hf or vllm): the
+        two sample differently."""
+        train = dataclasses.asdict(self.train_for(role))
         for name in UNKEYED + (() if train["lora"] else ("lora_r", "lora_alpha")) + (
-                () if epochs else ("epochs",)) + (() if grad_accum else ("grad_accum",)):
+                () if epochs else ("epochs",)) + (() if grad_accum else ("grad_accum",)) + (
+                () if generates else POLICY_ONLY):
             train.pop(name)
+        if generates:
+            from engine.ml.backends import resolve_backend
+
+            train["generation_backend"] = resolve_backend(train["generation_backend"], train["quantization"] == "4bit")
+            train["stop"] = list(self.stop)
         return train
 
     # ------------------------------------------------------------------ the stage primitive
@@ -186,16 +210,18 @@ class Experiment:
             "kind": "classifier", "version": CLASSIFIER_VERSION, "task": self.task_version, "split": self.split_key,
             "train_split": train_split, "model": self.model_identity(model), "labels": labels.identity,
             "train_rows": digest(labels.ids), "loss": dataclasses.asdict(loss),
-            "train": self.train_identity(grad_accum=False), "lr": self.lr_for(model, role), "seed": self.spec.seed,
-            "predict": {s: digest(self.ids(s)) for s in sorted(predict)}, "checkpoints": self.checkpoints(),
+            "train": self.train_identity(role, grad_accum=False, generates=False), "lr": self.lr_for(model, role),
+            "seed": self.spec.seed,
+            "predict": {s: digest(self.ids(s)) for s in sorted(predict)}, "checkpoints": self.checkpoints(role),
             **({"val": digest(val.ids)} if val is not None else {}),
         })
 
-    def checkpoints(self) -> int:
-        """Evaluation points of every classifier finetune of this run (engine.dynamics.n_checkpoints)."""
+    def checkpoints(self, role: str = "student") -> int:
+        """Evaluation points of a classifier finetune of `role` (engine.dynamics.n_checkpoints of its settings)."""
         from engine.dynamics import n_checkpoints
 
-        return n_checkpoints(self.spec.train.checkpoints, self.spec.train.epochs)
+        train = self.train_for(role)
+        return n_checkpoints(train.checkpoints, train.epochs)
 
     def holdout(self, role: str, train_split: str, labels: Labels) -> tuple[Labels, Labels | None]:
         """With `val_frac` > 0, a student trained on half B (role student*) leaves out a seeded slice of B, labelled
@@ -212,44 +238,66 @@ class Experiment:
 
     def stage(self, role: str, model: str, train_split: str, labels: Labels, loss: LossSpec = LossSpec(),
               predict: tuple[str, ...] = ("test",)) -> StageResult:
-        spec = resolve_model(model)
+        """A classifier finetuned on `train_split` with `labels` and `loss`, predicting the splits in `predict`."""
         lr = self.lr_for(model, role)
         labels, val = self.holdout(role, train_split, labels)
         key = self.classifier_key(role, model, train_split, labels, loss, predict, val)
-        cached = self.ctx.stage_lookup(key)
-        if cached is not None:
-            self.ctx.stage_cached(key, role)
-            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
-            return StageResult(key, role, {s: self._preds(c) for s, c in cached.items()}, cached=True, val=val)
-        self.ctx.check_cancelled()
-        self.ctx.stage_start(key, role, "classifier", model, {"model": model, "train_split": train_split,
-                                                              "labels": labels.identity, "loss": loss, "lr": lr})
-        started = time.monotonic()
         # Tracked at every evaluation point: the split it labels, its own training rows and the held-out slice.
         tracked = {**{s: self.ids(s) for s in predict}, train_split: labels.ids, **({VAL: val.ids} if val else {})}
         recorder = Recorder(self.ctx, key, tracked)
-        try:
+
+        def compute(key: str):
             from engine.ml.classifier import fit_and_predict
 
             probs, facts = fit_and_predict(
-                spec, self.spec.train, lr, self.texts(labels.ids), labels.p1, loss,
+                resolve_model(model), self.train_for(role), lr, self.texts(labels.ids), labels.p1, loss,
                 {s: self.texts(self.ids(s)) for s in predict}, self.spec.seed, self.ctx, role, key,
                 track={s: self.texts(ids) for s, ids in tracked.items() if s not in predict},
-                points=self.checkpoints(), on_checkpoint=recorder)
-        except BaseException as exc:
-            self.ctx.stage_failed(key, "".join(traceback.format_exception_only(exc)).strip()[-2000:])
-            raise
-        preds = {s: Preds(self.ids(s), probs[s], self.gold_array(self.ids(s))) for s in predict}
-        self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
-        self.ctx.stage_done(key, {s: {"id": p.ids, "prob": p.prob.tolist(), "gold": p.gold.tolist()}
-                                  for s, p in preds.items()}, time.monotonic() - started)
-        return StageResult(key, role, preds, cached=False, trajectory=recorder.trajectory(), val=val)
+                points=self.checkpoints(role), on_checkpoint=recorder)
+            return {s: {"id": self.ids(s), "prob": probs[s].tolist(), "gold": self.gold_array(self.ids(s)).tolist()}
+                    for s in predict}, facts
+
+        rows, hit = self._sequence(key, role, "classifier", model, {"model": model, "train_split": train_split,
+                                                                    "labels": labels.identity, "loss": loss, "lr": lr},
+                                   compute)
+        return StageResult(key, role, {s: self._preds(c) for s, c in rows.items()}, cached=hit,
+                           trajectory=None if hit else recorder.trajectory(), val=val)
 
     def trajectory(self, result: StageResult) -> Trajectory:
         """A stage's evaluation points: recorded while it trained, or read from the cache (once)."""
         if result.trajectory is None:
             result.trajectory = Trajectory.from_rows(self.ctx.dynamics_lookup(result.key))
         return result.trajectory
+
+    def _sequence(self, key: str, role: str, kind: str, model: str, config: dict[str, Any],
+                  compute: Callable[[str], tuple[dict[str, dict[str, list]], dict[str, float]]]
+                  ) -> tuple[dict[str, dict[str, list]], bool]:
+        """The one cache sequence every stage kind goes through: a finished stage under `key` is reused as it is;
+        otherwise the stage is started, computed, and its rows committed with the done mark (a failure is
+        recorded and never reused). Returns the rows by split (output records as JSON text when they came from
+        the cache, as computed otherwise) and whether they were cached."""
+        found = self.ctx.stage_lookup(key)
+        if found is not None:
+            self.ctx.stage_cached(key, role)
+            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
+            return found, True
+        self.ctx.check_cancelled()
+        self.ctx.stage_start(key, role, kind, model, config)
+        started = time.monotonic()
+        self.ctx.tally = {}
+        try:
+            rows, facts = compute(key)
+        except BaseException as exc:
+            self.ctx.stage_failed(key, "".join(traceback.format_exception_only(exc)).strip()[-2000:])
+            raise
+        facts = {**self.ctx.tally, **(facts or {})}  # what generation counted: prompts cut, tokens, seconds
+        stored = {split: {**cols, "output": None if cols.get("output") is None else
+                          [None if o is None else json.dumps(o, default=float) for o in cols["output"]]}
+                  if "output" in cols else cols for split, cols in rows.items()}
+        if facts:
+            self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
+        self.ctx.stage_done(key, stored, time.monotonic() - started)
+        return rows, False
 
     # ------------------------------------------------------------------ stages of any kind (preference, generation)
     def examples(self, ids: list[str]) -> list[Example]:
@@ -285,37 +333,14 @@ class Experiment:
         """
         key = stage_key({"kind": kind, "version": version, "task": self.task_version, "split": self.split_key,
                          "seed": self.spec.seed, "model": self.model_identity(model), **payload})
-        found = self.ctx.stage_lookup(key)
-        if found is not None:
-            self.ctx.stage_cached(key, role)
-            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
-            outputs = {s: {i: json.loads(o) if isinstance(o, str) else None for i, o in zip(c["id"], c["output"])}
-                       for s, c in found.items()}
-            return RowsResult(key, role, {s: self._preds(c) for s, c in found.items()}, True, outputs=outputs)
-        self.ctx.check_cancelled()
-        self.ctx.stage_start(key, role, kind, model, {"model": model, **payload})
-        started = time.monotonic()
-        try:
-            rows, facts = compute(key)
-        except BaseException as exc:
-            self.ctx.stage_failed(key, "".join(traceback.format_exception_only(exc)).strip()[-2000:])
-            raise
-        stored: dict[str, dict[str, list]] = {}
-        outputs: dict[str, dict[str, dict[str, Any]]] = {}
-        for split, cols in rows.items():
-            out = cols.get("output")
-            stored[split] = {**cols, "output": None if out is None else
-                             [None if o is None else json.dumps(o, default=float) for o in out]}
-            outputs[split] = dict(zip(cols["id"], out)) if out is not None else {}
-        if facts:
-            self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
-        self.ctx.stage_done(key, stored, time.monotonic() - started)
-        preds = {s: Preds(list(c["id"]), np.asarray([np.nan if p is None else p for p in c["prob"]], dtype=np.float64),
-                          np.asarray(c["gold"])) for s, c in rows.items()}
-        return RowsResult(key, role, preds, False, outputs=outputs)
+        rows, hit = self._sequence(key, role, kind, model, {"model": model, **payload}, compute)
+        outputs = {s: {i: (json.loads(o) if isinstance(o, str) else o) for i, o in zip(c["id"], c["output"])}
+                   if c.get("output") is not None else {} for s, c in rows.items()}
+        return RowsResult(key, role, {s: self._preds(c) for s, c in rows.items()}, hit, outputs=outputs)
 
     def _preds(self, cols: dict[str, list]) -> Preds:
-        return Preds(list(cols["id"]), np.asarray(cols["prob"], dtype=np.float64), np.asarray(cols["gold"]))
+        prob = [np.nan if p is None else p for p in cols["prob"]]  # a stage without a score stores None
+        return Preds(list(cols["id"]), np.asarray(prob, dtype=np.float64), np.asarray(cols["gold"]))
 
     # ------------------------------------------------------------------ the Burns et al. building blocks
     def train_weak(self) -> StageResult:

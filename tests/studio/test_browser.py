@@ -1,4 +1,4 @@
-"""The studio as a user drives it: the real engine and the real Gradio app (`launch.py`), driven with gradio_client."""
+"""Each tab of the real studio rendered and settled in headless Chromium."""
 
 from __future__ import annotations
 
