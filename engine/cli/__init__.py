@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import experiments, jobs, results, studio, verify
+from engine.cli import experiments, jobs, results, stats, studio, verify
 
-GROUPS = (experiments, jobs, results, verify, studio)  # each has add_commands(subparsers)
+GROUPS = (experiments, jobs, results, stats, verify, studio)  # each has add_commands(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:
