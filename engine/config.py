@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.dynamics import check_settings
 from engine.registry import METHODS, TASKS
 from engine.roles import check_overrides, did_you_mean, role_family
 
@@ -95,21 +96,14 @@ class TrainConfig(ModelSettings):
     warmup_frac: float = field(default=0.0, metadata={"help": "Fraction of steps of linear lr warm-up."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     eval_batch_size: int = field(default=64, metadata={"help": "Batch size when labelling and evaluating."})
-    # Training dynamics and early stopping (engine/dynamics.py): what is recorded during a classifier finetune.
-    checkpoints: int | None = field(default=None, metadata={
-        "help": "Evaluation points per classifier finetune at which every example's p(1) is stored (training "
-                "dynamics), evenly spaced over the steps, the last at the end; empty = one per epoch, at least 5; "
-                "0 = none."})
-    val_frac: float = field(default=0.0, metadata={
-        "help": "Share of half B held out from the student, labelled like the rest (by its supervisor, never gold), "
-                "to select the student's checkpoint by `select`; 0 = off, the student trains on all of B."})
-    select: Literal["auroc", "agreement", "loss"] = field(default="auroc", metadata={
-        "help": "How the checkpoint is picked on the held-out slice: AUROC against its labels (EleutherAI/w2s), "
-                "agreement with them, or cross-entropy on them (lowest)."})
-    generative_epochs: float = field(default=0.0, metadata={
-        "help": "Before the ceiling and the student, finetune the strong model as a language model on the task's "
-                "unlabelled training text (halves A and B) for this many epochs (Burns et al.'s generative "
-                "finetuning); 0 = off."})
+    checkpoints: int | None = field(default=None, metadata={"help": "Evaluation points per classifier finetune (every "
+                                    "example's p(1) stored); empty = one per epoch, at least 5; 0 = none."})
+    val_frac: float = field(default=0.0, metadata={"help": "Share of half B held out from the student, labelled by its "
+                            "supervisor (never gold), to select its checkpoint by `select`; 0 = off."})
+    select: Literal["auroc", "agreement", "loss"] = field(default="auroc", metadata={"help": "Checkpoint rule on the "
+                                                         "held-out slice: AUROC (EleutherAI/w2s), agreement or loss."})
+    generative_epochs: float = field(default=0.0, metadata={"help": "Epochs of language-model finetuning of the strong "
+                                     "model on the text of halves A and B before its stages (Burns et al.); 0 = off."})
     roles: dict[str, dict[str, Any]] | None = field(default=None, metadata={
         "help": "Per-role overrides of these settings, e.g. {weak: {lr: 5e-5, lora: false}, student: {lora: true}}. "
                 "Roles: weak, student (the strong student; also Stage I, delta's SFT baseline and a conflict run's "
@@ -118,17 +112,7 @@ class TrainConfig(ModelSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.checkpoints is not None and self.checkpoints < 0:
-            raise ValueError(f"checkpoints={self.checkpoints} must be >= 0 (0 = no training dynamics)")
-        if not 0.0 <= self.val_frac < 1.0:
-            raise ValueError(f"val_frac={self.val_frac} must be in [0, 1), e.g. 0.2")
-        if self.val_frac > 0 and self.checkpoints == 0:
-            raise ValueError("val_frac > 0 selects a checkpoint, but checkpoints=0 records none; leave checkpoints "
-                             "empty or set it to at least 2")
-        if self.select not in ("auroc", "agreement", "loss"):
-            raise ValueError(f"select={self.select!r} is not one of auroc, agreement, loss")
-        if self.generative_epochs < 0:
-            raise ValueError(f"generative_epochs={self.generative_epochs} must be >= 0")
+        check_settings(self)  # checkpoints, val_frac, select, generative_epochs
         if self.epochs <= 0:
             raise ValueError(f"epochs={self.epochs} must be > 0")
         if self.batch_size < 1 or self.eval_batch_size < 1:

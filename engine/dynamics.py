@@ -1,5 +1,6 @@
 """Training dynamics: when a finetune is evaluated, how a checkpoint is selected without gold labels, and the
-per-example statistics of a trajectory (dataset cartography). Pure numpy (and sklearn.metrics), no torch.
+per-example statistics of a trajectory (dataset cartography). Pure numpy (sklearn.metrics for AUROC), no
+torch.
 
     steps = checkpoint_steps(max_steps=40, points=5)          # [8, 16, 24, 32, 40]
     k = select_checkpoint(val_probs, val_labels, "auroc")     # index of the chosen checkpoint (rows = checkpoints)
@@ -20,7 +21,6 @@ import hashlib
 import math
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 RULES = ("auroc", "agreement", "loss")
 MIN_POINTS = 5  # Burns et al.'s curves need a few points per run: never fewer, unless there are fewer steps
@@ -52,6 +52,19 @@ def holdout_ids(ids: list[str], frac: float, seed: int) -> list[str]:
     return [i for i in ids if i in chosen]
 
 
+def check_settings(train) -> None:
+    """The dynamics settings of an engine.config.TrainConfig, each bad one named with its fix (ValueError)."""
+    for bad, message in (
+            (train.checkpoints is not None and train.checkpoints < 0, f"checkpoints={train.checkpoints} must be >= 0"),
+            (not 0.0 <= train.val_frac < 1.0, f"val_frac={train.val_frac} must be in [0, 1), e.g. 0.2"),
+            (train.val_frac > 0 and train.checkpoints == 0, "val_frac > 0 selects a checkpoint, but checkpoints=0 "
+                                                            "records none; leave checkpoints empty or set it >= 2"),
+            (train.select not in RULES, f"select={train.select!r} is not one of {', '.join(RULES)}"),
+            (train.generative_epochs < 0, f"generative_epochs={train.generative_epochs} must be >= 0")):
+        if bad:
+            raise ValueError(message)
+
+
 # ---------------------------------------------------------------------------------------------- selection rules
 def rule_scores(probs: np.ndarray, labels: np.ndarray, rule: str) -> np.ndarray:
     """The score of each checkpoint (row of `probs`, checkpoints x examples) on a validation slice with soft labels
@@ -63,6 +76,8 @@ def rule_scores(probs: np.ndarray, labels: np.ndarray, rule: str) -> np.ndarray:
         raise ValueError(f"probs must be checkpoints x {len(labels)} examples, got shape {probs.shape}")
     hard = (labels >= 0.5).astype(np.int64)
     if rule == "auroc":
+        from sklearn.metrics import roc_auc_score
+
         if hard.min() == hard.max():
             return np.full(len(probs), np.nan)
         return np.array([roc_auc_score(hard, p) for p in probs])
