@@ -219,6 +219,7 @@ COVERED_BY = {
     "studio/tabs/experiment.py": "tests/studio/test_app.py",
     "studio/tabs/inspector.py": "tests/studio/test_app.py",
     "studio/tabs/results.py": "tests/studio/test_browser.py",
+    "studio/tabs/dynamics.py": "tests/studio/test_dynamics_views.py",
     "studio/tabs/runs.py": "tests/studio/test_browser.py",
     **{f"engine/tasks/{t}.py": "tests/engine/tasks/test_hub.py" for t in (
         "amazon_polarity", "anthropic_hh", "anthropic_hh_pairs", "boolq", "cosmos_qa", "gsm8k", "hendrycks_math",
