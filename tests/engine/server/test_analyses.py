@@ -106,3 +106,22 @@ def test_seed_values_feed_the_statistics(dyn):
     df = store.seed_values("pgr")
     assert df["id"].tolist() == [run_id, again_id] and df["config"].iloc[0]["method"] == "naive"
     assert store.seed_values("pgr", visible_to="nobody").empty  # owned by the local user, not public
+
+
+def test_recording_the_points_changes_no_prediction(tmp_path, tiny_models):
+    """Evaluating between optimizer steps draws nothing and trains nothing: the same student with and without
+    its evaluation points predicts the same."""
+    from engine.server.store import Store
+
+    store = Store(tmp_path / "runs.duckdb")
+    try:
+        probs = {}
+        for points in (0, 4):
+            train = {"epochs": 2, "lr": 1e-3, "batch_size": 16, "checkpoints": points}
+            run_id, _ = run_config(store, small_toy(tiny_models, train=train))
+            key = _stage_keys(store, run_id)["student"]
+            probs[points] = store._df("SELECT prob FROM predictions WHERE stage_key = ? AND split = 'test' "
+                                      "ORDER BY position", [key])["prob"].to_numpy()
+        assert np.allclose(probs[0], probs[4], atol=1e-6)
+    finally:
+        store.close()
