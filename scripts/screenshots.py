@@ -54,7 +54,7 @@ CLOSEUPS = [
     ("trajectory", "inspector", "", "document.querySelectorAll('#inspector-table tbody tr').length > 0 && "
      "document.querySelector('#inspector-cartography .js-plotly-plot')", None),
 ]
-PICK_ROW = "document.querySelector('#inspector-table tbody tr td').click()"
+FIRST_CELL = "#inspector-table tbody tr td"
 # Idle: no visible component is loading (a hidden tab's status trackers do not count).
 IDLE = ("Array.from(document.querySelectorAll('.pending, .generating, [data-testid=\"status-tracker\"]:not(.hide)'))"
         ".filter(e => e.offsetParent !== null && e.getBoundingClientRect().height > 0).length === 0")
@@ -152,6 +152,23 @@ class Chromium:
         path.write_bytes(data)
         return len(data)
 
+    def click(self, selector: str) -> None:
+        """A real mouse click (pressed and released) at the centre of the element, as a user's."""
+        self.js(f"document.querySelector({json.dumps(selector)}).scrollIntoView({{block: 'center'}})")
+        x, y = json.loads(self.js(f"JSON.stringify((r => [r.left + r.width / 2, r.top + r.height / 2])("
+                                  f"document.querySelector({json.dumps(selector)}).getBoundingClientRect()))"))
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+                      session=True)
+
+    def type_enter(self, selector: str, text: str) -> None:
+        """Focus the field, type `text` and press Enter (a Textbox's submit)."""
+        self.js(f"document.querySelector({json.dumps(selector)}).focus()")
+        self.call("Input.insertText", {"text": text}, session=True)
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter",
+                                                 "windowsVirtualKeyCode": 13, "text": "\r"}, session=True)
+
     def element_shot(self, path: Path, selectors: list[str], pad: int = 8) -> int:
         """The union of the elements' boxes (page coordinates), scrolled into view first."""
         self.js(f"document.querySelector({json.dumps(selectors[0])}).scrollIntoView()")
@@ -235,10 +252,12 @@ def main() -> int:
                 browser.open(f"{url}/?tab={tab}")
                 ok = browser.wait(ready, timeout=90)
                 if tab == "inspector":  # pick an example: its trajectory is drawn beside the data map
-                    browser.js(PICK_ROW)
-                    ok = browser.wait("document.querySelector('#inspector-example input').value && document."
-                                      "querySelectorAll('#inspector-trajectory .scatterlayer .trace').length > 0",
-                                      timeout=60) and ok
+                    drawn = "document.querySelectorAll('#inspector-trajectory .scatterlayer .trace').length > 0"
+                    browser.click(FIRST_CELL)  # a click on the table's first row, as a user picks an example
+                    if not browser.wait(drawn, timeout=20):  # else type its id into the field
+                        example = browser.js(f"document.querySelector({json.dumps(FIRST_CELL)}).innerText.trim()")
+                        browser.type_enter("#inspector-example textarea, #inspector-example input", example)
+                        ok = browser.wait(drawn, timeout=60) and ok
                     selectors = ["#inspector-example", "#inspector-cartography"]
                 size = browser.element_shot(out / f"{name}.png", selectors)
                 print(f"{out / f'{name}.png'}: {size:,} bytes{'' if ok else ' (timed out waiting; check it)'}")
