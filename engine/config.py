@@ -97,7 +97,7 @@ class TrainConfig(ModelSettings):
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     eval_batch_size: int = field(default=64, metadata={"help": "Batch size when labelling and evaluating."})
     checkpoints: int | None = field(default=None, metadata={"help": "Evaluation points per classifier finetune (every "
-                                    "example's p(1) stored); empty = one per epoch, at least 5; 0 = none."})
+                                    "example's p(1) stored); empty = one per epoch, 5 to 20; 0 = none."})
     val_frac: float = field(default=0.0, metadata={"help": "Share of half B held out from the student, labelled by its "
                             "supervisor (never gold), to select its checkpoint by `select`; 0 = off."})
     select: Literal["auroc", "agreement", "loss"] = field(default="auroc", metadata={"help": "Checkpoint rule on the "

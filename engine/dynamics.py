@@ -7,8 +7,9 @@ torch.
     conf, var = cartography(probs_over_checkpoints, gold)     # Swayamdipta et al. 2020, per example
 
 During every classifier finetune the stage predicts each example of its training rows and of every split it
-labels at `checkpoints` evenly spaced steps (default one per epoch, at least 5; engine.config.TrainConfig), the
-last one at the final step, so the last checkpoint is the stage's stored prediction. Early stopping without gold
+labels at `checkpoints` evenly spaced steps (default one per epoch, at least 5, at most 20;
+engine.config.TrainConfig), the last one at the final step, so the last checkpoint is the stage's stored
+prediction. Early stopping without gold
 labels (`val_frac` > 0) holds out a slice of half B, labelled like the rest of the student's rows, and picks the
 checkpoint whose predictions on it score best by the `select` rule: AUROC against the slice's hard labels (what
 EleutherAI/w2s selects by), agreement with them, or cross-entropy on the soft labels. The oracle variants use
@@ -24,13 +25,15 @@ import numpy as np
 
 RULES = ("auroc", "agreement", "loss")
 MIN_POINTS = 5  # Burns et al.'s curves need a few points per run: never fewer, unless there are fewer steps
+MAX_POINTS = 20  # the default's cap: one point per epoch of a 300-epoch run would label every split 300 times
 
 
 def n_checkpoints(checkpoints: int | None, epochs: float) -> int:
-    """How many evaluation points a finetune gets: `checkpoints`, or one per epoch with at least MIN_POINTS."""
+    """How many evaluation points a finetune gets: `checkpoints`, or one per epoch, at least MIN_POINTS and at most
+    MAX_POINTS (an explicit `checkpoints` may ask for more)."""
     if checkpoints is not None:
         return int(checkpoints)
-    return max(int(math.ceil(epochs)), MIN_POINTS)
+    return min(max(int(math.ceil(epochs)), MIN_POINTS), MAX_POINTS)
 
 
 def checkpoint_steps(max_steps: int, points: int) -> list[int]:

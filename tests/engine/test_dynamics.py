@@ -18,9 +18,10 @@ from engine.dynamics import (
 )
 
 
-def test_points_default_to_one_per_epoch_with_at_least_five():
+def test_points_default_to_one_per_epoch_from_five_to_twenty():
     assert n_checkpoints(None, 2) == 5
     assert n_checkpoints(None, 7.5) == 8
+    assert n_checkpoints(None, 300) == 20 and n_checkpoints(50, 300) == 50
     assert n_checkpoints(3, 10) == 3 and n_checkpoints(0, 10) == 0
 
 
