@@ -253,9 +253,11 @@ def main() -> int:
                 ok = browser.wait(ready, timeout=90)
                 if tab == "inspector":  # pick an example: its trajectory is drawn beside the data map
                     drawn = "document.querySelectorAll('#inspector-trajectory .scatterlayer .trace').length > 0"
+                    example = browser.js(f"document.querySelector({json.dumps(FIRST_CELL)}).textContent.trim()")
                     browser.click(FIRST_CELL)  # a click on the table's first row, as a user picks an example
-                    if not browser.wait(drawn, timeout=20):  # else type its id into the field
-                        example = browser.js(f"document.querySelector({json.dumps(FIRST_CELL)}).innerText.trim()")
+                    if not browser.wait(drawn, timeout=10):  # else type its id into the field
+                        print(f"inspector: no trajectory after the click; typing the example id {example!r}",
+                              file=sys.stderr)
                         browser.type_enter("#inspector-example textarea, #inspector-example input", example)
                         ok = browser.wait(drawn, timeout=60) and ok
                     selectors = ["#inspector-example", "#inspector-cartography"]
