@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -53,6 +55,20 @@ def holdout_ids(ids: list[str], frac: float, seed: int) -> list[str]:
     ranked = sorted(ids, key=lambda i: hashlib.sha1(f"val:{seed}:{i}".encode()).digest())
     chosen = set(ranked[:n])
     return [i for i in ids if i in chosen]
+
+
+@dataclass
+class DynamicsSettings:
+    """The training settings of this module (engine.config.TrainConfig inherits them; each with its help text)."""
+
+    checkpoints: int | None = field(default=None, metadata={"help": "Evaluation points per classifier finetune (every "
+                                    "example's p(1) stored); empty = one per epoch, 5 to 20; 0 = none."})
+    val_frac: float = field(default=0.0, metadata={"help": "Share of half B held out from the student, labelled by its "
+                            "supervisor (never gold), to select its checkpoint by `select`; 0 = off."})
+    select: Literal["auroc", "agreement", "loss"] = field(default="auroc", metadata={"help": "Checkpoint rule on the "
+                                                         "held-out slice: AUROC (EleutherAI/w2s), agreement or loss."})
+    generative_epochs: float = field(default=0.0, metadata={"help": "Epochs of language-model finetuning of the strong "
+                                     "model on the text of halves A and B before its stages (Burns et al.); 0 = off."})
 
 
 def check_settings(train) -> None:

@@ -46,11 +46,13 @@ from engine.tasks.base import Example, Splits, files_digest
 STAGE_FORMAT = 2  # 2: rows keep their order, keys name the training rows, content-hashed models, per-kind versions
 CLASSIFIER_VERSION = 3  # 2: trainable weights in fp32 whatever the checkpoint's dtype; 3: training dynamics kept
 # Training settings no stage key holds: the learning rate a stage uses is keyed instead of `lr` / `weak_lr`, the
-# role overrides are keyed resolved (train_identity), and labelling batches change no output (sampling draws per
-# example, engine.ml.generation.generate). The dynamics and early-stopping settings are keyed only by the stages
-# that read them: a classifier keys its number of evaluation points and its held-out ids, the generative-finetuning
-# stage its epochs; `select` is read after every stage.
-UNKEYED = ("eval_batch_size", "lr", "weak_lr", "roles", "checkpoints", "val_frac", "select", "generative_epochs")
+# role overrides are keyed resolved (train_identity), labelling batches change no output (sampling draws per
+# example, engine.ml.generation.generate), and trackers and kept weights only record what a stage computed (a stage
+# trained with keep_weights is the same computation). The dynamics and early-stopping settings are keyed only by
+# the stages that read them: a classifier keys its number of evaluation points and its held-out ids, the
+# generative-finetuning stage its epochs; `select` is read after every stage.
+UNKEYED = ("eval_batch_size", "lr", "weak_lr", "roles", "report_to", "keep_weights", "checkpoints", "val_frac",
+           "select", "generative_epochs")
 # Settings only policies read (chat template, generation backend): not in a classifier's or reward model's key.
 POLICY_ONLY = ("chat_template", "generation_backend")
 VAL = "val"  # the split name of the student's held-out slice of B (early stopping without gold labels)
