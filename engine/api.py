@@ -203,6 +203,12 @@ class StageClaim(BaseModel):
     cancelled: bool = Field(default=False, description="True when the asking run was cancelled: stop.")
 
 
+class StageDynamics(BaseModel):
+    found: bool
+    dynamics: dict[str, list[Any]] | None = Field(default=None, description="Columns checkpoint, step, epoch, split, "
+                                                                            "id, prob in the order written.")
+
+
 class WaitReply(BaseModel):
     version: int = Field(description="Pass it back as `since` to wait for the next change.")
     changed: bool

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from engine import api, paths
+from engine.analyses_client import AnalysesClient
 from engine.paths import data_home
 
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
@@ -153,7 +154,7 @@ def _answers(info: EngineInfo) -> bool:
         return False
 
 
-class EngineClient:
+class EngineClient(AnalysesClient):
     def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None,
                  retry_for: float | None = None, visitor: str | None = None, http: httpx.Client | None = None,
                  frames: bool = False):
@@ -404,7 +405,6 @@ class EngineClient:
         """Ask to train stage `key` (after a cache miss); waits up to `wait` s while another run trains it."""
         return api.StageClaim(**self._call("POST", f"/api/runs/{run_id}/stages/{key}/claim", params={"wait": wait},
                                            retry_for=self.retry_for, timeout=wait + 30))
-
 
 def _frame(table: api.Table) -> Any:
     import pandas as pd  # only here: the client itself imports without pandas

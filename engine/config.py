@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.presets import HUB_PRESETS, preset_path, presets  # noqa: F401 (engine.config.presets is public)
+from engine.dynamics import DynamicsSettings, check_settings
 from engine.registry import METHODS, TASKS, tracker_names
 from engine.roles import check_overrides, did_you_mean, role_family
 from engine.sweep import ModelListError, Resources, model_pairs
@@ -79,7 +80,7 @@ class ModelSettings:
 
 
 @dataclass
-class TrainConfig(ModelSettings):
+class TrainConfig(ModelSettings, DynamicsSettings):
     """Finetuning settings shared by every stage of a run (weak, ceiling, student)."""
 
     epochs: float = field(default=2.0, metadata={"help": "Passes over the training half (Burns et al.: 2) for classifiers "
@@ -112,6 +113,7 @@ class TrainConfig(ModelSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_settings(self)  # checkpoints, val_frac, select, generative_epochs
         if self.epochs <= 0:
             raise ValueError(f"epochs={self.epochs} must be > 0")
         if self.batch_size < 1 or self.eval_batch_size < 1:

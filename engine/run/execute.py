@@ -34,6 +34,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     import json
 
     from engine.ml.loading import set_threads
+    from engine.run.generative import generative_finetune
     from engine.run.stages import Experiment
 
     set_threads()
@@ -53,6 +54,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     ctx.examples(task_version, skey, cols)
     ctx.metrics(model_sizes(spec))
     exp = Experiment(spec, ctx, splits, task_version, skey)
+    generative_finetune(exp)  # a no-op unless train.generative_epochs > 0
     return METHODS.get(spec.method)().run(exp, spec.method_config)
 
 

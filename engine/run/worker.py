@@ -82,6 +82,10 @@ class RemoteContext(RunContext):
                 print(f"{role}: stage {key} is being trained by run {reply.holder}; waiting for it", flush=True)
                 waiting = True
 
+    def dynamics_lookup(self, key: str) -> dict[str, list] | None:
+        self.flush()
+        return self.client.stage_dynamics(key)
+
     def cancelled(self) -> bool:
         return self.stop_requested
 
