@@ -6,8 +6,9 @@
    already running, and from nothing (the engine is started too);
 2. a real run with 10,000 test examples (the generated toy task, tiny fresh models, so it trains in
    seconds), then each Inspector interaction through the app's own endpoint, as the browser calls it:
-   first open (fetches every row from the engine), a 2x2 cell, a text search, a sort, the next page,
-   the CSV export of the filtered slice, and a comparison with a second run on the same examples.
+   first open (one page and the grids' counts from the engine), a 2x2 cell, a text search, a sort, the next
+   page, the CSV export of the filtered slice, a comparison with a second run on the same examples, and the
+   confidence scatter with the rates-by-attribute figure (the only view that reads the whole split).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def main() -> None:
 
     first, out = timed(lambda: inspect(), repeat=1)
     rows = len(out[2]["data"])
-    print(f"Inspector, first open of the run ({n_test:,.0f} examples fetched from the engine): {first * 1000:.0f} ms "
+    print(f"Inspector, first open of the run ({n_test:,.0f} examples, one page fetched): {first * 1000:.0f} ms "
           f"({rows} rows on the page)")
     steps = [
         ("2x2 cell 'student imitated'", lambda: inspect("student_imitated")),
@@ -112,6 +113,8 @@ def main() -> None:
         ("export the filtered slice (CSV)", lambda: app.predict(run, "", "test", "student_fixed", "all", "", "example id",
                                                                 False, api_name="/export_slice")),
         ("compare with a second run (first time)", lambda: inspect(other_id=other)),
+        ("scatter and rates by attribute (whole split, first time)",
+         lambda: app.predict(run, "test", "all", "", api_name="/rates_by_attribute")),
     ]
     worst = first
     for label, fn in steps:

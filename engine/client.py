@@ -172,15 +172,27 @@ class EngineClient:
         self._call("POST", "/api/shutdown")
 
     # ---------------------------------------------------------------- jobs
-    def validate(self, config: dict[str, Any]) -> api.ValidateResponse:
-        """Check a config without queueing it; EngineError (422) names the field and the fix."""
-        return api.ValidateResponse(**self._call("POST", "/api/validate", json={"config": config}))
+    def validate(self, config: dict[str, Any], full: bool = True) -> api.ValidateResponse:
+        """Check a config without queueing it (full=False: keys, types and values only, no model or data checks);
+        EngineError (422) names the field and the fix. The reply names existing runs it would repeat."""
+        return api.ValidateResponse(**self._call("POST", "/api/validate", json={"config": config},
+                                                 params={} if full else {"full": "false"}))
 
-    def submit(self, config: dict[str, Any], tags: str | None = None) -> api.SubmitResponse:
+    def submit(self, config: dict[str, Any], tags: str | None = None,
+               on_duplicate: str = "create") -> api.SubmitResponse:
+        """Queue a config's runs; a run an existing one repeats (same setup and seed) is created, skipped or
+        refused (EngineError 409) as `on_duplicate` says."""
         body: dict[str, Any] = {"config": config}
         if tags:
             body["tags"] = tags
+        if on_duplicate != "create":
+            body["on_duplicate"] = on_duplicate
         return api.SubmitResponse(**self._call("POST", "/api/runs", json=body))
+
+    def delete_run(self, run_id: str, collect: bool = False) -> api.DeleteReply:
+        """Delete a finished run; with `collect` also the stages no other run uses (EngineError 409 while active)."""
+        return api.DeleteReply(**self._call("DELETE", f"/api/runs/{run_id}",
+                                            params={"stages": "collect" if collect else "keep"}))
 
     def set_tags(self, run_id: str, tags: str | None) -> api.Run:
         return api.Run(**self._call("PUT", f"/api/runs/{run_id}/tags", json={"tags": tags}))
@@ -193,12 +205,17 @@ class EngineClient:
 
     # ---------------------------------------------------------------- runs and results
     def runs(self, status: str | None = None, task: str | None = None, method: str | None = None,
-             limit: int = 500) -> api.Table:
-        params = {k: v for k, v in {"status": status, "task": task, "method": method}.items() if v}
+             limit: int = 500, configs: bool = False) -> api.Table:
+        """Runs, newest first, with headline metrics and config_key (configs=True: each run's config too)."""
+        params: dict[str, Any] = {k: v for k, v in {"status": status, "task": task, "method": method}.items() if v}
+        if configs:
+            params["configs"] = "true"
         return api.Table(**self._call("GET", "/api/runs", params={**params, "limit": limit}))
 
-    def run(self, run_id: str) -> api.Run:
-        return api.Run(**self._call("GET", f"/api/runs/{run_id}"))
+    def run(self, run_id: str, curves: bool = False, log: bool = False) -> api.Run:
+        """One run (with curves=True / log=True also its training curves / log tail, in the same request)."""
+        params = {k: "true" for k, v in {"curves": curves, "log": log}.items() if v}
+        return api.Run(**self._call("GET", f"/api/runs/{run_id}", params=params))
 
     def log(self, run_id: str, max_bytes: int = 8000) -> str:
         return self._call("GET", f"/api/runs/{run_id}/log", params={"max_bytes": max_bytes})["text"]
@@ -210,11 +227,16 @@ class EngineClient:
         return api.Table(**self._call("GET", f"/api/runs/{run_id}/curves"))
 
     def predictions(self, run_id: str, split: str = "test", role: str | None = None, quadrant: str | None = None,
-                    limit: int = 100, offset: int = 0, region: str | None = None, deception: bool = False) -> api.Page:
+                    limit: int = 100, offset: int = 0, region: str | None = None, deception: bool = False,
+                    search: str | None = None, order: str | None = None, compare: str | None = None,
+                    disagree: bool = False, counts: bool = False) -> api.Page:
+        """A page of a run's per-example rows (filters, search and order applied by the engine); with
+        counts=True the reply's `counts` holds the split's quadrant / region counts too."""
         params: dict[str, Any] = {"split": split, "limit": limit, "offset": offset}
-        params.update({k: v for k, v in {"role": role, "quadrant": quadrant, "region": region}.items() if v})
-        if deception:
-            params["deception"] = "true"
+        params.update({k: v for k, v in {"role": role, "quadrant": quadrant, "region": region, "search": search,
+                                         "order": order, "compare": compare}.items() if v})
+        params.update({k: "true" for k, v in {"deception": deception, "disagree": disagree, "counts": counts}.items()
+                       if v})
         return api.Page(**self._call("GET", f"/api/runs/{run_id}/predictions", params=params))
 
     def wait(self, since: int = 0, timeout: float = 25.0, run_id: str | None = None) -> int:

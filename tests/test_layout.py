@@ -210,7 +210,6 @@ COVERED_BY = {
     "engine/worlds/pretrain.py": "tests/engine/worlds/test_facts.py",
     "engine/worlds/arith/build.py": "tests/engine/worlds/test_arith.py",
     "studio/common.py": "tests/studio/test_app.py",
-    "studio/forms.py": "tests/studio/test_app.py",
     "studio/source.py": "tests/studio/test_app.py",
     "studio/launch.py": "tests/studio/test_app.py",
     "studio/plots_deception.py": "tests/studio/test_plots.py",

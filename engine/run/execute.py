@@ -50,6 +50,8 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
                              ("meta", json.dumps(e.meta, default=str)), ("split", split)):
                 cols[col].append(val)
     ctx.examples(task_version, skey, cols)
+    # What the split left out (repeated ids, training rows also in test, balancing): the studio reports them.
+    ctx.metrics([{"name": f"dropped_{why}", "value": n} for why, n in splits.dropped.items()])
     exp = Experiment(spec, ctx, splits, task_version, skey)
     return METHODS.get(spec.method)().run(exp, spec.method_config)
 

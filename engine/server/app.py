@@ -11,10 +11,11 @@ workers (events, the stage cache). Request and reply types are in engine.api, so
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,10 +31,12 @@ OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 class TokenGuard:
     """ASGI middleware: 401 before anything else runs unless the bearer token matches."""
 
-    def __init__(self, app: Any, token: str):
-        self.app, self.expected = app, f"Bearer {token}".encode()
+    def __init__(self, app: Any, token: str, engine: Engine | None = None):
+        self.app, self.expected, self.engine = app, f"Bearer {token}".encode(), engine
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.engine is not None:
+            self.engine.requests += 1
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             got = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(got, self.expected):
@@ -54,11 +57,12 @@ def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
     def health() -> dict[str, Any]:
         return {"ok": True, "pid": os.getpid(), "db": str(store.path), "url": engine.url,
                 "workers": engine.scheduler.slots, "gpus": engine.gpus, "running": engine.scheduler.running(),
-                "queued": len(store.runs_with_status("queued")), "version": engine.changes.version}
+                "queued": len(store.runs_with_status("queued")), "version": engine.changes.version,
+                "requests": engine.requests, "statements": store.statements}
 
     @router.post("/shutdown")
     def shutdown() -> dict[str, bool]:
-        """Stop the engine; running runs are marked interrupted (requeue them later)."""
+        """Stop the engine (`w2s stop`); running runs are marked interrupted (requeue them later)."""
         app.state.server.should_exit = True
         return {"ok": True}
 
@@ -98,22 +102,35 @@ def jobs_router(engine: Engine) -> APIRouter:
     store = engine.store
 
     @router.post("/validate", response_model=api.ValidateResponse, responses={422: {"model": api.ErrorBody}})
-    def validate(req: api.SubmitRequest) -> Response:
-        """Check a config as a submit would, without queueing anything."""
-        specs = engine.expand(req.config)
-        return json_response({"ok": True, "runs": len(specs), "specs": [s.to_dict() for s in specs]})
+    def validate(req: api.SubmitRequest, full: bool = Query(
+            True, description="false: keys, types and values only (no model or data checks)")) -> Response:
+        """Check a config as a submit would, without queueing anything; name the existing runs it would repeat."""
+        specs = engine.expand(req.config, check=full)
+        keys, duplicates = engine.duplicates(specs)
+        return json_response({"ok": True, "runs": len(specs), "specs": [s.to_dict() for s in specs],
+                              "config_keys": keys, "duplicates": duplicates})
 
-    @router.post("/runs", response_model=api.SubmitResponse, status_code=201, responses={422: {"model": api.ErrorBody}})
+    @router.post("/runs", response_model=api.SubmitResponse, status_code=201,
+                 responses={409: {"model": api.ErrorBody}, 422: {"model": api.ErrorBody}})
     def submit(req: api.SubmitRequest) -> dict[str, Any]:
-        """Validate a config and queue one run per (method, seed), all under one sweep id."""
+        """Validate a config and queue one run per (method, seed), all under one sweep id. A run whose setup and seed
+        an existing run already has is created, skipped or refused as `on_duplicate` says."""
         specs = engine.expand(req.config)
-        sweep = uuid.uuid4().hex[:8]
+        keys, duplicates = engine.duplicates(specs)
+        if duplicates and req.on_duplicate == "refuse":
+            ids = ", ".join(d["run_id"] for d in duplicates)
+            raise HTTPException(409, f"{len(duplicates)} run(s) with this setup and seed already exist ({ids}); "
+                                     "open them, or submit with on_duplicate=create to run them again (or skip to "
+                                     "queue only the new ones)")
+        taken = {(d["config_key"], d["seed"]) for d in duplicates}
+        todo = [s for k, s in zip(keys, specs) if req.on_duplicate != "skip" or (k, s.seed) not in taken]
+        sweep = uuid.uuid4().hex[:8] if todo else None
         tags = (req.tags or "").strip() or None
-        run_ids = [store.create_run(spec.to_dict(), status="queued", sweep=sweep, tags=tags) for spec in specs]
+        run_ids = [store.create_run(spec.to_dict(), status="queued", sweep=sweep, tags=tags) for spec in todo]
         for run_id in run_ids:
             engine.changes.bump(run_id)
         engine.scheduler.wake()
-        return {"sweep": sweep, "run_ids": run_ids}
+        return {"sweep": sweep, "run_ids": run_ids, "duplicates": duplicates, "skipped": len(specs) - len(todo)}
 
     @router.post("/runs/{run_id}/cancel", response_model=api.Run)
     def cancel(run_id: str) -> Response:
@@ -146,17 +163,33 @@ def runs_router(engine: Engine) -> APIRouter:
 
     @router.get("/runs", response_model=api.Table)
     def runs(status: api.RunStatus | None = None, task: str | None = None, method: str | None = None,
-             limit: int = Query(500, ge=1, le=100_000)) -> Response:
-        """Runs, newest first, with headline metrics and the live stage / step / ETA of running ones."""
-        df = store.runs(status=status, task=task, method=method, limit=limit)
+             limit: int = Query(500, ge=1, le=100_000),
+             configs: bool = Query(False, description="add each run's resolved config (a mapping)")) -> Response:
+        """Runs, newest first, with headline metrics, the live stage / step / ETA of running ones and each run's
+        config_key (its setup: the resolved config minus seed and name)."""
+        df = store.runs(status=status, task=task, method=method, limit=limit, with_config=True)
         live = [engine.progress.get(r) or {} for r in df["id"]]
         for col in ("stage", "step", "total", "eta"):
             df[f"progress_{col}"] = [p.get(col) for p in live]
+        df["config_key"] = [engine.config_key(r, c) for r, c in zip(df["id"], df["config"])]
+        if configs:
+            df["config"] = [json.loads(c) if isinstance(c, str) else None for c in df["config"]]
+        else:
+            df = df.drop(columns=["config"])
         return json_response(as_table(df))
 
     @router.get("/runs/{run_id}", response_model=api.Run, responses={404: {"model": api.ErrorBody}})
-    def run(run_id: str) -> Response:
-        return json_response(engine.run_view(run_id))
+    def run(run_id: str, curves: bool = Query(False, description="add its training curves"),
+            log: bool = Query(False, description="add the end of its worker log")) -> Response:
+        """One run: its row, stages, live progress and config_key (and, when asked, its curves and log tail)."""
+        return json_response(engine.run_view(run_id, curves=curves, log=log))
+
+    @router.delete("/runs/{run_id}", response_model=api.DeleteReply, responses={409: {"model": api.ErrorBody}})
+    def delete(run_id: str, stages: Literal["keep", "collect"] = Query(
+            "keep", description="keep: its stages stay in the cache for other runs; collect: remove the stages no "
+                                "other run uses, with their predictions")) -> dict[str, Any]:
+        """Delete a finished run (not a queued or running one: stop it first)."""
+        return engine.delete(run_id, collect=stages == "collect")
 
     @router.put("/runs/{run_id}/tags", response_model=api.Run)
     def set_tags(run_id: str, req: api.TagsRequest) -> Response:
@@ -200,15 +233,27 @@ def results_router(engine: Engine) -> APIRouter:
     @router.get("/runs/{run_id}/predictions", response_model=api.Page)
     def predictions(run_id: str, split: str = "test", role: str | None = None, quadrant: api.Quadrant | None = None,
                     limit: int = Query(100, ge=1, le=100_000), offset: int = Query(0, ge=0),
-                    region: api.Region | None = None, deception: bool = False) -> Response:
+                    region: api.Region | None = None, deception: bool = False,
+                    search: str | None = Query(None, max_length=500, description="text contains it, or id starts "
+                                                                                 "with it"),
+                    order: str | None = Query(None, description="disagreement, weak_conf or student_conf (high "
+                                                                "first; a leading '-' for low first)"),
+                    compare: str | None = Query(None, description="another run: its student joins as other_prob"),
+                    disagree: bool = False, counts: bool = False) -> Response:
         """A page of per-example outputs: text, gold, each role's prob / pred / correct / output record and the
-        knowledge region; filtered by role, weak-vs-student quadrant, region, or deception cases only."""
+        knowledge region; filtered by role, weak-vs-student quadrant, region, deception cases, a text search or
+        where a compared run's student disagrees; sorted by id or a confidence. With counts=true the reply also
+        holds the split's quadrant and region counts, so the Inspector needs one request per view."""
         engine.need_run(run_id)
+        if compare:
+            engine.need_run(compare)
         try:
-            df, total = store.predictions_page(run_id, split, role, quadrant, limit, offset, region, deception)
+            df, total = store.predictions_page(run_id, split, role, quadrant, limit, offset, region, deception,
+                                               search=search, order=order, compare=compare, disagree=disagree)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        return json_response(as_table(df, total=total, offset=offset, limit=limit))
+        extra = {"counts": store.prediction_counts(run_id, split, compare)} if counts else {}
+        return json_response(as_table(df, total=total, offset=offset, limit=limit, **extra))
 
     return router
 
@@ -267,5 +312,5 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
     for router in (engine_router(engine, app), registry_router(engine), data_router(engine), jobs_router(engine),
                    runs_router(engine), results_router(engine), workers_router(engine)):
         app.include_router(router)
-    app.add_middleware(TokenGuard, token=engine.token)
+    app.add_middleware(TokenGuard, token=engine.token, engine=engine)
     return app

@@ -69,6 +69,8 @@ class Engine:
         self._lock = threading.Lock()
         self.scheduler = Scheduler(store, home, url, self.token, slots, gpus, self.changes, grace)
         self.registry: dict[str, Any] | None = None
+        self.requests = 0  # answered API requests (health reports it with the store's statement count)
+        self._keys: dict[str, str] = {}  # run id -> config_key (a run's config never changes)
 
     def need_run(self, run_id: str) -> str:
         status = self.store.run_status(run_id)
@@ -76,8 +78,10 @@ class Engine:
             raise HTTPException(404, f"no run '{run_id}'; list runs with GET /api/runs or `w2s runs`")
         return status
 
-    def expand(self, config: dict[str, Any]) -> list[Any]:
-        """Config -> RunSpecs, checked as the worker would check them (models resolve); 422 with the message."""
+    def expand(self, config: dict[str, Any], check: bool = True) -> list[Any]:
+        """Config -> RunSpecs, checked as the worker would check them (models resolve, local data loads) unless
+        `check` is False (keys, types and values only: what loading a YAML file needs); 422 with the message.
+        The CLI's `w2s run` goes through the same config_from_dict, so both refuse the same files."""
         from engine.config import config_from_dict
         from engine.plan import USER_ERRORS, validate
         from engine.registry import UnknownName
@@ -85,7 +89,7 @@ class Engine:
         try:
             specs = config_from_dict(config).expand()
             seen = set()
-            for spec in specs:
+            for spec in specs if check else ():
                 what = spec.to_json()  # every distinct run: its models, method settings and data split
                 if what not in seen:
                     seen.add(what)
@@ -152,12 +156,60 @@ class Engine:
         else:
             self.store.handle({**event, "run_id": run_id})
 
-    def run_view(self, run_id: str) -> dict[str, Any]:
+    # ------------------------------------------------------------------ setups and duplicates
+    def config_key(self, run_id: str, config: Any) -> str | None:
+        """A stored run's setup identity (engine.config.config_key), computed once per run."""
+        from engine.config import config_key
+
+        if run_id not in self._keys:
+            if isinstance(config, str):
+                config = json.loads(config)
+            if not isinstance(config, dict):
+                return None
+            self._keys[run_id] = config_key(config)
+        return self._keys[run_id]
+
+    def duplicates(self, specs: list[Any]) -> tuple[list[str], list[dict[str, Any]]]:
+        """Each spec's config_key, and the queued, running or done runs that already have one's setup and seed."""
+        from engine.config import config_key
+
+        keys = [config_key(spec.to_dict()) for spec in specs]
+        wanted = {(k, spec.seed) for k, spec in zip(keys, specs)}
+        found = []
+        for run_id, status, seed, config in self.store.run_configs():
+            if status in ("queued", "running", "done") and (self.config_key(run_id, config), seed) in wanted:
+                found.append({"run_id": run_id, "status": status, "method": json.loads(config).get("method"),
+                              "seed": seed, "config_key": self.config_key(run_id, config)})
+        return keys, found
+
+    def delete(self, run_id: str, collect: bool) -> dict[str, Any]:
+        """Remove a finished run (and with `collect` the stages no other run uses) and its log; 409 while active."""
+        with self.scheduler.lock:
+            status = self.need_run(run_id)
+            if status in api.ACTIVE:
+                raise HTTPException(409, f"run {run_id} is {status}; stop it first (POST /api/runs/{run_id}/cancel "
+                                         "or `w2s cancel`), then delete it")
+            counts = self.store.delete_run(run_id, collect=collect)
+        self.scheduler.log_path(run_id).unlink(missing_ok=True)
+        self._keys.pop(run_id, None)
+        self.changes.bump(run_id)
+        return {"run_id": run_id, **counts}
+
+    def run_view(self, run_id: str, curves: bool = False, log: bool = False) -> dict[str, Any]:
+        """One run with its live progress; with `curves` / `log` also its training curves and log tail, so a
+        client showing a run needs one request."""
+        from engine.server.scheduler import log_tail
+
         row = self.store.run(run_id)
         if row is None:
             raise HTTPException(404, f"no run '{run_id}'; list runs with GET /api/runs or `w2s runs`")
         row = clean(row)
         row["progress"] = self.progress.get(run_id) if row["status"] == "running" else None
+        row["config_key"] = self.config_key(run_id, row.get("config"))
+        if curves:
+            row["curves"] = as_table(self.store.curves(run_id))
+        if log:
+            row["log"] = log_tail(self.scheduler.log_path(run_id), 8000)
         return row
 
     def presets(self) -> list[dict[str, Any]]:
