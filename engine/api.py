@@ -27,6 +27,7 @@ ACTIVE = ("queued", "running")                    # not finished yet
 CANCELLABLE = ACTIVE                              # what Stop applies to
 REQUEUEABLE = ("interrupted", "failed", "cancelled")  # what Requeue applies to
 TOKEN_HEADER = "Authorization"  # value: "Bearer <token from engine.json>"
+VISITOR_HEADER = "X-W2S-Visitor"  # public mode: the signed identity of the studio visitor a request is for
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,14 @@ class SubmitRequest(Strict):
                                       "the whole submit (409).")
 
 
+class PublicRequest(Strict):
+    public: bool = Field(description="True: every visitor of a public studio sees the run (a shared demo run).")
+
+
+class OwnerLogin(Strict):
+    password: str = Field(max_length=1000)
+
+
 class TagsRequest(Strict):
     tags: str | None = Field(description="Free text stored with the run (comma-separated words by convention).")
 
@@ -115,6 +124,8 @@ class ValidateResponse(BaseModel):
     ok: bool = True
     runs: int = Field(description="How many runs the config expands to (methods x seeds).")
     specs: list[dict[str, Any]] = Field(description="Each run's fully resolved settings.")
+    notes: list[str] = Field(default_factory=list, description="What loading the data did: rows skipped, labels "
+                                                               "mapped.")
     config_keys: list[str] = Field(default_factory=list, description="Each run's setup identity (config minus seed "
                                                                      "and name), in the order of specs.")
     duplicates: list[Duplicate] = Field(default_factory=list, description="Queued, running or done runs that "
@@ -124,6 +135,7 @@ class ValidateResponse(BaseModel):
 class SubmitResponse(BaseModel):
     sweep: str | None = Field(description="None when every run was skipped as a duplicate.")
     run_ids: list[str]
+    notes: list[str] = Field(default_factory=list)
     duplicates: list[Duplicate] = Field(default_factory=list, description="Existing runs of the same setup and "
                                         "seed: created again (on_duplicate=create) or skipped.")
     skipped: int = 0
@@ -275,8 +287,13 @@ class Preset(BaseModel):
 
 class Upload(BaseModel):
     name: str = Field(description="The name it was uploaded under.")
-    path: str = Field(description="Where the engine keeps it: use as a file task's path.")
+    path: str = Field(description="What to use as a file task's path: the server path in local mode, the "
+                                  "reference upload:<name> in public mode.")
+    ref: str = Field(default="", description="upload:<name>, which a task accepts in either mode.")
     bytes: int
+    missing: dict[str, int] = Field(default_factory=dict, description="Empty cells per column (such rows are "
+                                                                      "skipped).")
+    expires_in_hours: float | None = None
     rows: int
     columns: list[str]
     distinct: dict[str, int] = Field(description="Distinct non-missing values per column.")
@@ -296,6 +313,30 @@ class Health(BaseModel):
     version: int
     requests: int = Field(default=0, description="API requests answered since the engine started.")
     statements: int = Field(default=0, description="Read statements run on the database since it started.")
+    instance: str = ""
+    public: bool = False
+
+
+class Ping(BaseModel):
+    instance: str = Field(description="Which engine process answers (engine.json names the one it describes).")
+    pid: int
+
+
+class PolicyView(BaseModel):
+    public: bool
+    owner_login: bool = Field(description="Whether an owner password is set.")
+    limits: dict[str, float | int | None]
+    upload_hours: float
+    export_hours: float
+    is_owner: bool = False
+    settings: list[dict[str, Any]] = Field(default_factory=list, description="Every setting (owner only).")
+    hf_home: str | None = Field(default=None, description="The engine's Hugging Face cache (owner only).")
+
+
+class Visitor(BaseModel):
+    visitor: str
+    token: str = Field(description="Send it in the X-W2S-Visitor header (public mode).")
+    owner: bool = False
 
 
 class ErrorBody(BaseModel):

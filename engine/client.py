@@ -8,14 +8,17 @@
     page = client.predictions(run_id, quadrant="student_imitated", limit=50)
     pandas.DataFrame(page.data)                    # tables travel as columns
 
-A running engine is found through $W2S_HOME/engine.json (its URL, token and pid). Every error the
-server answers becomes an EngineError carrying the server's message and HTTP status.
+A running engine is found through $W2S_HOME/engine.json (its URL, token, pid and instance id; the instance is
+checked against the engine's open /api/ping, so a stale file whose pid was reused is ignored). Every error the
+server answers becomes an EngineError carrying the server's message and HTTP status. In public mode the studio
+acts for one visitor at a time: `client.as_visitor(token)` sends that visitor's signed identity with each call.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -45,6 +48,8 @@ class EngineInfo:
     token: str
     pid: int
     db: str
+    instance: str = ""
+    public: bool = False
 
 
 def _alive(pid: int) -> bool:
@@ -57,29 +62,59 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def find_engine(home: str | Path | None = None) -> EngineInfo | None:
-    """The engine described by engine.json in the data directory, if its process is alive."""
+def read_engine_file(home: str | Path | None = None) -> EngineInfo | None:
+    """engine.json as written, or None when it is missing or damaged (a token that is not plain text, ...)."""
     path = paths.engine_file(Path(home) if home else None)
     try:
         raw = json.loads(path.read_text())
-        info = EngineInfo(str(raw["url"]), str(raw["token"]), int(raw["pid"]), str(raw["db"]))
+        info = EngineInfo(str(raw["url"]), str(raw["token"]), int(raw["pid"]), str(raw["db"]),
+                          str(raw.get("instance") or ""), bool(raw.get("public")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return info if _alive(info.pid) else None
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", info.token) or not re.fullmatch(r"https?://[\w.\-\[\]:]+", info.url):
+        return None
+    return info
+
+
+def find_engine(home: str | Path | None = None) -> EngineInfo | None:
+    """The engine described by engine.json in the data directory, if that very engine is running: its pid is
+    alive and the process answering at its URL has its instance id (a pid alone may have been reused)."""
+    info = read_engine_file(home)
+    if info is None or not _alive(info.pid):
+        return None
+    return info if _same_instance(info) else None
+
+
+def _same_instance(info: EngineInfo) -> bool:
+    try:
+        resp = httpx.get(f"{info.url}/api/ping", timeout=3.0)
+    except httpx.TimeoutException:
+        return True  # something accepted the connection but is busy: assume it is the engine (DuckDB's lock decides)
+    except httpx.HTTPError:
+        return False  # nothing listens there: the file is stale
+    if resp.status_code == 404 or not info.instance:
+        return _alive(info.pid)  # an engine from before /api/ping, or a file without an instance id
+    try:
+        return resp.json().get("instance") == info.instance
+    except ValueError:
+        return False
 
 
 def connect(home: str | Path | None = None, timeout: float = 30.0) -> EngineClient:
     """A client for the running engine; EngineError when none is running."""
     info = find_engine(home)
     if info is None:
-        raise EngineError(f"no engine running (no live {Path(home or data_home()) / 'engine.json'}); "
-                          "start one with `w2s serve`")
+        path = paths.engine_file(Path(home) if home else None)
+        why = ("it describes an engine that is no longer running, or it is damaged" if path.exists()
+               else "there is none")
+        raise EngineError(f"no engine running ({path}: {why}); start one with `w2s serve`")
     return EngineClient(info.url, info.token, timeout=timeout, info=info)
 
 
 def ensure_engine(db: str | Path | None = None, workers: int | None = None, home: str | Path | None = None,
-                  timeout: float = 60.0) -> EngineClient:
-    """The running engine, or a new one started as a detached process (log: <home>/logs/engine.log)."""
+                  timeout: float = 60.0, public: bool = False) -> EngineClient:
+    """The running engine, or a new one started as a detached process (log: <home>/logs/engine.log); `public`
+    starts it in public mode (an engine already running keeps its own mode: the caller checks health().public)."""
     home = Path(home or data_home())
     info = find_engine(home)
     if info is not None and _answers(info):
@@ -89,9 +124,12 @@ def ensure_engine(db: str | Path | None = None, workers: int | None = None, home
         cmd += ["--db", str(db)]
     if workers is not None:
         cmd += ["--workers", str(workers)]
-    paths.logs_dir(home).mkdir(parents=True, exist_ok=True)
+    if public:
+        cmd += ["--public"]
+    paths.logs_dir(home).mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = paths.logs_dir(home) / "engine.log"
-    with log_path.open("ab") as log:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=paths.SOURCE_ROOT,
                                 env={**os.environ, "W2S_HOME": str(home)}, start_new_session=True)
     deadline = time.monotonic() + timeout
@@ -115,10 +153,16 @@ def _answers(info: EngineInfo) -> bool:
 
 
 class EngineClient:
-    def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None):
-        self.url, self.info = url.rstrip("/"), info
-        self._http = httpx.Client(base_url=self.url, timeout=timeout,
-                                  headers={api.TOKEN_HEADER: f"Bearer {token}"})
+    def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None,
+                 visitor: str | None = None, http: httpx.Client | None = None):
+        self.url, self.info, self.visitor = url.rstrip("/"), info, visitor
+        self._token = token
+        self._http = http or httpx.Client(base_url=self.url, timeout=timeout,
+                                          headers={api.TOKEN_HEADER: f"Bearer {token}"})
+
+    def as_visitor(self, token: str | None) -> EngineClient:
+        """The same engine connection, acting for one visitor of a public studio (None: as the owner)."""
+        return EngineClient(self.url, self._token, info=self.info, visitor=token, http=self._http)
 
     def close(self) -> None:
         self._http.close()
@@ -132,6 +176,8 @@ class EngineClient:
     def _call(self, method: str, path: str, retry_for: float = 0.0, **kwargs: Any) -> Any:
         """One request; connection errors are retried for `retry_for` seconds (workers ride out a busy engine)."""
         deadline, pause = time.monotonic() + retry_for, 0.1
+        if self.visitor:
+            kwargs["headers"] = {**kwargs.get("headers", {}), api.VISITOR_HEADER: self.visitor}
         while True:
             try:
                 resp = self._http.request(method, path, **kwargs)
@@ -143,11 +189,18 @@ class EngineClient:
                 pause = min(2.0, pause * 2)
             except httpx.TimeoutException as exc:
                 raise EngineError(f"the engine at {self.url} did not answer in time ({type(exc).__name__})") from None
+            except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:  # e.g. a token no header can carry
+                raise EngineError(f"cannot send a request to the engine at {self.url}: {exc}") from None
         if resp.status_code >= 400:
             try:
-                detail = resp.json().get("detail", resp.text)
+                body = resp.json()
+                detail = body.get("detail", resp.text) if isinstance(body, dict) else resp.text
             except ValueError:
                 detail = resp.text
+            if resp.status_code == 401 and self.info is not None and not self.visitor:
+                detail = (f"the engine at {self.url} refused the token in {paths.engine_file()} ({detail}); the "
+                          "file does not match the running engine: stop that engine and start it again "
+                          "(`w2s serve`)")
             raise EngineError(str(detail), resp.status_code)
         return resp.json()
 
@@ -162,6 +215,25 @@ class EngineClient:
     def presets(self) -> list[api.Preset]:
         """The shipped experiment presets, demo first."""
         return [api.Preset(**p) for p in self._call("GET", "/api/presets")]
+
+    def ping(self) -> api.Ping:
+        return api.Ping(**self._call("GET", "/api/ping"))
+
+    def policy(self) -> api.PolicyView:
+        """The engine's mode and limits (local / public)."""
+        return api.PolicyView(**self._call("GET", "/api/policy"))
+
+    def new_visitor(self) -> api.Visitor:
+        """A signed visitor identity for a public studio's new browser."""
+        return api.Visitor(**self._call("POST", "/api/visitors"))
+
+    def owner_login(self, password: str) -> api.Visitor:
+        """The owner's identity when `password` is the owner password (EngineError 403 otherwise)."""
+        return api.Visitor(**self._call("POST", "/api/owner-login", json={"password": password}))
+
+    def set_public(self, run_id: str, public: bool) -> api.Run:
+        """Share a run with every visitor of a public studio (owner only)."""
+        return api.Run(**self._call("PUT", f"/api/runs/{run_id}/public", json={"public": public}))
 
     def upload(self, name: str, data: bytes) -> api.Upload:
         """Store a data file on the engine (where its workers read it); EngineError (422) if it cannot be read."""

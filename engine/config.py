@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -29,6 +30,11 @@ from engine.registry import METHODS, TASKS
 
 class ConfigError(ValueError):
     """An invalid config; the message names the field, the value and the fix."""
+
+
+MAX_SEED = 2**31 - 1  # seeds are stored as INTEGER and seed numpy / torch, which take 0 .. 2**32 - 1
+MAX_INT = 2**63 - 1  # any whole number in a config fits a 64-bit integer (DuckDB BIGINT, torch)
+MAX_RUNS_PER_SWEEP = 10_000  # methods x seeds, checked before anything is expanded; the engine may set fewer
 
 
 @dataclass
@@ -142,6 +148,16 @@ class ExperimentConfig:
     test_frac: float = 0.2
     pgr_min_gap: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value} must be at least 1 (or empty for every example)")
+        if not 0 < self.test_frac < 1:
+            raise ValueError(f"test_frac={self.test_frac} must be between 0 and 1, e.g. 0.2")
+        if self.pgr_min_gap < 0:
+            raise ValueError(f"pgr_min_gap={self.pgr_min_gap} must be >= 0")
+
     def expand(self) -> list[RunSpec]:
         """One RunSpec per (method, seed), every part validated."""
         task_name, task_args = _task_parts(self.task)
@@ -219,10 +235,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):  # YAML's .inf / .nan, JSON's Infinity / NaN
+            raise ConfigError(f"{where}: {value!r} is not a finite number; give a plain number")
         if tp is int:
-            if number != int(number):
+            whole = int(value) if isinstance(value, int) else (int(number) if number.is_integer() else None)
+            if whole is None:
                 raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-            return int(number)
+            if abs(whole) > MAX_INT:
+                raise ConfigError(f"{where}: {value!r} is out of range; whole numbers must lie within +-{MAX_INT}")
+            return whole
         return number
     if tp is str:
         if not isinstance(value, str | int | float):
@@ -250,7 +271,9 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+def config_from_dict(data: dict[str, Any], max_runs: int = MAX_RUNS_PER_SWEEP) -> ExperimentConfig:
+    """Validate an experiment config. The sweep size (methods x seeds) is checked against `max_runs` before
+    anything is built, so a seed list of a million entries is refused at once instead of being expanded."""
     if not isinstance(data, dict):
         raise ConfigError(f"an experiment config must be a mapping, got {type(data).__name__}")
     data = dict(data)
@@ -260,11 +283,18 @@ def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
             if plural in data:
                 raise ConfigError(f"give either '{single}' or '{plural}', not both")
             data[plural] = data.pop(single)
+    sizes = [len(v) if isinstance(v, list) else 1 for v in (data.get("methods", [0]), data.get("seeds", [0]))]
+    if sizes[0] * sizes[1] > max_runs:
+        raise ConfigError(f"this sweep has {sizes[0]} method(s) x {sizes[1]} seed(s) = {sizes[0] * sizes[1]:,} runs; "
+                          f"at most {max_runs:,} per submission. Fix: fewer seeds or methods")
     cfg = from_dict(ExperimentConfig, data, "config")
     if not cfg.methods:
         raise ConfigError("methods is empty; name at least one method, e.g. [naive]")
     if not cfg.seeds:
         raise ConfigError("seeds is empty; give at least one seed, e.g. [0]")
+    for seed in cfg.seeds:
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"seeds: {seed} is out of range; use whole numbers from 0 to {MAX_SEED:,}")
     return cfg
 
 

@@ -14,6 +14,11 @@ Standard library only: the client, the CLI and the studio's engine handshake imp
 | W2S_ARITH_DIR | arithmetic zoo weights | <assets>/zoo/arith |
 | W2S_THREADS | torch intra-op threads per worker | 1 |
 | W2S_ENGINE_URL, W2S_ENGINE_TOKEN | where a worker posts its events (set by the scheduler) | engine.json |
+| W2S_PUBLIC | public mode (also on when SPACE_ID is set); its rules and caps: engine/server/policy.py | off |
+| W2S_OWNER_PASSWORD, W2S_ALLOW_MODELS, W2S_MAX_* ... | public-mode owner settings, read through `setting()` | policy.py |
+
+Also here: the engine's persistent signing secret (<data home>/secret) and, on a Space, HF_HOME on the same
+persistent storage as the data home.
 """
 
 from __future__ import annotations
@@ -79,6 +84,29 @@ def zoo_dir() -> Path:
 def arith_dir() -> Path:
     """The arithmetic zoo: $W2S_ARITH_DIR if set, else assets/zoo/arith."""
     return _env_dir("W2S_ARITH_DIR", assets_dir() / "zoo" / "arith")
+
+
+def setting(name: str) -> str | None:
+    """A W2S_* setting from the environment (empty counts as unset); engine.server.policy lists them all."""
+    if not name.startswith("W2S_"):
+        raise ValueError(f"{name} is not a W2S_* setting")
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def on_space() -> bool:
+    """Running as a Hugging Face Space (the platform sets SPACE_ID)."""
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def secret_file(home: Path | None = None) -> Path:
+    """The engine's signing secret for visitor identities (mode 0600, made on first start, kept across restarts)."""
+    return (home or data_home()) / "secret"
+
+
+def hf_home_default(home: Path | None = None) -> Path:
+    """Where a Space keeps the Hugging Face cache when HF_HOME is unset: beside the data, on persistent storage."""
+    return (home or data_home()) / "hf"
 
 
 def threads() -> int:

@@ -1,7 +1,8 @@
 """The plan of a run before anything trains: its checks (method fits the task, models resolve, local data loads)
 and its data split.
 
-    validate(spec)                       # ConfigError / ModelError / TaskError with a one-line message
+    notes = validate(spec)               # ConfigError / ModelError / TaskError with a one-line message; notes say
+                                         # what loading the data did (rows skipped, labels mapped)
     task_version, splits = load_splits(spec)
     key = split_key(spec, task_version)  # identity of the split: part of every stage's cache key
 
@@ -22,10 +23,12 @@ from engine.tasks.base import Splits, TaskError, split_examples
 USER_ERRORS = (ConfigError, TaskError, ModelError)
 
 
-def validate(spec: RunSpec, check_models: bool = True, check_data: bool = True) -> None:
+def validate(spec: RunSpec, check_models: bool = True, check_data: bool = True,
+             splits: list | None = None) -> list[str]:
     """Checks that need no training: method fits the task kind, models resolve (and, for hub ids,
     their config is reachable), a local task's data loads and splits. Raises ConfigError / ModelError /
-    TaskError with a one-line message."""
+    TaskError with a one-line message; returns the task's notes (rows skipped, labels mapped). `splits`, when
+    given, receives the Splits of a task that was loaded."""
     task_cls = TASKS.get(spec.task)
     method = METHODS.get(spec.method)
     if task_cls.kind not in method.task_kinds:
@@ -33,8 +36,12 @@ def validate(spec: RunSpec, check_models: bool = True, check_data: bool = True) 
                           f"'{spec.task}' is a {task_cls.kind} task; pick a matching method or task")
     for model in [spec.weak, spec.strong, *method_models(spec.method_config)]:
         check_model(model, spec.train.trust_remote_code) if check_models else None
+    notes: list[str] = []
     if check_data and task_cls.loads_locally:
-        load_splits(spec)  # columns, label values, class counts: the errors a worker would hit first
+        _, loaded = load_splits(spec, notes)  # columns, label values, class counts: the errors a worker hits first
+        if splits is not None:
+            splits.append(loaded)
+    return notes
 
 
 def method_models(cfg: Any) -> list[str]:
@@ -54,10 +61,12 @@ def split_key(spec: RunSpec, task_version: str) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def load_splits(spec: RunSpec) -> tuple[str, Splits]:
+def load_splits(spec: RunSpec, notes: list[str] | None = None) -> tuple[str, Splits]:
     task = TASKS.get(spec.task)(spec.task_config)
     limit = 2 * (spec.n_train + spec.n_test) if spec.n_train and spec.n_test else None
     pools = task.load(limit=limit)
+    if notes is not None:
+        notes.extend(task.notes)
     splits = split_examples(pools, spec.seed, spec.n_train, spec.n_test, spec.balance, spec.test_frac, spec.task,
                             kind=task.kind)
     return task.cache_version(), splits

@@ -127,8 +127,11 @@ def open_store(db: str | Path | None = None) -> Any:
         return Store(path)
     except Exception as exc:  # duckdb.IOException when another process holds the file
         if "lock" in str(exc).lower():
-            raise ReadError(f"{path} is in use by another process (a running engine, or a `w2s run`). Stop it, "
-                            "or use another --db file") from None
+            stale = paths.engine_file().exists()  # an engine holds it, but its engine.json cannot reach it
+            raise ReadError(f"{path} is in use by another process (a running engine, or a `w2s run`)"
+                            + (f", and {paths.engine_file()} does not describe a reachable engine (stale or "
+                               "damaged): stop that engine and start it again" if stale else
+                               ". Stop it, or use another --db file")) from None
         raise
 
 

@@ -16,10 +16,14 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+# One lock for every registry: loading one package may look up another (a method module reading TASKS), and
+# the engine validates configs in several threads at once right after it starts.
+_LOAD_LOCK = threading.RLock()
 
 
 class UnknownName(KeyError, ValueError):
@@ -35,6 +39,7 @@ class Registry(Generic[T]):
         self._package = package  # modules of this package are imported on first lookup
         self._entries: dict[str, T] = {}
         self._loaded = package is None
+        self._loading = False
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -53,13 +58,23 @@ class Registry(Generic[T]):
             pass
 
     def _load(self) -> None:
+        """Import every module of the package once. Other threads wait until it is complete: marking the
+        registry loaded before its modules were imported let a concurrent lookup see it empty ("unknown task
+        'world_size'; available: " for submissions right after a cold start)."""
         if self._loaded:
             return
-        self._loaded = True
-        pkg = importlib.import_module(self._package)
-        for mod in pkgutil.iter_modules(getattr(pkg, "__path__", [])):  # a plain module registers on import
-            if not mod.name.startswith("_"):
-                importlib.import_module(f"{self._package}.{mod.name}")
+        with _LOAD_LOCK:
+            if self._loaded or self._loading:  # _loading: a lookup from inside one of our own imports
+                return
+            self._loading = True
+            try:
+                pkg = importlib.import_module(self._package)
+                for mod in pkgutil.iter_modules(getattr(pkg, "__path__", [])):  # a module registers on import
+                    if not mod.name.startswith("_"):
+                        importlib.import_module(f"{self._package}.{mod.name}")
+                self._loaded = True
+            finally:
+                self._loading = False
 
     def get(self, name: str) -> T:
         self._load()

@@ -7,7 +7,8 @@
 
 `w2s studio` (studio.launch) does exactly this. The studio reaches the engine only through engine.client, so it
 imports neither torch nor duckdb and starts in seconds. URLs take `?tab=runs|results|inspector` and
-`?run=<id>` to open a tab on a given run (shareable links, screenshots).
+`?run=<id>` to open a tab on a given run (shareable links, screenshots). Against an engine in public mode the
+app acts for one visitor per browser (studio.session) and gains the owner's login panel.
 
 Each tab's `build(source)` returns a small dataclass of named components and `Handler`s (studio.common), and this
 module links them by name: a run picked in one tab becomes the current run, and a tab shows it when it is opened
@@ -23,7 +24,9 @@ from typing import Any
 
 import gradio as gr
 
+from studio import common
 from studio.common import esc
+from studio.session import Visitors, owner_panel
 from studio.source import Source
 from studio.tabs import experiment, inspector, results, runs
 
@@ -40,9 +43,14 @@ def theme() -> gr.themes.Base:
         button_primary_text_color="white")
 
 
-def launch_options() -> dict[str, Any]:
-    """What `demo.launch` needs besides host and port: theme and CSS (Gradio 6 takes them here)."""
-    return {"theme": theme(), "css_paths": [CSS] if CSS.exists() else None, "footer_links": ["api", "settings"]}
+def launch_options(policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What `demo.launch` needs besides host and port: theme and CSS (Gradio 6 takes them here), and in public mode
+    Gradio's own upload limit, the engine's (W2S_MAX_UPLOAD_MB), so a large file stops before it is stored."""
+    options = {"theme": theme(), "css_paths": [CSS] if CSS.exists() else None, "footer_links": ["api", "settings"]}
+    mb = ((policy or {}).get("limits") or {}).get("max_upload_mb")
+    if (policy or {}).get("public") and mb:
+        options["max_file_size"] = f"{float(mb):g}mb"
+    return options
 
 
 def header(source: Source, health: Any = None) -> str:
@@ -62,8 +70,20 @@ def header(source: Source, health: Any = None) -> str:
 
 def build_app(client: Any) -> gr.Blocks:
     source = client if isinstance(client, Source) else Source(client)
-    with gr.Blocks(title="Weak-to-Strong Studio", fill_width=True) as demo:
+    policy = source.policy()
+    common.EXPORT_HOURS = float(policy.get("export_hours") or common.EXPORT_HOURS)
+    visitors = Visitors(source._client) if policy.get("public") else None
+    if visitors is not None:
+        source.visitor = visitors.token
+    # Gradio's own copies of uploads and downloads expire like the engine's (W2S_EXPORT_HOURS), checked hourly.
+    age = int(3600 * common.EXPORT_HOURS)
+    with gr.Blocks(title="Weak-to-Strong Studio", fill_width=True,
+                   delete_cache=(min(3600, age), age) if policy.get("public") else None) as demo:
         head = gr.HTML(header(source))
+        if visitors is not None:
+            state = visitors.browser_state()
+            who = gr.HTML(elem_id="w2s-who")
+            owner_panel(visitors, source, state, who, bool(policy.get("owner_login")))
         current = gr.State("")     # the run last picked in any tab: a tab shows it when opened
         activity = gr.State("")    # running ids and queued count: a change means a run started or finished
         pulse = gr.Timer(PULSE)
@@ -100,12 +120,15 @@ def build_app(client: Any) -> gr.Blocks:
         def trend_if(opened: str, *values):
             return res.deception_trend.fn(*values) if opened == "results" else [gr.skip(), gr.skip()]
 
-        demo.load(on_load, None, [tabs, current, run.pick, res.pick, ins.pick, opened], api_visibility="private")
-        exp.load_preset.on(demo.load).then(exp.show_config.fn, exp.show_config.inputs, exp.show_config.outputs,
-                                           api_visibility="private")
-        run.refresh.on(demo.load)
-        res.choices.on(demo.load)
-        ins.choices.on(demo.load)
+        # Public mode: the visitor's identity first, every other load event after it (they read that visitor's runs).
+        first = demo.load(visitors.on_load, state, [state, who], api_visibility="private") if visitors else None
+        load = first.then if first is not None else demo.load
+        load(on_load, None, [tabs, current, run.pick, res.pick, ins.pick, opened], api_visibility="private")
+        exp.load_preset.on(load).then(exp.show_config.fn, exp.show_config.inputs, exp.show_config.outputs,
+                                      api_visibility="private")
+        run.refresh.on(load)
+        res.choices.on(load)
+        ins.choices.on(load)
 
         # ------------------------------------------------------------ the pulse: header, wake-ups, finished runs
         def beat(seen: str):

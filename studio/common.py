@@ -198,10 +198,24 @@ def run_id_of(choice: Any) -> str:
     return str(choice or "").split(" ", 1)[0].strip()
 
 
+EXPORT_HOURS = 24.0  # how long a download file is kept; the app sets the engine's export_hours (W2S_EXPORT_HOURS)
+
+
 def export_dir() -> Path:
-    path = Path(tempfile.gettempdir()) / "w2s-studio-exports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """A fresh folder for one download (one per call, so two visitors who export the same name never share a
+    file); folders older than EXPORT_HOURS are removed first."""
+    import shutil
+
+    root = Path(tempfile.gettempdir()) / "w2s-studio-exports"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cutoff = time.time() - EXPORT_HOURS * 3600
+    for old in root.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        except OSError:
+            pass  # another studio process removed it first
+    return Path(tempfile.mkdtemp(dir=root))
 
 
 def csv_file(df: pd.DataFrame, name: str) -> str:

@@ -3,7 +3,8 @@
     w2s studio [--port 7860] [--host 127.0.0.1]      # the same as `python launch.py` or `python -m studio`
     W2S_HOME=/tmp/w2s w2s studio                      # another data directory (database, logs, uploads)
 
-Also what the Hugging Face Space's app file runs: with SPACE_ID set it binds 0.0.0.0. Environment:
+Also what the Hugging Face Space's app file runs: with SPACE_ID set it binds 0.0.0.0 and the engine it starts is in
+public mode (so is one started with --public; engine/server/policy.py lists the rules and caps). Environment:
 W2S_STUDIO_HOST / W2S_STUDIO_PORT (else GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, else 127.0.0.1:7860),
 W2S_HOME (data directory, default ~/.w2s), W2S_WORKERS (worker slots of an engine started here).
 The studio talks to the engine only through engine.client; it never imports torch or duckdb.
@@ -29,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 on a Space)")
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.add_argument("--workers", type=int, help="worker slots of an engine started here (default: one per GPU)")
+    p.add_argument("--public", action="store_true", help="public mode (on by itself on a Space): visitors kept "
+                   "apart, uploads and catalogue models only, caps; the engine must be in public mode too")
     return p
 
 
@@ -39,18 +42,27 @@ def main(argv: list[str] | None = None) -> int:
 
     workers = args.workers if args.workers is not None else os.environ.get("W2S_WORKERS")
     try:
-        client = ensure_engine(workers=int(workers) if workers else None)
+        client = ensure_engine(workers=int(workers) if workers else None, public=args.public)
+        public = client.policy().public
     except EngineError as exc:
         print(f"error: could not start the engine: {exc}", file=sys.stderr)
         return 1
+    host, port = address(args.host, args.port)
+    if (args.public or os.environ.get("SPACE_ID")) and not public:
+        print(f"error: the engine at {client.url} runs in local mode, but this studio is public; stop that engine "
+              "(it then starts again in public mode) or start the studio without --public", file=sys.stderr)
+        return 1
+    if host not in ("127.0.0.1", "localhost", "::1") and not public:
+        print(f"warning: the studio listens on {host} with an engine in local mode: whoever reaches it may read "
+              "server files and run any model; use --public for a shared studio", file=sys.stderr)
     from studio.app import build_app, launch_options
 
     demo = build_app(client)
     demo.queue(default_concurrency_limit=8)
-    host, port = address(args.host, args.port)
     shown = "127.0.0.1" if host == "0.0.0.0" else host
-    print(f"Weak-to-Strong Studio: http://{shown}:{port}  (engine {client.url})", flush=True)
-    demo.launch(server_name=host, server_port=port, show_error=True, **launch_options())
+    print(f"Weak-to-Strong Studio: http://{shown}:{port}  (engine {client.url}, {'public' if public else 'local'} "
+          "mode)", flush=True)
+    demo.launch(server_name=host, server_port=port, show_error=True, **launch_options(client.policy().model_dump()))
     return 0
 
 

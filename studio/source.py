@@ -10,7 +10,9 @@
 
 Tabs talk to this module only, so the studio meets the engine's API in one place. Nothing here is
 state of its own: a finished run's per-example table is kept in a small cache because it cannot change
-(the engine never rewrites a done run's predictions); everything else is asked for on each call.
+(the engine never rewrites a done run's predictions); everything else is asked for on each call. In public mode
+`visitor` (studio.session.Visitors.token) names the visitor of the event being handled, and every call acts for
+them: the engine decides what they may see, the cache is consulted only after the engine said yes.
 """
 
 from __future__ import annotations
@@ -63,8 +65,10 @@ def _dump(obj: Any) -> Any:
 class Source:
     """The engine as the studio sees it. `client` is an engine.client.Client."""
 
-    def __init__(self, client: Any, cache_runs: int = 6):
-        self.client = client
+    def __init__(self, client: Any, cache_runs: int = 6, visitor: Any = None):
+        self._client = client
+        self.visitor = visitor  # () -> the current visitor's token, or None (local mode: the owner)
+        self._policy: dict[str, Any] | None = None
         self._registry: dict[str, Any] | None = None
         self._examples: OrderedDict[tuple[str, str], pd.DataFrame] = OrderedDict()
         self._curves: OrderedDict[str, pd.DataFrame] = OrderedDict()
@@ -72,6 +76,26 @@ class Source:
         self._metrics: OrderedDict[str, dict[str, Any]] = OrderedDict()  # finished runs' metrics
         self._cache_runs = cache_runs
         self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        token = self.visitor() if self.visitor is not None else None
+        return self._client.as_visitor(token) if token else self._client
+
+    def policy(self) -> dict[str, Any]:
+        """The engine's mode and limits: {public, owner_login, limits: {max_seeds, ...}, export_hours, ...}."""
+        if self._policy is None:
+            getter = getattr(self._client, "policy", None)
+            try:
+                self._policy = _dump(getter()) if getter else {}
+            except Exception:  # an engine from before public mode: local
+                self._policy = {}
+            self._policy.setdefault("public", False)
+            self._policy.setdefault("limits", {})
+        return self._policy
+
+    def set_public(self, run_id: str, public: bool) -> dict[str, Any]:
+        return _dump(self.client.set_public(run_id, public))
 
     # ------------------------------------------------------------------ catalogue
     def registry(self, refresh: bool = False) -> dict[str, Any]:
@@ -169,9 +193,10 @@ class Source:
             raise
 
     def metrics(self, run_id: str, final: bool = False) -> dict[str, Any]:
-        """A run's metrics; `final` (the caller knows the run is done: its metrics cannot change) keeps them."""
+        """A run's metrics; `final` (the caller knows the run is done: its metrics cannot change) keeps them (not in
+        public mode: there the engine is asked each time whether this visitor may see the run)."""
         with self._lock:
-            if run_id in self._metrics:
+            if run_id in self._metrics and self.visitor is None:
                 return self._metrics[run_id]
         out = self.client.metrics(run_id)
         out = dict(getattr(out, "metrics", out) or {})
@@ -183,9 +208,10 @@ class Source:
         return out
 
     def curves(self, run_id: str) -> pd.DataFrame:
-        """A run's training curves (kept once the run is finished: they cannot change)."""
+        """A run's training curves (kept once the run is finished: they cannot change; in public mode every call
+        asks the engine, which decides whether this visitor may see the run)."""
         with self._lock:
-            if run_id in self._curves:
+            if run_id in self._curves and self.visitor is None:
                 return self._curves[run_id]
         run = self.run(run_id, curves=True)
         df = frame((run or {}).get("curves"))
@@ -227,11 +253,13 @@ class Source:
     def examples(self, run_id: str, split: str = "test") -> pd.DataFrame:
         """Every per-example row of a run's split (cached once the run is finished: it cannot change)."""
         key = (run_id, split)
+        run = self.run(run_id)  # first: the engine says whether this visitor may see the run at all
+        if run is None:
+            raise LookupError(f"no run '{run_id}'; pick one of your runs or a shared one")
         with self._lock:
             if key in self._examples:
                 self._examples.move_to_end(key)
                 return self._examples[key]
-        run = self.run(run_id)
         parts, offset = [], 0
         while True:
             df, total = self.page(run_id, split=split, offset=offset, limit=PAGE)

@@ -63,14 +63,14 @@ def terminate(proc: subprocess.Popen) -> None:
 class EngineProcess:
     """`w2s serve` in a subprocess, polled until it answers."""
 
-    def __init__(self, home: Path, db: Path, workers: int = 1):
+    def __init__(self, home: Path, db: Path, workers: int = 1, public: bool = False, env: dict | None = None):
         self.home, self.db = home, db
         home.mkdir(parents=True, exist_ok=True)
         self.log = (home / f"serve-{time.time_ns()}.log").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "engine.cli", "serve", "--db", str(db), "--port", "0", "--workers", str(workers),
-             "--grace", "3"], cwd=ROOT, env={**os.environ, "W2S_HOME": str(home)}, stdout=self.log,
-            stderr=subprocess.STDOUT)
+             "--grace", "3", *(["--public"] if public else [])], cwd=ROOT,
+            env={**os.environ, "W2S_HOME": str(home), **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             info = find_engine(home)
@@ -136,7 +136,8 @@ class StudioProcess:
     """`python launch.py` on its own data directory: it starts an engine there (none runs yet) and the Gradio
     app; `client` is a gradio_client.Client on the app, `engine` an engine client on the engine it started."""
 
-    def __init__(self, home: Path, workers: int = 1, timeout: float = 120, stop_engine: bool = True):
+    def __init__(self, home: Path, workers: int = 1, timeout: float = 120, stop_engine: bool = True,
+                 public: bool = False, env: dict | None = None):
         from gradio_client import Client
 
         self.home, self.port, self.stop_engine = home, free_port(), stop_engine
@@ -145,8 +146,9 @@ class StudioProcess:
         self.log = (home / f"studio-{time.time_ns()}.log").open("wb")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "launch.py"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, "W2S_HOME": str(home), "W2S_STUDIO_PORT": str(self.port), "W2S_WORKERS": str(workers)})
+            [sys.executable, "launch.py", *(["--public"] if public else [])], cwd=ROOT, stdout=self.log,
+            stderr=subprocess.STDOUT, env={**os.environ, "W2S_HOME": str(home), "W2S_STUDIO_PORT": str(self.port),
+                                           "W2S_WORKERS": str(workers), **(env or {})})
         while True:
             assert self.proc.poll() is None, f"studio exited: {Path(self.log.name).read_text()}"
             assert time.monotonic() - t0 < timeout, f"studio did not answer: {Path(self.log.name).read_text()}"

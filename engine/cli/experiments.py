@@ -19,10 +19,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         specs = load_config(args.config).expand()
-        for spec in specs:
-            validate(spec)
+        notes = list(dict.fromkeys(n for spec in specs for n in validate(spec)))
     except USER_ERRORS as exc:
         return fail(str(exc))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     engine = engine_client(args.db)
     if engine is not None:
         return fail(f"engine running at {engine.url} holds {engine.info.db}; use `w2s submit {args.config}` "

@@ -12,7 +12,7 @@ from engine.cli._format import DB_HELP, fail, table
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.server.serve import serve
 
-    return serve(args.db, port=args.port, workers=args.workers, grace=args.grace)
+    return serve(args.db, port=args.port, workers=args.workers, grace=args.grace, public=args.public or None)
 
 
 def _client_or_exit():
@@ -141,6 +141,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
     r.add_argument("--workers", type=int, help="runs at once (default: one per GPU, 1 on CPU; 0 = only queue)")
     r.add_argument("--grace", type=float, default=5.0, help="seconds a cancelled worker gets before SIGKILL")
+    r.add_argument("--public", action="store_true", help="public mode (also on with SPACE_ID or W2S_PUBLIC=1): "
+                   "uploads and catalogue models only, visitors kept apart, caps (engine/server/policy.py)")
     r.set_defaults(fn=cmd_serve)
 
     r = sub.add_parser("stop", help="stop the running engine (running runs become interrupted; requeue them later)")

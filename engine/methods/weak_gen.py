@@ -63,7 +63,8 @@ def gen_stage(exp, role: str, model: str, train: tuple[list[str], list[str]] | N
                         top_k=cfg.top_k, seed=exp.spec.seed)
     payload = {"train": None if train is None else digest(*train), "labels": labels, "lr": lr,
                "train_cfg": exp.train_identity(epochs=False),
-               "sampling": [sampling.n, sampling.temperature, sampling.top_p, sampling.top_k], "epochs": cfg.sft_epochs,
+               "sampling": [sampling.n, sampling.temperature, sampling.top_p, sampling.top_k],
+               "epochs": cfg.sft_epochs,
                "scorer": scorer.name, "max_new_tokens": cfg.max_new_tokens, "write_b": write_b}
 
     def compute(key: str):

@@ -13,6 +13,7 @@ imports torch.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,21 @@ class ModelSpec:
     default_lr: float = 1e-5
     description: str = ""
     kind: Literal["hub", "local", "zoo"] = "hub"
+
+
+# transformers' lazy modules are not safe to import from two threads at once: the engine validates submissions
+# in a thread pool, and two right after a cold start failed with "cannot import name 'AutoConfig' from
+# 'transformers'". Importing it, and reading a config (which imports that model type's module on first use),
+# happen under this lock.
+_TRANSFORMERS_LOCK = threading.Lock()
+
+
+def preload() -> None:
+    """Import what check_model needs, once (the engine calls it in the background when it starts)."""
+    with _TRANSFORMERS_LOCK:
+        import transformers
+
+        transformers.AutoConfig  # noqa: B018 (resolving the lazy attribute imports the auto classes)
 
 
 class ModelError(ValueError):
@@ -91,7 +107,6 @@ def check_model(name: str, trust_remote_code: bool = False) -> ModelSpec:
     """Resolve and fetch the model's config (hub ids hit the local cache first, then the network), so a typo fails
     before any training starts. A hub model that is neither cached nor reachable fails at once with "offline?"."""
     spec = resolve_model(name)
-    from transformers import AutoConfig
 
     def reason_of(exc: Exception) -> str:
         return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
@@ -99,7 +114,10 @@ def check_model(name: str, trust_remote_code: bool = False) -> ModelSpec:
     listed = name in MODELS
     if spec.kind == "hub":
         try:
-            AutoConfig.from_pretrained(spec.source, trust_remote_code=trust_remote_code, local_files_only=True)
+            with _TRANSFORMERS_LOCK:
+                from transformers import AutoConfig
+
+                AutoConfig.from_pretrained(spec.source, trust_remote_code=trust_remote_code, local_files_only=True)
             return spec
         except Exception:  # not in the local cache: ask the hub, if it can be reached
             pass
@@ -113,7 +131,10 @@ def check_model(name: str, trust_remote_code: bool = False) -> ModelSpec:
                              f"reached to look it up (offline? {offline}). Fix: check the spelling and the "
                              f"connection, or use an offline zoo model ({_offline_models()}) or a local folder")
     try:
-        AutoConfig.from_pretrained(spec.source, trust_remote_code=trust_remote_code)
+        with _TRANSFORMERS_LOCK:
+            from transformers import AutoConfig
+
+            AutoConfig.from_pretrained(spec.source, trust_remote_code=trust_remote_code)
     except Exception as exc:  # hub errors come in many classes; the message is what the user needs
         if listed:
             raise ModelError(f"could not download catalogue model '{name}' ({spec.source}): {reason_of(exc)}. "

@@ -8,8 +8,9 @@
 
 A stage's cache key hashes exactly what changes its result: the stage format and the stage kind's code
 version, task version, split, the model's content (every file of a local folder, the resolved commit of a
-hub id), the training rows in their order with their labels (and where the labels came from), the loss,
-the training settings the stage reads (the learning rate it uses, not `lr` and `weak_lr`; never
+hub id), the training rows in their order and where their labels came from (ground truth, or the key of
+the stage that produced them plus any transform; not the float values, which move by 1e-7 with batching),
+the loss, the training settings the stage reads (the learning rate it uses, not `lr` and `weak_lr`; never
 `eval_batch_size`; `grad_accum` only where the trainer is not invariant to it), seed and the ids of every
 split it predicts. A run that shares a weak model or ceiling with an earlier run reuses it; a stage that did
 not finish is never reused (the store commits predictions and the "done" mark in one transaction).
@@ -175,7 +176,7 @@ class Experiment:
         return stage_key({
             "kind": "classifier", "version": CLASSIFIER_VERSION, "task": self.task_version, "split": self.split_key,
             "train_split": train_split, "model": self.model_identity(model), "labels": labels.identity,
-            "train_rows": digest(labels.ids, labels.p1.tolist()), "loss": dataclasses.asdict(loss),
+            "train_rows": digest(labels.ids), "loss": dataclasses.asdict(loss),
             "train": self.train_identity(grad_accum=False), "lr": self.lr_for(model, role), "seed": self.spec.seed,
             "predict": {s: digest(self.ids(s)) for s in sorted(predict)},
         })

@@ -3,9 +3,12 @@
     app = build_app(engine)          # engine.server.serve runs it with uvicorn on 127.0.0.1
 
 Every request must carry `Authorization: Bearer <token>` (token in $W2S_HOME/engine.json; only the API docs at
-/docs and /openapi.json are open). Routers: engine (health, shutdown), registry (and presets), data (uploads), jobs (validate, submit, cancel,
-requeue), runs (list, one run, tags, log, long-poll), results (metrics, curves, per-example predictions) and
-workers (events, the stage cache). Request and reply types are in engine.api, so /docs documents them.
+/docs and /openapi.json and /api/ping are open); engine.server.auth decides who the caller is (owner, one visitor
+of a public studio, one run's worker) and every run-scoped route checks that the caller may see or control it.
+Routers: engine (ping, health, policy, visitors, owner login, shutdown), registry (and presets), data (uploads),
+jobs (validate, submit, cancel, requeue), runs (list, one run, tags, public, log, long-poll), results (metrics,
+curves, per-example predictions) and workers (events, the stage cache). Request and reply types are in
+engine.api, so /docs documents them.
 """
 
 from __future__ import annotations
@@ -13,39 +16,34 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import time
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from engine import api
+from engine.server.auth import Caller, Guard, caller_of, need_owner
 from engine.server.engine import Engine, as_table, clean, json_response
 from engine.server.scheduler import log_tail
 
-OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+WHO = Depends(caller_of)
+MAX_OFFSET = 10**12  # a page offset beyond any table (DuckDB's OFFSET is a 64-bit integer)
 
 
-class TokenGuard:
-    """ASGI middleware: 401 before anything else runs unless the bearer token matches."""
+class CountRequests:
+    """ASGI middleware: counts the HTTP requests the engine answers (health reports it: what a view costs)."""
 
-    def __init__(self, app: Any, token: str, engine: Engine | None = None):
-        self.app, self.expected, self.engine = app, f"Bearer {token}".encode(), engine
+    def __init__(self, app: Any, engine: Engine):
+        self.app, self.engine = app, engine
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and self.engine is not None:
+        if scope["type"] == "http":
             self.engine.requests += 1
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
-            got = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(got, self.expected):
-                detail = ("missing or wrong token: send 'Authorization: Bearer <token>' with the token from the "
-                          "engine's engine.json in the data directory" if got else "missing token: send "
-                          "'Authorization: Bearer <token>' with the token from engine.json in the data directory")
-                await JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})(
-                    scope, receive, send)
-                return
         await self.app(scope, receive, send)
 
 
@@ -53,16 +51,54 @@ def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["engine"])
     store = engine.store
 
+    @router.get("/ping", response_model=api.Ping)
+    async def ping() -> dict[str, Any]:
+        """Which engine answers here (no token needed): clients compare it with engine.json's instance."""
+        return {"instance": engine.instance, "pid": os.getpid()}
+
     @router.get("/health", response_model=api.Health)
-    def health() -> dict[str, Any]:
+    def health(caller: Caller = WHO) -> dict[str, Any]:
+        running = [r for r in engine.scheduler.running() if _sees(engine, r, caller)]
         return {"ok": True, "pid": os.getpid(), "db": str(store.path), "url": engine.url,
-                "workers": engine.scheduler.slots, "gpus": engine.gpus, "running": engine.scheduler.running(),
+                "workers": engine.scheduler.slots, "gpus": engine.gpus, "running": running,
                 "queued": len(store.runs_with_status("queued")), "version": engine.changes.version,
-                "requests": engine.requests, "statements": store.statements}
+                "instance": engine.instance, "public": engine.policy.public, "requests": engine.requests,
+                "statements": store.statements}
+
+    @router.get("/policy", response_model=api.PolicyView)
+    def policy(caller: Caller = WHO) -> dict[str, Any]:
+        """The mode and the limits this engine enforces (the studio shows them); every setting for the owner."""
+        p = engine.policy
+        limits = {s["name"]: s["value"] for s in p.settings() if s["name"].startswith("max_")}
+        return {"public": p.public, "owner_login": p.owner_password is not None, "limits": limits,
+                "upload_hours": p.upload_hours, "export_hours": p.export_hours, "is_owner": caller.is_owner,
+                "settings": p.settings() if caller.is_owner else [],
+                "hf_home": os.environ.get("HF_HOME") if caller.is_owner else None}
+
+    @router.post("/visitors", response_model=api.Visitor, status_code=201)
+    def new_visitor(caller: Caller = WHO) -> dict[str, Any]:
+        """A new visitor identity (the studio keeps the token in the visitor's browser and sends it back in the
+        X-W2S-Visitor header)."""
+        need_owner(caller, "create visitor identities")
+        visitor, token = engine.identities.mint()
+        return {"visitor": visitor, "token": token, "owner": False}
+
+    @router.post("/owner-login", response_model=api.Visitor)
+    def owner_login(req: api.OwnerLogin, caller: Caller = WHO) -> dict[str, Any]:
+        """Check the owner password (W2S_OWNER_PASSWORD); the token it returns makes a studio session the owner."""
+        need_owner(caller, "check the owner password")
+        password = engine.policy.owner_password
+        if password is None:
+            raise HTTPException(404, "no owner login on this server: set the W2S_OWNER_PASSWORD secret")
+        if not hmac.compare_digest(req.password.encode(), password.encode()):
+            time.sleep(1.0)  # slows a guessing script down; a person does not notice
+            raise HTTPException(403, "wrong owner password")
+        return {"visitor": "owner", "token": engine.identities.owner_token(password), "owner": True}
 
     @router.post("/shutdown")
-    def shutdown() -> dict[str, bool]:
+    def shutdown(caller: Caller = WHO) -> dict[str, bool]:
         """Stop the engine (`w2s stop`); running runs are marked interrupted (requeue them later)."""
+        need_owner(caller, "stop the engine")
         app.state.server.should_exit = True
         return {"ok": True}
 
@@ -89,10 +125,12 @@ def data_router(engine: Engine) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["data"])
 
     @router.post("/uploads", response_model=api.Upload, status_code=201, responses={422: {"model": api.ErrorBody}})
-    async def upload(request: Request, name: str = Query(..., description="the file's name (its extension sets "
-                                                                               "the format)")) -> dict[str, Any]:
+    async def upload(request: Request, name: str = Query(..., max_length=200, description="the file's name (its "
+                                                                     "extension sets the format)"),
+                     caller: Caller = WHO) -> dict[str, Any]:
         """Store a data file (the request body) where workers can read it; use the returned path in a task."""
-        return engine.upload(name, await request.body())
+        data = await request.body()
+        return await anyio.to_thread.run_sync(engine.upload, name, data, caller)  # reading a file: off the loop
 
     return router
 
@@ -102,21 +140,21 @@ def jobs_router(engine: Engine) -> APIRouter:
     store = engine.store
 
     @router.post("/validate", response_model=api.ValidateResponse, responses={422: {"model": api.ErrorBody}})
-    def validate(req: api.SubmitRequest, full: bool = Query(
+    def validate(req: api.SubmitRequest, caller: Caller = WHO, full: bool = Query(
             True, description="false: keys, types and values only (no model or data checks)")) -> Response:
         """Check a config as a submit would, without queueing anything; name the existing runs it would repeat."""
-        specs = engine.expand(req.config, check=full)
-        keys, duplicates = engine.duplicates(specs)
-        return json_response({"ok": True, "runs": len(specs), "specs": [s.to_dict() for s in specs],
+        specs, notes = engine.expand(req.config, caller, check=full)
+        keys, duplicates = engine.duplicates(specs, caller)
+        return json_response({"ok": True, "runs": len(specs), "specs": [s.to_dict() for s in specs], "notes": notes,
                               "config_keys": keys, "duplicates": duplicates})
 
     @router.post("/runs", response_model=api.SubmitResponse, status_code=201,
                  responses={409: {"model": api.ErrorBody}, 422: {"model": api.ErrorBody}})
-    def submit(req: api.SubmitRequest) -> dict[str, Any]:
-        """Validate a config and queue one run per (method, seed), all under one sweep id. A run whose setup and seed
-        an existing run already has is created, skipped or refused as `on_duplicate` says."""
-        specs = engine.expand(req.config)
-        keys, duplicates = engine.duplicates(specs)
+    def submit(req: api.SubmitRequest, caller: Caller = WHO) -> dict[str, Any]:
+        """Validate a config and queue one run per (method, seed), all under one sweep id, in one transaction. A run
+        whose setup and seed an existing run already has is created, skipped or refused as `on_duplicate` says."""
+        specs, notes = engine.expand(req.config, caller)
+        keys, duplicates = engine.duplicates(specs, caller)
         if duplicates and req.on_duplicate == "refuse":
             ids = ", ".join(d["run_id"] for d in duplicates)
             raise HTTPException(409, f"{len(duplicates)} run(s) with this setup and seed already exist ({ids}); "
@@ -126,33 +164,40 @@ def jobs_router(engine: Engine) -> APIRouter:
         todo = [s for k, s in zip(keys, specs) if req.on_duplicate != "skip" or (k, s.seed) not in taken]
         sweep = uuid.uuid4().hex[:8] if todo else None
         tags = (req.tags or "").strip() or None
-        run_ids = [store.create_run(spec.to_dict(), status="queued", sweep=sweep, tags=tags) for spec in todo]
+        run_ids: list[str] = []
+        if todo:
+            with engine.scheduler.lock:  # the caps and the insert together: two submits cannot both slip under a cap
+                engine.check_capacity(caller, len(todo))
+                run_ids = store.create_runs([spec.to_dict() for spec in todo], status="queued", sweep=sweep,
+                                            tags=tags, owner=caller.owner_id)
         for run_id in run_ids:
             engine.changes.bump(run_id)
         engine.scheduler.wake()
-        return {"sweep": sweep, "run_ids": run_ids, "duplicates": duplicates, "skipped": len(specs) - len(todo)}
+        return {"sweep": sweep, "run_ids": run_ids, "notes": notes, "duplicates": duplicates,
+                "skipped": len(specs) - len(todo)}
 
     @router.post("/runs/{run_id}/cancel", response_model=api.Run)
-    def cancel(run_id: str) -> Response:
+    def cancel(run_id: str, caller: Caller = WHO) -> Response:
         """Queued: marked cancelled. Running: SIGTERM to its worker, SIGKILL after a grace period; rows stay."""
-        status = engine.need_run(run_id)
+        status = engine.need_run(run_id, caller, control=True)
         if status not in api.CANCELLABLE:
             raise HTTPException(409, f"run {run_id} is {status}; only queued or running runs can be cancelled")
         engine.scheduler.cancel(run_id)
-        return json_response(engine.run_view(run_id))
+        return json_response(engine.run_view(run_id, caller))
 
     @router.post("/runs/{run_id}/requeue", response_model=api.Run)
-    def requeue(run_id: str) -> Response:
+    def requeue(run_id: str, caller: Caller = WHO) -> Response:
         """Queue an interrupted, failed or cancelled run again; stages it finished come from the cache."""
         with engine.scheduler.lock:
-            status = engine.need_run(run_id)
+            status = engine.need_run(run_id, caller, control=True)
             if status not in api.REQUEUEABLE:
                 raise HTTPException(409, f"run {run_id} is {status}; only interrupted, failed or cancelled runs "
                                          "can be requeued")
+            engine.check_capacity(caller, 1)
             store.requeue(run_id)
         engine.changes.bump(run_id)
         engine.scheduler.wake()
-        return json_response(engine.run_view(run_id))
+        return json_response(engine.run_view(run_id, caller))
 
     return router
 
@@ -163,14 +208,19 @@ def runs_router(engine: Engine) -> APIRouter:
 
     @router.get("/runs", response_model=api.Table)
     def runs(status: api.RunStatus | None = None, task: str | None = None, method: str | None = None,
-             limit: int = Query(500, ge=1, le=100_000),
+             limit: int = Query(500, ge=1, le=100_000), caller: Caller = WHO,
              configs: bool = Query(False, description="add each run's resolved config (a mapping)")) -> Response:
         """Runs, newest first, with headline metrics, the live stage / step / ETA of running ones and each run's
-        config_key (its setup: the resolved config minus seed and name)."""
-        df = store.runs(status=status, task=task, method=method, limit=limit, with_config=True)
+        config_key (its setup: the resolved config minus seed and name); a visitor sees their own runs and the
+        public ones (column `mine` says which are theirs)."""
+        df = store.runs(status=status, task=task, method=method, limit=limit,
+                        visible_to=None if caller.is_owner else caller.owner_id, with_config=True)
         live = [engine.progress.get(r) or {} for r in df["id"]]
         for col in ("stage", "step", "total", "eta"):
             df[f"progress_{col}"] = [p.get(col) for p in live]
+        df["mine"] = [caller.is_owner or o == caller.owner_id for o in df["owner"]]
+        if not caller.is_owner:
+            df = df.drop(columns=["owner"])
         df["config_key"] = [engine.config_key(r, c) for r, c in zip(df["id"], df["config"])]
         if configs:
             df["config"] = [json.loads(c) if isinstance(c, str) else None for c in df["config"]]
@@ -179,31 +229,41 @@ def runs_router(engine: Engine) -> APIRouter:
         return json_response(as_table(df))
 
     @router.get("/runs/{run_id}", response_model=api.Run, responses={404: {"model": api.ErrorBody}})
-    def run(run_id: str, curves: bool = Query(False, description="add its training curves"),
+    def run(run_id: str, caller: Caller = WHO, curves: bool = Query(False, description="add its training curves"),
             log: bool = Query(False, description="add the end of its worker log")) -> Response:
         """One run: its row, stages, live progress and config_key (and, when asked, its curves and log tail)."""
-        return json_response(engine.run_view(run_id, curves=curves, log=log))
+        return json_response(engine.run_view(run_id, caller, curves=curves, log=log))
 
     @router.delete("/runs/{run_id}", response_model=api.DeleteReply, responses={409: {"model": api.ErrorBody}})
-    def delete(run_id: str, stages: Literal["keep", "collect"] = Query(
+    def delete(run_id: str, caller: Caller = WHO, stages: Literal["keep", "collect"] = Query(
             "keep", description="keep: its stages stay in the cache for other runs; collect: remove the stages no "
                                 "other run uses, with their predictions")) -> dict[str, Any]:
-        """Delete a finished run (not a queued or running one: stop it first)."""
-        return engine.delete(run_id, collect=stages == "collect")
+        """Delete a finished run (not a queued or running one: stop it first); only who may control it."""
+        return engine.delete(run_id, caller, collect=stages == "collect")
 
     @router.put("/runs/{run_id}/tags", response_model=api.Run)
-    def set_tags(run_id: str, req: api.TagsRequest) -> Response:
+    def set_tags(run_id: str, req: api.TagsRequest, caller: Caller = WHO) -> Response:
         """Replace a run's tags (any status)."""
-        engine.need_run(run_id)
+        engine.need_run(run_id, caller, control=True)
         store.set_tags(run_id, (req.tags or "").strip() or None)
         engine.changes.bump(run_id)
-        return json_response(engine.run_view(run_id))
+        return json_response(engine.run_view(run_id, caller))
+
+    @router.put("/runs/{run_id}/public", response_model=api.Run)
+    def set_public(run_id: str, req: api.PublicRequest, caller: Caller = WHO) -> Response:
+        """Share a run with every visitor (a demo run), or stop sharing it; the owner only."""
+        need_owner(caller, "share runs with every visitor")
+        engine.need_run(run_id, caller)
+        store.set_public(run_id, req.public)
+        engine.changes.bump(run_id)
+        return json_response(engine.run_view(run_id, caller))
 
     @router.get("/runs/{run_id}/log", response_model=api.LogTail)
-    def log(run_id: str, max_bytes: int = Query(8000, ge=1, le=10_000_000)) -> dict[str, Any]:
-        engine.need_run(run_id)
+    def log(run_id: str, max_bytes: int = Query(8000, ge=1, le=10_000_000), caller: Caller = WHO) -> dict[str, Any]:
+        engine.need_run(run_id, caller)
         path = engine.scheduler.log_path(run_id)
-        return {"run_id": run_id, "path": str(path), "text": log_tail(path, max_bytes)}
+        return {"run_id": run_id, "path": path.name if engine.policy.public else str(path),
+                "text": log_tail(path, max_bytes)}
 
     @router.get("/wait", response_model=api.WaitReply)
     async def wait(since: int = 0, timeout: float = Query(25.0, ge=0, le=120), run: str | None = None
@@ -220,20 +280,21 @@ def results_router(engine: Engine) -> APIRouter:
     store = engine.store
 
     @router.get("/runs/{run_id}/metrics", response_model=api.Metrics)
-    def metrics(run_id: str) -> dict[str, Any]:
-        engine.need_run(run_id)
+    def metrics(run_id: str, caller: Caller = WHO) -> dict[str, Any]:
+        engine.need_run(run_id, caller)
         return {"metrics": clean(store.run_metrics(run_id))}
 
     @router.get("/runs/{run_id}/curves", response_model=api.Table)
-    def curves(run_id: str) -> Response:
+    def curves(run_id: str, caller: Caller = WHO) -> Response:
         """Training curves: role, name (train_loss, ...), step, value."""
-        engine.need_run(run_id)
+        engine.need_run(run_id, caller)
         return json_response(as_table(store.curves(run_id)))
 
     @router.get("/runs/{run_id}/predictions", response_model=api.Page)
-    def predictions(run_id: str, split: str = "test", role: str | None = None, quadrant: api.Quadrant | None = None,
-                    limit: int = Query(100, ge=1, le=100_000), offset: int = Query(0, ge=0),
-                    region: api.Region | None = None, deception: bool = False,
+    def predictions(run_id: str, split: str = Query("test", max_length=40), role: str | None = None,
+                    quadrant: api.Quadrant | None = None, limit: int = Query(100, ge=1, le=100_000),
+                    offset: int = Query(0, ge=0, le=MAX_OFFSET), region: api.Region | None = None,
+                    deception: bool = False, caller: Caller = WHO,
                     search: str | None = Query(None, max_length=500, description="text contains it, or id starts "
                                                                                  "with it"),
                     order: str | None = Query(None, description="disagreement, weak_conf or student_conf (high "
@@ -244,9 +305,9 @@ def results_router(engine: Engine) -> APIRouter:
         knowledge region; filtered by role, weak-vs-student quadrant, region, deception cases, a text search or
         where a compared run's student disagrees; sorted by id or a confidence. With counts=true the reply also
         holds the split's quadrant and region counts, so the Inspector needs one request per view."""
-        engine.need_run(run_id)
+        engine.need_run(run_id, caller)
         if compare:
-            engine.need_run(compare)
+            engine.need_run(compare, caller)
         try:
             df, total = store.predictions_page(run_id, split, role, quadrant, limit, offset, region, deception,
                                                search=search, order=order, compare=compare, disagree=disagree)
@@ -263,14 +324,18 @@ def workers_router(engine: Engine) -> APIRouter:
     store = engine.store
 
     @router.post("/runs/{run_id}/events", response_model=api.EventReply)
-    def events(run_id: str, batch: api.EventBatch) -> dict[str, Any]:
+    def events(run_id: str, batch: api.EventBatch, caller: Caller = WHO) -> dict[str, Any]:
         """A worker's events in order (engine.run.context types, plus `progress`), each stored in a transaction."""
-        engine.need_run(run_id)
+        if caller.role != "worker":
+            need_owner(caller, "post a run's events")
+        engine.need_run(run_id, caller)
         return engine.apply(run_id, batch)
 
     @router.get("/stages/{key}", response_model=api.StageLookup)
-    def stage(key: str) -> Response:
+    def stage(key: str, caller: Caller = WHO) -> Response:
         """A finished stage's predictions by split (the stage cache), or found=false."""
+        if caller.role != "worker":
+            need_owner(caller, "read the stage cache")
         preds = store.stage_lookup(key)
         return json_response({"found": preds is not None, "predictions": clean(preds)})
 
@@ -284,6 +349,7 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
 
         engine.changes.attach(asyncio.get_running_loop())
         engine.scheduler.start()
+        engine.started()
         if on_ready is not None:
             on_ready()
         yield
@@ -312,5 +378,14 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
     for router in (engine_router(engine, app), registry_router(engine), data_router(engine), jobs_router(engine),
                    runs_router(engine), results_router(engine), workers_router(engine)):
         app.include_router(router)
-    app.add_middleware(TokenGuard, token=engine.token, engine=engine)
+    app.add_middleware(Guard, engine=engine)
+    app.add_middleware(CountRequests, engine=engine)
     return app
+
+
+def _sees(engine: Engine, run_id: str, caller: Caller) -> bool:
+    try:
+        engine.need_run(run_id, caller)
+        return True
+    except HTTPException:
+        return False

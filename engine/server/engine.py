@@ -1,9 +1,10 @@
-"""The engine service: what every endpoint shares (store, scheduler, live progress, the change counter) and the
-operations behind them (expand and validate a config, apply a worker's events, the views of a run and the
-registry), plus the conversion of query results to JSON.
+"""The engine service: what every endpoint shares (store, scheduler, live progress, the change counter, the policy
+and who may see which run) and the operations behind them (expand and validate a config, apply a worker's
+events, the views of a run and the registry), plus the conversion of query results to JSON.
 
-    engine = Engine(store, home, url, slots=1, gpus=[])
-    specs = engine.expand(config)                  # HTTPException 422 with the one-line message
+    engine = Engine(store, home, url, slots=1, gpus=[], policy=Policy.load(), secret=b"...")
+    specs, notes = engine.expand(config, caller)   # HTTPException 422 with the one-line message
+    engine.need_run(run_id, caller, control=True)  # 404 unless the caller may see (and control) the run
     engine.apply(run_id, batch)                    # a worker's events, each in a transaction
 
 engine.server.app maps HTTP routes onto this; engine.server.serve builds it and runs uvicorn.
@@ -24,7 +25,12 @@ from fastapi import HTTPException
 from fastapi.responses import Response
 
 from engine import api
+from engine.server.auth import OWNER, Caller, Identities, WorkerTokens
+from engine.server.policy import Policy, PolicyError
 from engine.server.scheduler import Changes, Scheduler
+from engine.server.uploads import Uploads
+
+_IMPORTS = threading.Lock()  # the config / plan / task modules are imported once, before threads validate
 
 
 def clean(value: Any) -> Any:
@@ -60,45 +66,107 @@ def json_response(payload: Any, status: int = 200) -> Response:
 class Engine:
     """What the endpoints share: the store, the scheduler, live progress and the change counter."""
 
-    def __init__(self, store: Any, home: Path, url: str, slots: int, gpus: list[str], grace: float = 5.0):
-        self.store, self.home, self.url, self.gpus = store, home, url, gpus
+    def __init__(self, store: Any, home: Path, url: str, slots: int, gpus: list[str], grace: float = 5.0,
+                 policy: Policy | None = None, secret: bytes | None = None, instance: str = ""):
+        self.store, self.home, self.url, self.gpus, self.instance = store, home, url, gpus, instance
+        self.policy = policy or Policy()
         self.token = secrets.token_urlsafe(32)
+        self.identities = Identities(secret or secrets.token_bytes(32))
+        self.workers = WorkerTokens()
+        self.uploads = Uploads(store, home, self.policy)
         self.changes = Changes()
         self.progress: dict[str, dict[str, Any]] = {}
         self.batches: dict[tuple[str, str], int] = {}  # (run, worker attempt) -> last applied batch number
         self._lock = threading.Lock()
-        self.scheduler = Scheduler(store, home, url, self.token, slots, gpus, self.changes, grace)
+        self.scheduler = Scheduler(store, home, url, self.token, slots, gpus, self.changes, grace,
+                                   worker_tokens=self.workers, env_filter=self.policy.worker_env,
+                                   max_run_seconds=60 * self.policy.max_run_minutes)
         self.registry: dict[str, Any] | None = None
         self.requests = 0  # answered API requests (health reports it with the store's statement count)
         self._keys: dict[str, str] = {}  # run id -> config_key (a run's config never changes)
 
-    def need_run(self, run_id: str) -> str:
-        status = self.store.run_status(run_id)
-        if status is None:
-            raise HTTPException(404, f"no run '{run_id}'; list runs with GET /api/runs or `w2s runs`")
-        return status
+    def started(self) -> None:
+        """After the scheduler started: requeue what a stopped engine interrupted (if the owner asked), forget
+        expired uploads, and import the validation stack in the background so the first submissions are quick."""
+        if self.policy.requeue_interrupted:
+            for run_id in self.store.runs_with_status("interrupted"):
+                with self.scheduler.lock:
+                    self.store.requeue(run_id)
+                self.changes.bump(run_id)
+            self.scheduler.wake()
+        self.uploads.sweep()
+        threading.Thread(target=self.prepare, name="w2s-prepare", daemon=True).start()
 
-    def expand(self, config: dict[str, Any], check: bool = True) -> list[Any]:
-        """Config -> RunSpecs, checked as the worker would check them (models resolve, local data loads) unless
-        `check` is False (keys, types and values only: what loading a YAML file needs); 422 with the message.
-        The CLI's `w2s run` goes through the same config_from_dict, so both refuse the same files."""
-        from engine.config import config_from_dict
+    @staticmethod
+    def prepare() -> None:
+        """Import what validating a config needs, once and under a lock: two submissions right after a cold start
+        raced on lazy imports (an empty task registry, transformers' lazy AutoConfig)."""
+        with _IMPORTS:
+            from engine.models import preload
+            from engine.registry import METHODS, MODELS, TASKS
+
+            for registry in (TASKS, METHODS, MODELS):
+                registry.names()
+            preload()
+
+    # ------------------------------------------------------------------ who sees what
+    def need_run(self, run_id: str, caller: Caller = OWNER, control: bool = False) -> str:
+        """The run's status; 404 when the caller may not see it (another visitor's run is not even named) and 403
+        when it may see but not control it (a public demo run)."""
+        access = self.store.run_access(run_id)
+        visible = access is not None and (caller.is_owner or access[1] == caller.owner_id or access[2]
+                                          or (caller.role == "worker" and caller.run_id == run_id))
+        if not visible:
+            raise HTTPException(404, f"no run '{run_id}'; list runs with GET /api/runs or `w2s runs`")
+        if control and not (caller.is_owner or access[1] == caller.owner_id):
+            raise HTTPException(403, f"run {run_id} is a shared demo run; only its owner can change it")
+        return access[0]
+
+    def check_capacity(self, caller: Caller, new: int) -> None:
+        """The queue caps: per visitor and in all (429 with the limit, its setting and what to do)."""
+        p = self.policy
+        if p.max_queue and self.store.active_runs() + new > p.max_queue:
+            raise HTTPException(429, f"the server's queue is full ({p.max_queue} queued or running runs, owner "
+                                     "setting W2S_MAX_QUEUE); try again when some have finished")
+        if not caller.is_owner and p.max_queued:
+            mine = self.store.active_runs(caller.owner_id)
+            if mine + new > p.max_queued:
+                raise HTTPException(429, f"you have {mine} queued or running run(s) and this sweep adds {new}; the "
+                                         f"limit is {p.max_queued} per visitor (owner setting W2S_MAX_QUEUED). Wait "
+                                         "for them to finish, or stop some")
+
+    def expand(self, config: dict[str, Any], caller: Caller = OWNER, check: bool = True) -> tuple[list[Any], list[str]]:
+        """Config -> (RunSpecs, notes), checked as the worker would check them (models resolve, local data loads)
+        unless `check` is False (keys, types and values only: what loading a YAML file needs), and against the
+        policy; 422 with the one-line message. The CLI's `w2s run` goes through the same config_from_dict, so both
+        refuse the same files."""
+        from engine.config import MAX_RUNS_PER_SWEEP, config_from_dict
         from engine.plan import USER_ERRORS, validate
         from engine.registry import UnknownName
 
+        self.prepare()  # a no-op once done; waits while the startup thread is still importing
+        limit = self.policy.max_queued if self.policy.public and self.policy.max_queued else MAX_RUNS_PER_SWEEP
+        notes: list[str] = []
         try:
-            specs = config_from_dict(config).expand()
+            self.policy.check_sweep(config)
+            specs = config_from_dict(config, max_runs=limit).expand()
             seen = set()
-            for spec in specs if check else ():
+            for spec in specs:
                 what = spec.to_json()  # every distinct run: its models, method settings and data split
                 if what not in seen:
                     seen.add(what)
-                    validate(spec, check_models=True)
-        except (*USER_ERRORS, UnknownName) as exc:
+                    self.policy.check_spec(spec, lambda ref: self.uploads.owns(ref, caller))
+                    if not check:
+                        continue
+                    splits: list[Any] = []
+                    notes += validate(spec, check_models=True, splits=splits)
+                    for loaded in splits:
+                        self.policy.check_splits(spec, loaded)
+        except (*USER_ERRORS, UnknownName, PolicyError) as exc:
             raise HTTPException(422, str(exc)) from None
         except (TypeError, ValueError, KeyError) as exc:
             raise HTTPException(422, f"invalid config: {exc}") from None
-        return specs
+        return specs, list(dict.fromkeys(notes))
 
     def apply(self, run_id: str, batch: api.EventBatch) -> dict[str, Any]:
         """Apply a worker's batch in order; each store event is its own transaction."""
@@ -169,23 +237,29 @@ class Engine:
             self._keys[run_id] = config_key(config)
         return self._keys[run_id]
 
-    def duplicates(self, specs: list[Any]) -> tuple[list[str], list[dict[str, Any]]]:
-        """Each spec's config_key, and the queued, running or done runs that already have one's setup and seed."""
+    def duplicates(self, specs: list[Any], caller: Caller = OWNER) -> tuple[list[str], list[dict[str, Any]]]:
+        """Each spec's config_key, and the queued, running or done runs the caller can see that already have one's
+        setup and seed (a visitor is never told of another visitor's runs)."""
         from engine.config import config_key
 
         keys = [config_key(spec.to_dict()) for spec in specs]
         wanted = {(k, spec.seed) for k, spec in zip(keys, specs)}
         found = []
         for run_id, status, seed, config in self.store.run_configs():
-            if status in ("queued", "running", "done") and (self.config_key(run_id, config), seed) in wanted:
-                found.append({"run_id": run_id, "status": status, "method": json.loads(config).get("method"),
-                              "seed": seed, "config_key": self.config_key(run_id, config)})
+            if status not in ("queued", "running", "done") or (self.config_key(run_id, config), seed) not in wanted:
+                continue
+            try:
+                self.need_run(run_id, caller)
+            except HTTPException:
+                continue
+            found.append({"run_id": run_id, "status": status, "method": json.loads(config).get("method"),
+                          "seed": seed, "config_key": self.config_key(run_id, config)})
         return keys, found
 
-    def delete(self, run_id: str, collect: bool) -> dict[str, Any]:
+    def delete(self, run_id: str, caller: Caller = OWNER, collect: bool = False) -> dict[str, Any]:
         """Remove a finished run (and with `collect` the stages no other run uses) and its log; 409 while active."""
         with self.scheduler.lock:
-            status = self.need_run(run_id)
+            status = self.need_run(run_id, caller, control=True)
             if status in api.ACTIVE:
                 raise HTTPException(409, f"run {run_id} is {status}; stop it first (POST /api/runs/{run_id}/cancel "
                                          "or `w2s cancel`), then delete it")
@@ -195,11 +269,13 @@ class Engine:
         self.changes.bump(run_id)
         return {"run_id": run_id, **counts}
 
-    def run_view(self, run_id: str, curves: bool = False, log: bool = False) -> dict[str, Any]:
+    def run_view(self, run_id: str, caller: Caller = OWNER, curves: bool = False, log: bool = False
+                 ) -> dict[str, Any]:
         """One run with its live progress; with `curves` / `log` also its training curves and log tail, so a
         client showing a run needs one request."""
         from engine.server.scheduler import log_tail
 
+        self.need_run(run_id, caller)
         row = self.store.run(run_id)
         if row is None:
             raise HTTPException(404, f"no run '{run_id}'; list runs with GET /api/runs or `w2s runs`")
@@ -210,6 +286,16 @@ class Engine:
             row["curves"] = as_table(self.store.curves(run_id))
         if log:
             row["log"] = log_tail(self.scheduler.log_path(run_id), 8000)
+        return self.shown(row, caller)
+
+    @staticmethod
+    def shown(row: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        """A run as this caller sees it: visitors learn whether a run is theirs, never who else owns one."""
+        owner = row.pop("owner", "") or ""
+        row["mine"] = caller.is_owner or owner == caller.owner_id
+        if caller.is_owner:
+            row["owner"] = owner
+        row["public"] = bool(row.get("public"))
         return row
 
     def presets(self) -> list[dict[str, Any]]:
@@ -217,36 +303,17 @@ class Engine:
 
         return clean(presets())
 
-    def upload(self, name: str, data: bytes) -> dict[str, Any]:
+    def upload(self, name: str, data: bytes, caller: Caller = OWNER) -> dict[str, Any]:
         """Keep an uploaded data file where workers can read it (content-addressed, so a re-upload is the same
-        file) and describe it: path, size, columns, row count and the first rows. 422 when it cannot be read."""
-        import hashlib
-
-        from engine import paths
-        from engine.tasks._files import FORMATS, read_table
-        from engine.tasks.base import TaskError
-
-        safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in Path(name).name).strip(".-") or "data"
-        suffix = Path(safe.lower().removesuffix(".gz")).suffix
-        if suffix not in FORMATS:
-            raise HTTPException(422, f"{name}: unknown file type; upload a .csv, .tsv, .jsonl, .json or .parquet "
-                                     "file (optionally .gz)")
-        folder = paths.uploads_dir(self.home)
-        folder.mkdir(parents=True, exist_ok=True)
-        dest = folder / f"{hashlib.sha256(data).hexdigest()[:16]}-{safe}"
-        if not dest.exists():
-            tmp = dest.with_name(dest.name + ".part")
-            tmp.write_bytes(data)
-            tmp.replace(dest)
-        try:
-            df = read_table(str(dest))
-        except TaskError as exc:
-            raise HTTPException(422, str(exc).replace(str(dest), name)) from None
+        file), owned by the caller, and describe it: reference, size, columns, row count, empty cells per column
+        and the first rows. 422 when it cannot be read, 413 / 429 over a cap."""
+        self.uploads.sweep()
+        info, df = self.uploads.add(name, data, caller)
         distinct = {str(c): int(df[c].nunique(dropna=True)) for c in df.columns}
         values = {str(c): clean(df[c].dropna().unique()[:8].tolist()) for c in df.columns}
-        return {"name": name, "path": str(dest), "bytes": len(data), "rows": int(len(df)),
-                "columns": [str(c) for c in df.columns], "distinct": distinct, "values": values,
-                "preview": as_table(df.head(5))}
+        missing = {str(c): int(df[c].isna().sum()) for c in df.columns}
+        return {**info, "rows": int(len(df)), "columns": [str(c) for c in df.columns], "distinct": distinct,
+                "values": values, "missing": missing, "preview": as_table(df.head(5))}
 
     def registry_view(self) -> dict[str, Any]:
         if self.registry is None:

@@ -21,6 +21,10 @@ import pandas as pd
 from engine.api import DECEPTION_ZONE, QUADRANTS, REGIONS
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # the store writes naive UTC timestamps
+
+
 def _truth(column: str, right: bool) -> str:
     return f"w.{column}" if right else f"NOT w.{column}"
 
@@ -72,6 +76,27 @@ class Queries:
         marks = ", ".join("?" for _ in statuses)
         return [r[0] for r in self._rows(f"SELECT id FROM runs WHERE status IN ({marks}) ORDER BY created", list(statuses))]
 
+    def run_access(self, run_id: str) -> tuple[str, str, bool] | None:
+        """(status, owner, public) of a run, or None when there is no such run."""
+        rows = self._rows("SELECT status, coalesce(owner, ''), coalesce(public, false) FROM runs WHERE id = ?", [run_id])
+        return (rows[0][0], rows[0][1], bool(rows[0][2])) if rows else None
+
+    def active_runs(self, owner: str | None = None) -> int:
+        """Queued and running runs, of one owner or of everyone."""
+        sql = "SELECT count(*) FROM runs WHERE status IN ('queued', 'running')"
+        return int(self._rows(sql + (" AND owner = ?" if owner is not None else ""),
+                              [owner] if owner is not None else [])[0][0])
+
+    def upload_owned(self, name: str, owner: str | None) -> bool:
+        """A live upload named `name` of this owner (None: of anyone)."""
+        sql = "SELECT 1 FROM uploads WHERE name = ? AND (expires IS NULL OR expires > ?)"
+        return bool(self._rows(sql + (" AND owner = ?" if owner is not None else ""),
+                               [name, _utcnow()] + ([owner] if owner is not None else [])))
+
+    def uploads_of(self, owner: str) -> int:
+        return int(self._rows("SELECT count(*) FROM uploads WHERE owner = ? AND (expires IS NULL OR expires > ?)",
+                              [owner, _utcnow()])[0][0])
+
     def worker_pids(self, status: str = "running") -> list[tuple[str, int | None]]:
         return [(r[0], r[1]) for r in self._rows("SELECT id, worker_pid FROM runs WHERE status = ? ORDER BY created",
                                                  [status])]
@@ -93,14 +118,18 @@ class Queries:
 
     # ------------------------------------------------------------------ named queries
     def runs(self, status: str | None = None, task: str | None = None, method: str | None = None,
-             limit: int = 500, with_config: bool = False) -> pd.DataFrame:
-        """Runs, newest first, with their headline metrics; `seconds` runs on (to now) while a run runs;
-        `with_config` adds each run's resolved config (JSON text)."""
+             limit: int = 500, visible_to: str | None = None, with_config: bool = False) -> pd.DataFrame:
+        """Runs, newest first, with their headline metrics; `seconds` runs on (to now) while a run runs.
+        `visible_to`: only that owner's runs and the public ones (None: every run); `with_config` adds each run's
+        resolved config (JSON text)."""
         where, params = [], []
         for col, val in (("status", status), ("task", task), ("method", method)):
             if val:
                 where.append(f"r.{col} = ?")
                 params.append(val)
+        if visible_to is not None:
+            where.append("(r.owner = ? OR r.public)")
+            params.append(visible_to)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         return self._df(
             f"""
@@ -111,7 +140,8 @@ class Queries:
                    max(m.value) FILTER (WHERE m.name = 'weak_acc') AS weak_acc,
                    max(m.value) FILTER (WHERE m.name = 'student_acc') AS student_acc,
                    max(m.value) FILTER (WHERE m.name = 'ceiling_acc') AS ceiling_acc,
-                   r.error, r.tags, r.sweep{", r.config" if with_config else ""}
+                   r.error, r.tags, r.sweep, coalesce(r.owner, '') AS owner, coalesce(r.public, false) AS public
+                   {", r.config" if with_config else ""}
             FROM runs r LEFT JOIN metrics m ON m.run_id = r.id AND m.stage_key IS NULL
             {clause}
             GROUP BY ALL ORDER BY r.created DESC LIMIT ?

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -120,13 +120,19 @@ class Worker:
     log: IO[bytes]
     gpu: str | None
     kill_at: float | None = None  # set by cancel / stop: SIGKILL if still alive then
+    started: float = field(default_factory=time.monotonic)
 
 
 class Scheduler:
     def __init__(self, store: Any, home: Path, url: str, token: str, slots: int, gpus: list[str],
-                 changes: Changes, grace: float = 5.0):
+                 changes: Changes, grace: float = 5.0, worker_tokens: Any = None, env_filter: Any = None,
+                 max_run_seconds: float = 0):
         self.store, self.home, self.url, self.token = store, Path(home), url, token
         self.slots, self.gpus, self.changes, self.grace = slots, gpus, changes, grace
+        # Each worker gets a token scoped to its run (engine.server.auth.WorkerTokens), not the engine's own, and
+        # the environment the policy allows (engine.server.policy.Policy.worker_env).
+        self.worker_tokens, self.env_filter = worker_tokens, env_filter or (lambda env: env)
+        self.max_run_seconds = max_run_seconds
         self.workers: dict[str, Worker] = {}
         self.lock = threading.RLock()  # held while a run's status and its worker change together
         self._wake = threading.Event()
@@ -215,6 +221,14 @@ class Scheduler:
             if code is None:
                 if w.kill_at is not None and now >= w.kill_at:
                     self._signal(w, signal.SIGKILL)
+                elif w.kill_at is None and self.max_run_seconds and now - w.started > self.max_run_seconds:
+                    minutes = self.max_run_seconds / 60
+                    self.store.set_status(w.run_id, "failed", error=f"stopped after {minutes:g} minutes: this "
+                                          "server's limit for one run (owner setting W2S_MAX_RUN_MINUTES); finished "
+                                          "stages are kept and reused by a requeue")
+                    self._signal(w, signal.SIGTERM)
+                    w.kill_at = now + self.grace
+                    self.changes.bump(w.run_id)
                 continue
             self._finish(w)
             if self.store.run_status(w.run_id) == "running":  # exited without reporting
@@ -254,8 +268,9 @@ class Scheduler:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker for run {run_id}"
                   f"{f' on GPU {gpu}' if gpu is not None else ''}\n".encode())
         log.flush()
-        env = {**os.environ, paths.ENGINE_URL_VAR: self.url, paths.ENGINE_TOKEN_VAR: self.token, "W2S_HOME": str(self.home),
-               "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(
+        token = self.worker_tokens.issue(run_id) if self.worker_tokens is not None else self.token
+        env = {**self.env_filter(dict(os.environ)), paths.ENGINE_URL_VAR: self.url, paths.ENGINE_TOKEN_VAR: token,
+               "W2S_HOME": str(self.home), "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(
                    p for p in (str(paths.SOURCE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
@@ -264,6 +279,8 @@ class Scheduler:
                                     stdout=log, stderr=subprocess.STDOUT, cwd=paths.SOURCE_ROOT, env=env, start_new_session=True)
         except OSError as exc:
             log.close()
+            if self.worker_tokens is not None:
+                self.worker_tokens.revoke(run_id)
             self.store.set_status(run_id, "failed", error=f"could not start a worker process: {exc}")
             self.changes.bump(run_id)
             return
@@ -280,6 +297,8 @@ class Scheduler:
     def _finish(self, w: Worker) -> None:
         self.workers.pop(w.run_id, None)
         w.log.close()
+        if self.worker_tokens is not None:
+            self.worker_tokens.revoke(w.run_id)
         try:
             self.store.set_worker(w.run_id, None)
         except Exception:

@@ -51,6 +51,17 @@ MIGRATIONS = [
     """
     ALTER TABLE predictions ADD COLUMN IF NOT EXISTS position INTEGER;
     """,
+    # 4: public mode. Each run belongs to whoever submitted it ('' = the server's owner: the CLI, or local mode)
+    # and is seen by everyone only when the owner marks it public; uploads are owned and expire the same way.
+    """
+    ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner VARCHAR DEFAULT '';
+    ALTER TABLE runs ADD COLUMN IF NOT EXISTS public BOOLEAN DEFAULT false;
+    UPDATE runs SET owner = coalesce(owner, ''), public = coalesce(public, false);
+    CREATE TABLE IF NOT EXISTS uploads (
+        name VARCHAR, owner VARCHAR, bytes BIGINT, rows INTEGER, created TIMESTAMP, expires TIMESTAMP,
+        PRIMARY KEY (name, owner)
+    );
+    """,
 ]
 
 

@@ -1,9 +1,13 @@
 """`w2s serve`: open the database, bind 127.0.0.1, announce the engine in engine.json and run the API.
 
-    w2s serve [--db PATH] [--port N] [--workers K]       # or: python -m engine.cli serve
+    w2s serve [--db PATH] [--port N] [--workers K] [--public]      # or: python -m engine.cli serve
 
-It listens on 127.0.0.1 only and writes its address, a random token and its pid to $W2S_HOME/engine.json
-(mode 0600); engine.client finds it through that file. A second engine on the same database is refused.
+It listens on 127.0.0.1 only and writes its address, a random token, its pid and an instance id to
+$W2S_HOME/engine.json; engine.client finds it through that file and checks the instance against /api/ping, so a
+stale file whose pid now belongs to another process (a restarted Space) does not stop a new engine. A second
+engine on the same database is refused. Everything it creates (database, logs, uploads, engine.json, its secret)
+is readable by its owner only. SIGTERM stops it as cleanly as Ctrl-C: running runs are marked interrupted, the
+database is checkpointed and closed, engine.json is removed.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
+import signal
 import socket
 import sys
 import time
@@ -21,16 +27,40 @@ from typing import Any
 from engine import paths
 from engine.server.app import build_app
 from engine.server.engine import Engine
+from engine.server.policy import Policy, PolicyError
 from engine.server.scheduler import detect_gpus
 
 
-def _write_engine_file(path: Path, info: dict[str, Any]) -> None:
+class Terminated(BaseException):
+    """SIGTERM outside uvicorn's own handling (before it starts, or re-raised by it after a graceful stop)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def load_secret(home: Path) -> bytes:
+    """The engine's persistent signing secret (visitor identities survive restarts), made on first start."""
+    path = paths.secret_file(home)
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        value = secrets.token_bytes(32)
+        _write_private(path, value.hex())
+        return value
+
+
+def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(info, f, indent=2)
+        f.write(text)
     os.replace(tmp, path)
+
+
+def _write_engine_file(path: Path, info: dict[str, Any]) -> None:
+    _write_private(path, json.dumps(info, indent=2))
 
 
 def _already_running(home: Path, db: Path, lock_error: str | None) -> str:
@@ -44,13 +74,33 @@ def _already_running(home: Path, db: Path, lock_error: str | None) -> str:
             "`w2s run` using it; stop it, or use another --db")
 
 
-def serve(db: str | None = None, port: int = 0, workers: int | None = None, grace: float = 5.0) -> int:
+def serve(db: str | None = None, port: int = 0, workers: int | None = None, grace: float = 5.0,
+          public: bool | None = None) -> int:
     """Open the database, bind 127.0.0.1:port, write engine.json and serve until SIGINT/SIGTERM."""
+    os.umask(0o077)  # the database, logs, uploads and workers' files: readable by this user only
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _serve(db, port, workers, grace, public)
+    except (KeyboardInterrupt, Terminated):
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(db: str | None, port: int, workers: int | None, grace: float, public: bool | None) -> int:
     import uvicorn
 
     from engine.server.store import Store
 
+    try:
+        policy = Policy.load(public)
+        policy.allowed_models()  # an unreadable allow-list file fails here, not on the first submission
+    except PolicyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     home = paths.data_home()
+    if paths.on_space() and not os.environ.get("HF_HOME"):
+        os.environ["HF_HOME"] = str(paths.hf_home_default(home))  # the model cache on the same storage as the runs
     db_path = (Path(db) if db else paths.default_db()).expanduser().resolve()
     if paths.engine_file(home).exists() and (other := _already_running(home, db_path, None)).startswith("engine"):
         print(f"error: {other}", file=sys.stderr)
@@ -74,15 +124,17 @@ def serve(db: str | None = None, port: int = 0, workers: int | None = None, grac
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     gpus = detect_gpus()
     slots = workers if workers is not None else max(1, len(gpus))
-    engine = Engine(store, home, url, slots, gpus, grace)
+    instance = uuid.uuid4().hex[:12]
+    engine = Engine(store, home, url, slots, gpus, grace, policy=policy, secret=load_secret(home), instance=instance)
     path = paths.engine_file(home)
     info = {"url": url, "token": engine.token, "pid": os.getpid(), "db": str(db_path), "workers": slots,
-            "gpus": gpus, "started": time.time(), "instance": uuid.uuid4().hex[:8]}
+            "gpus": gpus, "started": time.time(), "instance": instance, "public": policy.public}
 
     def announce() -> None:  # the socket is already listening, so a reader of the file can connect at once
         _write_engine_file(path, info)
         print(f"engine at {url} (pid {os.getpid()}), database {db_path}, {slots} worker slot(s)"
-              f"{', GPUs ' + ','.join(gpus) if gpus else ' on CPU'}; token in {path}", file=sys.stderr, flush=True)
+              f"{', GPUs ' + ','.join(gpus) if gpus else ' on CPU'}, {'public' if policy.public else 'local'} "
+              f"mode; token in {path}", file=sys.stderr, flush=True)
 
     app = build_app(engine, on_ready=announce)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3, lifespan="on"))

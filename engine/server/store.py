@@ -50,7 +50,12 @@ class Store(Queries):
             migrate(self.con)
 
     def close(self) -> None:
+        """Checkpoint (fold the WAL into the file) and close: a stopped engine leaves one file behind."""
         with self._lock:
+            try:
+                self.con.execute("CHECKPOINT")
+            except duckdb.Error:
+                pass
             self.con.close()
 
     def _write(self, fn, *args: Any) -> Any:
@@ -67,20 +72,45 @@ class Store(Queries):
 
     # ------------------------------------------------------------------ runs
     def create_run(self, spec_dict: dict[str, Any], status: str = "queued", sweep: str | None = None,
-                   run_id: str | None = None, tags: str | None = None) -> str:
-        run_id = run_id or new_run_id()
+                   run_id: str | None = None, tags: str | None = None, owner: str = "") -> str:
+        return self.create_runs([spec_dict], status, sweep, tags, owner, [run_id or new_run_id()])[0]
+
+    def create_runs(self, spec_dicts: list[dict[str, Any]], status: str = "queued", sweep: str | None = None,
+                    tags: str | None = None, owner: str = "", run_ids: list[str] | None = None) -> list[str]:
+        """Every run of a sweep in one transaction: all of them are queued, or none."""
+        run_ids = run_ids or [new_run_id() for _ in spec_dicts]
 
         def write(con):
-            con.execute(
-                "INSERT INTO runs (id, created, status, name, task, weak, strong, method, seed, config, sweep, tags) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, now(), status, spec_dict.get("name"), spec_dict.get("task"), spec_dict.get("weak"),
-                 spec_dict.get("strong"), spec_dict.get("method"), spec_dict.get("seed"),
-                 json.dumps(spec_dict, default=str), sweep, tags or None],
-            )
+            for run_id, spec in zip(run_ids, spec_dicts, strict=True):
+                con.execute(
+                    "INSERT INTO runs (id, created, status, name, task, weak, strong, method, seed, config, sweep, "
+                    "tags, owner, public) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
+                    [run_id, now(), status, spec.get("name"), spec.get("task"), spec.get("weak"), spec.get("strong"),
+                     spec.get("method"), spec.get("seed"), json.dumps(spec, default=str), sweep, tags or None,
+                     owner or ""],
+                )
 
         self._write(write)
-        return run_id
+        return run_ids
+
+    def set_public(self, run_id: str, public: bool) -> None:
+        self._write(lambda con: con.execute("UPDATE runs SET public = ? WHERE id = ?", [bool(public), run_id]))
+
+    # ------------------------------------------------------------------ uploads
+    def add_upload(self, name: str, owner: str, size: int, rows: int, expires: datetime | None) -> None:
+        def write(con):
+            con.execute("DELETE FROM uploads WHERE name = ? AND owner = ?", [name, owner])
+            con.execute("INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?)", [name, owner, size, rows, now(), expires])
+
+        self._write(write)
+
+    def expire_uploads(self) -> list[str]:
+        """Forget expired uploads; return the names still in use (every other file in the folder can go)."""
+        def write(con):
+            con.execute("DELETE FROM uploads WHERE expires IS NOT NULL AND expires <= ?", [now()])
+            return {r[0] for r in con.execute("SELECT DISTINCT name FROM uploads").fetchall()}
+
+        return sorted(self._write(write))
 
     def set_status(self, run_id: str, status: str, error: str | None = None, log_tail: str | None = None) -> None:
         if status not in RUN_STATUSES:

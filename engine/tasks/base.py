@@ -125,6 +125,7 @@ class Task:
 
     def __init__(self, config: TaskConfig | None = None):
         self.config = config if config is not None else self.Config()
+        self.notes: list[str] = []  # what loading did that the user should know (rows skipped, labels mapped)
 
     def load(self, limit: int | None = None) -> dict[str, list[Example]]:
         """Return pools of examples keyed 'train' and, if the source has one, 'test'.
@@ -184,6 +185,9 @@ def _dedupe(examples: list[Example]) -> list[Example]:
     return out
 
 
+MIN_EXAMPLES = 8
+
+
 def split_examples(
     pools: dict[str, list[Example]],
     seed: int,
@@ -209,6 +213,10 @@ def split_examples(
     dropped = {"duplicates": len(raw_train) - len(train) + len(raw_test) - len(test)}
     if not train:
         raise TaskError(f"task '{task_name}' yielded no training examples; check its source or filters")
+    if len(train) + len(test) < MIN_EXAMPLES:  # else the class check below would blame the labels
+        raise TaskError(f"task '{task_name}' has only {len(train) + len(test)} distinct examples; a run needs at least "
+                        f"{MIN_EXAMPLES} (two training halves of 2 or more and a test set with both classes). "
+                        "Fix: add rows")
     if not test:
         train = _seeded_order(train, TEST_SEED, "carve")
         k = max(1, int(round(len(train) * test_frac)))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.registry import TASKS
-from engine.tasks._files import plain, read_table, require_columns
+from engine.tasks._files import drop_incomplete, plain, read_table, require_columns
 from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_example
 
 
@@ -66,6 +66,10 @@ class FileTask(Task):
         frames = {pool: self._read_rows(path) for pool, path in paths.items()}
         values = [v for df in frames.values() for v in df[cfg.label_column]]
         mapping = _label_mapping(values, cfg.label_column, " and ".join(paths.values()), cfg.positive_label)
+        if any(not (isinstance(v, bool) or v in (0, 1)) or int(v) != mapping[v] for v in mapping):
+            shown = ", ".join(f"{v!r} -> {i}" for v, i in sorted(mapping.items(), key=lambda kv: kv[1]))
+            how = "positive_label" if cfg.positive_label is not None else "sorted order; set positive_label to choose"
+            self.notes.append(f"label column '{cfg.label_column}' mapped {shown} ({how})")
         pools = {}
         for pool, df in frames.items():
             if limit is not None and len(df) > limit:
@@ -87,7 +91,7 @@ class FileTask(Task):
             needed.append((cfg.text_pair_column, "text_pair_column"))
         require_columns(df, path, needed)
         used = [cfg.text_column, cfg.label_column] + ([cfg.text_pair_column] if cfg.text_pair_column else [])
-        df = df.dropna(subset=used)
+        df = drop_incomplete(df, used, path, self.notes)
         if df.empty:
             raise TaskError(
                 f"file {path} has no row with both '{cfg.text_column}' and '{cfg.label_column}' filled in. "

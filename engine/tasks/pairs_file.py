@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.registry import TASKS
-from engine.tasks._files import plain, read_table, require_columns
+from engine.tasks._files import drop_incomplete, plain, read_table, require_columns
 from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_pair
 
 
@@ -49,7 +49,7 @@ class PairsFile(Task):
         df = read_table(path)
         require_columns(df, path, [(cfg.prompt_column, "prompt_column"), (cfg.chosen_column, "chosen_column"),
                                    (cfg.rejected_column, "rejected_column")])
-        df = df.dropna(subset=[cfg.prompt_column, cfg.chosen_column, cfg.rejected_column])
+        df = drop_incomplete(df, [cfg.prompt_column, cfg.chosen_column, cfg.rejected_column], path, self.notes)
         if limit is not None and len(df) > limit:
             df = df.sample(n=limit, random_state=0).sort_index()
         out = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.registry import TASKS
-from engine.tasks._files import plain, read_table, require_columns
+from engine.tasks._files import drop_incomplete, plain, read_table, require_columns
 from engine.tasks._hub import as_bool
 from engine.tasks.base import Example, Task, TaskConfig, TaskError, make_example
 
@@ -53,7 +53,7 @@ class SafetyFile(Task):
         for pool, path in paths.items():
             df = read_table(path)
             require_columns(df, path, [(cfg.prompt_column, "prompt_column"), (cfg.label_column, "label_column")])
-            frames[pool] = df.dropna(subset=[cfg.prompt_column, cfg.label_column])
+            frames[pool] = drop_incomplete(df, [cfg.prompt_column, cfg.label_column], path, self.notes)
         pools = {}
         for pool, df in frames.items():
             if limit is not None and len(df) > limit:

@@ -29,6 +29,7 @@ from studio.tabs.experiment_form import (
     count_line,
     file_stem,
     guess_column,
+    notes_html,
     to_yaml,
 )
 
@@ -53,7 +54,9 @@ class ExperimentTab:
 
 def build(source: Source) -> ExperimentTab:
     registry = source.registry()
-    ef = ExperimentForm(registry)
+    policy = source.policy()
+    public = bool(policy.get("public"))  # public mode: catalogue models only, no remote code (the engine enforces it)
+    ef = ExperimentForm(registry, (policy.get("limits") or {}).get("max_seeds"))
     all_presets = source.presets()
     tasks = {t["name"]: t for t in registry["tasks"]}
     methods = {m["name"]: m for m in registry["methods"]}
@@ -92,10 +95,10 @@ def build(source: Source) -> ExperimentTab:
                         gr.Markdown("This task has no settings.", elem_classes=["w2s-help"])
                 ef.task_groups[name] = ef.sections[ef.task_forms[name]] = group
             with gr.Row():
-                ef.weak = gr.Dropdown(model_choices, value=None, label="Weak supervisor", allow_custom_value=True,
-                                      info=HELP["weak"], elem_id="exp-weak")
-                ef.strong = gr.Dropdown(model_choices, value=None, label="Strong student", allow_custom_value=True,
-                                        info=HELP["strong"], elem_id="exp-strong")
+                ef.weak = gr.Dropdown(model_choices, value=None, label="Weak supervisor",
+                                      allow_custom_value=not public, info=HELP["weak"], elem_id="exp-weak")
+                ef.strong = gr.Dropdown(model_choices, value=None, label="Strong student",
+                                        allow_custom_value=not public, info=HELP["strong"], elem_id="exp-strong")
             with gr.Row():
                 ef.method_pick = gr.CheckboxGroup(list(methods), value=[], label="Methods", scale=3,
                                                   info=HELP["methods"], elem_id="exp-methods")
@@ -110,7 +113,8 @@ def build(source: Source) -> ExperimentTab:
                         gr.Markdown("This method has no settings.", elem_classes=["w2s-help"])
                 ef.method_groups[name] = ef.sections[ef.method_forms[name]] = acc
             with gr.Accordion("Training settings (every stage)", open=False, elem_id="exp-train") as train_acc:
-                ef.train_form = Form.build(registry.get("train") or [], prefix="train", where="train")
+                ef.train_form = Form.build(registry.get("train") or [], prefix="train", where="train",
+                                           skip=("trust_remote_code",) if public else ())
             extra_fields = [f for f in registry.get("experiment") or [] if f["name"] not in HANDLED]
             with gr.Accordion("Data and PGR settings", open=False) as extra_acc:
                 ef.extra_form = Form.build(extra_fields, prefix="exp", where="config")
@@ -191,7 +195,7 @@ def build(source: Source) -> ExperimentTab:
         dups = reply.get("duplicates") or []
         ok = notice(f"Config is valid: {reply.get('runs')} run(s) ready to submit." + (
             f" {len(dups)} of them already exist ({', '.join(d['run_id'] for d in dups)}): Submit asks first."
-            if dups else ""), "ok")
+            if dups else ""), "ok") + notes_html(reply)
         return [ok, count_line(config, reply.get("runs")), *ef.annotate(None, values)]
 
     def submit_as(mode: str):
@@ -217,7 +221,8 @@ def build(source: Source) -> ExperimentTab:
             ids = reply.get("run_ids") or []
             skipped = f" ({reply.get('skipped')} that already existed skipped)" if reply.get("skipped") else ""
             done = notice(f"Queued {len(ids)} run(s) as sweep {reply.get('sweep')}: {', '.join(ids)}{skipped}. "
-                          "Follow them in the Runs tab." if ids else "Nothing queued: every run already exists.", "ok")
+                          "Follow them in the Runs tab." if ids else "Nothing queued: every run already exists.",
+                          "ok") + notes_html(reply)
             return [done, ",".join(ids), "", *hide, *ef.annotate(None, values)]
         return fn
 
@@ -261,7 +266,11 @@ def build(source: Source) -> ExperimentTab:
         try:
             stored = source.upload(str(src))
         except Exception as exc:  # the engine's one-line message (unreadable file, wrong type, too large)
-            return [gr.skip()] * n_out + [gr.update(visible=False), notice(message(exc))]
+            # Clear the previous file's path and columns: Check and Submit must not go on with the old file.
+            cleared = file_form.fill({"path": "", "text_column": "text", "label_column": "label"}) if file_form else []
+            return [gr.update(choices=[], value=None), gr.update(choices=[], value=None),
+                    gr.update(choices=[], value=None), "file", *cleared, gr.update(value=None, visible=False),
+                    notice(f"{message(exc)} (the file was not stored; the form has no data file now)")]
         df, columns, dest = stored["preview"], stored["columns"], stored["path"]
         problem = None
         if len(columns) < 2:

@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 import yaml
 
+from studio.common import notice
 from studio.forms import Form
 
 HANDLED = ("name", "task", "weak", "strong", "methods", "seeds", "train", "settings")  # own widgets
@@ -45,8 +46,9 @@ def cli_line(config: dict[str, Any]) -> str:
             f"# with no engine running: w2s run {name}.yaml")
 
 
-def parse_seeds(text: Any) -> list[int] | str:
-    """'0, 1, 2' or '0-4' -> [0, 1, 2(, 3, 4)]; a message when the text is not a list of whole numbers."""
+def parse_seeds(text: Any, limit: int = 1000) -> list[int] | str:
+    """'0, 1, 2' or '0-4' -> [0, 1, 2(, 3, 4)]; a message when the text is not a list of whole numbers or names
+    more than `limit` seeds (a range is measured before it is expanded: '0-999999999' must not stall the page)."""
     items: list[int] = []
     for part in re.split(r"[,\s]+", str(text or "").strip()):
         if not part:
@@ -54,12 +56,23 @@ def parse_seeds(text: Any) -> list[int] | str:
         m = re.fullmatch(r"(-?\d+)\s*-\s*(\d+)", part) or re.fullmatch(r"(\d+)\.\.(\d+)", part)
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
+            if hi - lo + 1 + len(items) > limit:
+                return (f"seeds: {part} is {max(0, hi - lo + 1):,} seeds; at most {limit:,} per sweep here. "
+                        "Write fewer, e.g. 0-4")
             items.extend(range(lo, hi + 1))
-        elif re.fullmatch(r"-?\d+", part):
+            continue
+        if re.fullmatch(r"-?\d+", part):
             items.append(int(part))
         else:
             return f"seeds: '{part}' is not a whole number; write e.g. 0, 1, 2 or 0-4"
+        if len(items) > limit:
+            return f"seeds: {len(items):,} seeds; at most {limit:,} per sweep here"
     return items or "seeds: give at least one seed, e.g. 0"
+
+
+def notes_html(reply: dict[str, Any]) -> str:
+    """What the engine noticed while loading the data (rows skipped, labels mapped), one line each."""
+    return "".join(notice(f"Note: {n}", "info") for n in reply.get("notes") or [])
 
 
 def guess_column(columns: list[str], wanted: tuple[str, ...], exclude: str | None = None) -> str | None:
@@ -92,8 +105,9 @@ class ExperimentForm:
     seeds: Any
     tags: Any
 
-    def __init__(self, registry: dict[str, Any]):
+    def __init__(self, registry: dict[str, Any], max_seeds: int | None = None):
         self.registry = registry
+        self.max_seeds = max_seeds or 1000
         self.tasks = [t["name"] for t in registry["tasks"]]
         self.methods = [m["name"] for m in registry["methods"]]
         self.models = [m["name"] for m in registry["models"]]
@@ -136,7 +150,7 @@ class ExperimentForm:
         config["task"] = {"name": task, **task_settings} if task_settings else task
         config["weak"], config["strong"] = (weak or "").strip(), (strong or "").strip()
         config["methods"] = list(methods or [])
-        parsed = parse_seeds(seeds)
+        parsed = parse_seeds(seeds, self.max_seeds)
         if isinstance(parsed, str):
             problem, parsed = parsed, [0]
         config["seeds"] = parsed

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from studio.common import Handler, csv_file, notice, run_id_of, run_label
+from studio.common import Handler, csv_file, esc, notice, run_id_of, run_label
 from studio.plots import empty_figure
 from studio.plots_compare import numeric_attributes, rates_by_attribute
 from studio.source import Source, message
@@ -139,8 +139,10 @@ def build(source: Source) -> InspectorTab:
                                 "their columns are left out, never shown as 0" + (
                                     "; the 2x2 needs a weak and a student prediction" if quad and quad != ALL
                                     and "student" in missing else ""), "info"))
-        line = (f'<div class="w2s-info"><b>{matching:,}</b> of {total:,} examples · {what}'
-                f'{" · matching “" + text + "”" if text else ""} · page {page_no} of {pages}</div>')
+        line = (f'<div class="w2s-info"><b>{matching:,}</b> of {total:,} examples · {esc(what)}'
+                f'{" · matching “" + esc(text) + "”" if text else ""} · page {page_no} of {pages}</div>')
+        if not matching:
+            notes.append(notice("No example matches these filters: clear the search or pick another cell.", "info"))
         return (heatmap_html(counts, quad), regions_html(counts, region_pick), table_view(rows),
                 line + "".join(notes), page_no)
 

@@ -86,8 +86,8 @@ def _pred(prob: pd.Series, correct: pd.Series | None) -> pd.Series:
     """'1 ✓' / '0 ✗', and blank where the model made no prediction (never a 0 for a missing one)."""
     p = prob.astype(float)
     text = (p >= 0.5).map({True: "1", False: "0"}).where(p.notna(), "")
-    if correct is not None:
-        text = text + correct.map(_mark).where(p.notna(), "")
+    if correct is not None:  # .astype(str): on an empty page map() keeps the bool dtype, and str + bool fails
+        text = text.astype(str) + correct.map(_mark).astype(str).where(p.notna(), "")
     return text
 
 

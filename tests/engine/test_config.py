@@ -100,3 +100,28 @@ def test_config_key_is_the_setup_without_seed_and_name(tiny_models):
 
     stored = json.loads(json.dumps(specs[0].to_dict(), default=str))  # as the runs table keeps it
     assert config_key(stored) == keys[0]
+
+
+@pytest.mark.parametrize("over,words", [
+    ({"train": {"epochs": float("inf")}}, "train.epochs: inf is not a finite number"),
+    ({"train": {"lr": float("nan")}}, "train.lr: nan is not a finite number"),
+    ({"test_frac": float("-inf")}, "config.test_frac: -inf is not a finite number"),
+    ({"seeds": [10**30]}, "is out of range"),
+    ({"seeds": [2**31]}, "seeds: 2147483648 is out of range; use whole numbers from 0 to 2,147,483,647"),
+    ({"seeds": [-1]}, "seeds: -1 is out of range"),
+    ({"train": {"batch_size": 10**20}}, "train.batch_size: 100000000000000000000 is out of range"),
+    ({"n_train": 0}, "n_train=0 must be at least 1"),
+    ({"test_frac": 1.5}, "test_frac=1.5 must be between 0 and 1"),
+    ({"seeds": list(range(5001)), "methods": ["naive", "aux_conf"]}, "= 10,002 runs; at most 10,000"),
+])
+def test_numbers_that_are_not_finite_or_out_of_range_are_refused(tiny_models, over, words):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(small_config(tiny_models, **over)).expand()
+    assert words in str(err.value)
+
+
+def test_yaml_infinity_is_refused_before_anything_is_queued(tmp_path, tiny_models):
+    path = tmp_path / "inf.yaml"
+    path.write_text(yaml.safe_dump(small_config(tiny_models)).replace("epochs: 2", "epochs: .inf"))
+    with pytest.raises(ConfigError, match="train.epochs: inf is not a finite number"):
+        load_config(path).expand()

@@ -26,7 +26,7 @@ def test_missing_model_folder_and_bad_data_fail_before_training(tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
         validate(spec(strong=str(tmp_path / "nowhere") + "/"))
     bad = tmp_path / "one.csv"
-    bad.write_text("text,label\na,1\nb,1\nc,1\nd,1\ne,1\n")
+    bad.write_text("text,label\n" + "".join(f"{w},1\n" for w in "abcdefghij"))
     with pytest.raises(TaskError, match="all have label 1"):
         validate(spec(task={"name": "file", "path": str(bad)}, n_train=None, n_test=None), check_models=False)
 

@@ -130,7 +130,7 @@ def test_aux_conf_loss_on_a_logical_batch_matches_the_reference_formula(tiny_mod
     from engine.models import resolve_model
     from engine.registry import TASKS
 
-    trainer_cls, _, _ = _trainer_class()
+    trainer_cls = _trainer_class()
     examples = TASKS.get("toy_sentiment")().load()["train"][:64]
     rng = np.random.default_rng(0)
     soft = np.clip(np.array([e.label for e in examples]) * 0.6 + 0.2 + rng.normal(0, 0.1, len(examples)), 0, 1)

@@ -268,3 +268,43 @@ def test_resubmitting_a_setup_asks_first_and_can_queue_only_new_runs(app):
     app.engine.wait_for([run_id], timeout=120)
     deleted = app.client.predict(run_id, True, api_name="/delete")
     assert f"Run {run_id} deleted" in deleted[0] and run_id not in app.engine.runs().data["id"]
+
+
+def test_a_failed_upload_clears_the_previous_file_from_the_form(app, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("text,label\n" + "".join(f"sentence {i},{i % 2}\n" for i in range(30)))
+    out = app.client.predict(handle_file(str(good)), api_name="/upload_data")
+    assert out[4].endswith("good.csv") and out[0]["value"] == "text"  # the file task's path and text column
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nhello, world,1\nbye,0\n")
+    out = app.client.predict(handle_file(str(bad)), api_name="/upload_data")
+    assert out[4] == "" and out[0]["value"] is None and "line 2 has 3 fields" in out[-1]
+    assert "the form has no data file now" in out[-1]
+
+
+def test_an_inspector_search_that_matches_nothing_says_so(app, small_run):
+    heat, _, table, info, page = app.client.predict(small_run, "", "test", "student_fixed", "all", "zz-no-such-text",
+                                                    "example id", False, 1, api_name="/inspect")
+    assert table["data"] == [] and "<b>0</b> of" in info and "No example matches these filters" in info
+    assert "w2s-notice-error" not in info
+
+
+def test_download_files_get_their_own_folder_and_expire():
+    import os
+    import time as clock
+
+    import pandas as pd
+
+    from studio import common
+
+    first = Path(common.csv_file(pd.DataFrame({"a": [1]}), "slice"))
+    second = Path(common.csv_file(pd.DataFrame({"a": [2]}), "slice"))
+    assert first.name == second.name and first != second  # two visitors' exports never share a file
+    old = clock.time() - 2 * 3600
+    os.utime(first.parent, (old, old))
+    hours, common.EXPORT_HOURS = common.EXPORT_HOURS, 1.0
+    try:
+        common.export_dir()
+    finally:
+        common.EXPORT_HOURS = hours
+    assert not first.exists() and second.read_text() == "a\n2\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import httpx
@@ -145,8 +146,8 @@ def test_a_run_with_its_curves_and_log_is_one_request(engine, pair):
     after = c.health()
     assert run.curves.data["name"] and "worker pid" in run.log and run.config_key
     assert after.requests - before.requests == 2  # the run, and the second health call itself
-    # the run row, its stages and its curves (the scheduler's own poll may add one)
-    assert after.statements - before.statements - 1 <= 4
+    # the access check, the run row, its stages and its curves (the scheduler's own poll may add one or two)
+    assert after.statements - before.statements - 1 <= 6
 
 
 def test_runs_carry_their_setup_and_duplicates_are_named_before_queueing(engine, tiny_models, pair):
@@ -190,3 +191,30 @@ def test_delete_refuses_an_active_run_and_removes_a_finished_one(engine, tiny_mo
     with pytest.raises(EngineError) as gone:
         c.run(queued)
     assert gone.value.status == 404
+
+
+def test_out_of_range_numbers_in_a_config_or_a_query_are_4xx_and_queue_nothing(engine, tiny_models):
+    c = engine.client
+    before = len(c.runs().data["id"])
+    for config, words in (({**toy_config(tiny_models), "seeds": [0, 1, 10**30]}, "is out of range"),
+                          ({**toy_config(tiny_models), "train": {"epochs": float("inf")}}, "not a finite number")):
+        resp = c._http.post("/api/runs", content=json.dumps({"config": config}),
+                            headers={"content-type": "application/json"})  # JSON's Infinity is accepted by Python
+        assert resp.status_code == 422 and words in resp.json()["detail"]
+    assert len(c.runs().data["id"]) == before  # no part of the sweep was queued
+    run_id = c.submit(toy_config(tiny_models, seed=5)).run_ids[0]
+    c.cancel(run_id)
+    for params in ({"offset": 10**30}, {"offset": -1}, {"limit": 10**9}):
+        resp = c._http.get(f"/api/runs/{run_id}/predictions", params=params)
+        assert resp.status_code == 422 and ("offset" in resp.json()["detail"] or "limit" in resp.json()["detail"])
+    resp = c._http.get("/api/wait", params={"since": 0, "timeout": "nan"})
+    assert resp.status_code == 422
+
+
+def test_validate_reports_skipped_rows_and_mapped_labels(engine, tiny_models, tmp_path):
+    rows = "".join(f"sentence {i},{'pos' if i % 2 else 'neg'}\n" for i in range(40)) + "no label,\n"
+    up = engine.client.upload("gaps.csv", ("text,label\n" + rows).encode())
+    reply = engine.client.validate({**toy_config(tiny_models), "task": {"name": "file", "path": up.ref}})
+    assert any("1 of 41 rows skipped" in n for n in reply.notes), reply.notes
+    assert any("'neg' -> 0, 'pos' -> 1" in n for n in reply.notes)
+    assert up.missing == {"text": 0, "label": 1}

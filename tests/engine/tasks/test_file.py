@@ -105,3 +105,42 @@ def test_file_task_single_class_is_caught_by_the_split(tmp_path):
     pools = make("file", path=str(path)).load()
     with pytest.raises(TaskError, match="all have label 1"):
         split_examples(pools, seed=0, task_name="file")
+
+
+def test_csv_rows_of_the_wrong_width_are_named_not_shifted(tmp_path):
+    """An unquoted comma in the first row used to make pandas take the first column as the index, shift every
+    value and fail later with "all examples have one label"."""
+    rows = "".join(f"sentence {i},{i % 2}\n" for i in range(20))
+    shifted = tmp_path / "shifted.csv"
+    shifted.write_text("text,label\nhello, world,1\n" + rows + "bye, for now,0\n")
+    with pytest.raises(TaskError) as err:
+        make("file", path=str(shifted)).load()
+    assert "line 2 has 3 fields but the header has 2 (and 1 more such row)" in str(err.value)
+    assert "quote text" in str(err.value)
+    short = tmp_path / "short.csv"
+    short.write_text("text,label\n" + rows + "no label here\n")
+    with pytest.raises(TaskError, match="line 22 has 1 fields but the header has 2"):
+        make("file", path=str(short)).load()
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('text,label\n"hello, world",1\n' + rows)
+    assert len(make("file", path=str(quoted)).load()["train"]) == 21
+
+
+def test_too_few_rows_are_reported_as_too_few(tmp_path):
+    path = write_table(tmp_path / "tiny.csv", [{"text": f"t{i}", "label": i % 2} for i in range(5)])
+    with pytest.raises(TaskError) as err:
+        split_examples(make("file", path=str(path)).load(), seed=0, task_name="file")
+    assert "has only 5 distinct examples; a run needs at least 8" in str(err.value) and "label" not in str(err.value)
+
+
+def test_skipped_rows_and_mapped_labels_are_reported(tmp_path):
+    rows = [{"text": f"t{i}", "label": "yes" if i % 2 else "no"} for i in range(12)]
+    rows += [{"text": None, "label": "yes"}, {"text": "no label", "label": None}]
+    task = make("file", path=str(write_table(tmp_path / "gaps.csv", rows)))
+    assert len(task.load()["train"]) == 12
+    assert any("2 of 14 rows skipped because 'text' / 'label' is empty" in n for n in task.notes), task.notes
+    assert any("mapped 'no' -> 0, 'yes' -> 1 (sorted order; set positive_label to choose)" in n for n in task.notes)
+    plain = make("file", path=str(write_table(tmp_path / "plain.csv", [{"text": f"t{i}", "label": i % 2}
+                                                                       for i in range(12)])))
+    plain.load()
+    assert plain.notes == []  # 0/1 labels, nothing skipped: nothing to say
