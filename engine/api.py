@@ -276,6 +276,8 @@ class Registry(BaseModel):
     methods: list[RegistryEntry]
     train: list[FieldDoc] = Field(description="Settings under `train:` shared by every stage.")
     experiment: list[FieldDoc] = Field(description="Top-level keys of an experiment config.")
+    train_roles: list[str] = Field(default_factory=list, description="Roles `train.roles` may override "
+                                   "(weak, student, ceiling, ...), each with any of the `train` settings.")
 
 
 class Preset(BaseModel):

@@ -16,7 +16,6 @@ key is an error naming the key, a close match and the valid keys, raised before 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import types
@@ -25,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.fields import FIELD_KINDS, NOT_SETUP, config_key, field_docs, field_kind  # noqa: F401 (their old home)
 from engine.registry import METHODS, TASKS
+from engine.roles import check_overrides, did_you_mean, role_family
 
 
 class ConfigError(ValueError):
@@ -50,13 +51,29 @@ class ModelSettings:
         "help": "Train with the model's own dropout. Off by default, as in Burns et al. and openai/weak-to-strong "
                 "(dropout off for determinism): every dropout probability of the loaded model is set to 0."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Run model code from the hub (off: safer)."})
-    max_length: int = field(default=512, metadata={"help": "Truncate inputs to this many tokens (truncations are counted)."})
+    max_length: int = field(default=512, metadata={
+        "help": "Truncate inputs to this many tokens (truncations are counted). Left unset, the task's own default: "
+                "512, gsm8k 1024, hendrycks_math 2048 (room for the in-context demonstrations and the solution)."})
+    chat_template: Literal["auto", "off"] = field(default="auto", metadata={
+        "help": "auto: policies read prompts and write completions through the tokenizer's chat template when it "
+                "has one (instruct models), in training, scoring and generation alike; off: plain text."})
+    generation_backend: Literal["auto", "hf", "vllm"] = field(default="auto", metadata={
+        "help": "auto: vLLM on a CUDA machine where it is installed, else transformers' generate; vllm: require it; "
+                "hf: always generate. Same prompts, stop strings and seeds either way."})
+    quantization: Literal["none", "4bit"] = field(default="none", metadata={
+        "help": "4bit: QLoRA, the frozen base loaded in 4-bit NF4 (bitsandbytes, CUDA only) under fp32 LoRA "
+                "adapters; needs lora: true. Set it for one role, e.g. roles: {student: {quantization: 4bit}}."})
+    device_map: Literal["none", "auto"] = field(default="none", metadata={
+        "help": "auto: spread a model larger than one GPU over every visible GPU (accelerate); none: one device."})
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype={self.dtype!r} is not one of auto, float32, bfloat16, float16")
+        for name in ("dtype", "chat_template", "generation_backend", "quantization", "device_map"):
+            if getattr(self, name) not in (allowed := typing.get_args(typing.get_type_hints(ModelSettings)[name])):
+                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
         if self.max_length < 2:
             raise ValueError(f"max_length={self.max_length} is too small; use at least 2")
+        if self.quantization == "4bit" and not self.lora:
+            raise ValueError("quantization=4bit trains LoRA adapters on a frozen 4-bit base; set lora: true too")
 
 
 @dataclass
@@ -79,6 +96,11 @@ class TrainConfig(ModelSettings):
     warmup_frac: float = field(default=0.0, metadata={"help": "Fraction of steps of linear lr warm-up."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     eval_batch_size: int = field(default=64, metadata={"help": "Batch size when labelling and evaluating."})
+    roles: dict[str, dict[str, Any]] | None = field(default=None, metadata={
+        "help": "Per-role overrides of these settings, e.g. {weak: {lr: 5e-5, lora: false}, student: {lora: true}}. "
+                "Roles: weak, student (the strong student; also Stage I, delta's SFT baseline and a conflict run's "
+                "plain student unless named), ceiling (also weak_teacher's human-label reference), stage1, sft, "
+                "intermediate (bootstrap and via models). A role's lr wins over weak_lr / lr."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -96,6 +118,17 @@ class TrainConfig(ModelSettings):
             value = getattr(self, name)
             if value is not None and not 0 < value < 1:
                 raise ValueError(f"{name}={value} must be in (0, 1), e.g. 1e-5")
+        types = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k not in ("roles", "weak_lr")}
+        self.roles = check_overrides(self.roles, types, _coerce,
+                                     lambda over: dataclasses.replace(self, roles={}, **over))
+
+    def for_role(self, role: str) -> TrainConfig:
+        """The settings a stage of `role` trains with: its override (the exact role, else its family:
+        student_noconflict -> student, intermediate2_fold0 -> intermediate) over the shared ones; `lr` the role's own
+        (the override, else weak_lr for the weak role, lr for others; None = the catalogue default)."""
+        over = self.roles.get(role) or self.roles.get(role_family(role)) or {}
+        lr = over.get("lr", self.weak_lr if role_family(role) == "weak" else self.lr)
+        return dataclasses.replace(self, **{k: v for k, v in over.items() if k != "lr"}, lr=lr, weak_lr=None, roles={})
 
 
 @dataclass
@@ -166,7 +199,9 @@ class ExperimentConfig:
         except KeyError as exc:
             raise ConfigError(f"task: {exc}") from None
         task_config = from_dict(task_cls.Config, task_args, f"task '{task_name}'")
-        train = from_dict(TrainConfig, self.train, "train")
+        # A task whose prompts are long (few-shot reasoning) brings its own room, unless the config sets one.
+        room = {"max_length": getattr(task_cls, "max_length", None) or ModelSettings.max_length}
+        train = from_dict(TrainConfig, {**room, **(self.train or {})}, "train")
         for key in self.settings:
             if key not in self.methods:
                 raise ConfigError(f"settings has an entry for '{key}', which is not in methods {self.methods}")
@@ -261,9 +296,8 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{where}: unknown key '{key}'{hint} valid keys: {', '.join(sorted(fields)) or '(none)'}")
+            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, fields)} valid keys: "
+                              f"{', '.join(sorted(fields)) or '(none)'}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
@@ -306,15 +340,19 @@ def preset_path(name: str) -> Path | None:
     return path if name and "/" not in name and path.is_file() else None
 
 
+HUB_PRESETS = ("burns_", "paper_")  # presets of the papers' own setups: hub models and data, a GPU
+
+
 def presets() -> list[dict[str, Any]]:
-    """The shipped presets, demo first and the hub ones (Burns et al.) last: {name, label, description, config},
+    """The shipped presets, demo first and the hub ones (the papers' setups) last: {name, label, description, config},
     the label and description from the file's opening comment."""
     import yaml
 
     from engine.paths import configs_dir
 
     out = []
-    for path in sorted(configs_dir().glob("*.yaml"), key=lambda p: (p.stem != "demo", p.stem.startswith("burns"), p.stem)):
+    order = lambda p: (p.stem != "demo", p.stem.startswith(HUB_PRESETS), p.stem)  # noqa: E731
+    for path in sorted(configs_dir().glob("*.yaml"), key=order):
         text = path.read_text()
         try:
             config = yaml.safe_load(text) or {}
@@ -342,60 +380,6 @@ def load_config(path: str | Path) -> ExperimentConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     return config_from_dict(data or {})
-
-
-FIELD_KINDS = ("bool", "int", "float", "str", "choice", "list", "mapping", "any")
-
-
-def field_kind(tp: Any) -> dict[str, Any]:
-    """A typed description of a field's annotation, what forms are built from (no type strings to parse):
-    {kind: bool|int|float|str|choice|list|mapping|any, optional, choices (choice), item (list: the items' kind)}."""
-    optional = False
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(tp))
-        tp = args[0] if len(args) == 1 else Any
-        origin = typing.get_origin(tp)
-    out: dict[str, Any] = {"optional": optional}
-    if origin is typing.Literal:
-        return {**out, "kind": "choice", "choices": list(typing.get_args(tp))}
-    if origin is list:
-        (inner,) = typing.get_args(tp) or (str,)
-        return {**out, "kind": "list", "item": field_kind(inner)["kind"]}
-    if origin is dict or tp is dict:
-        return {**out, "kind": "mapping"}
-    simple = {bool: "bool", int: "int", float: "float", str: "str"}
-    return {**out, "kind": simple.get(tp, "any")}
-
-
-def field_docs(cls: type) -> list[dict[str, Any]]:
-    """Each field of a config dataclass: name, typed description (field_kind), the type as written (for docs),
-    default and help. Docs tables, the CLI and studio forms all read this."""
-    rows = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        tp = hints[f.name]
-        written = tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
-        rows.append({"name": f.name, **field_kind(tp), "type": written, "default": default,
-                     "help": f.metadata.get("help", "")})
-    return rows
-
-
-# What a run's setup is not: the seed (runs of one setup differ by it) and the experiment's name (a label).
-NOT_SETUP = ("seed", "name")
-
-
-def config_key(spec: dict[str, Any]) -> str:
-    """The identity of a run's setup: a hash of its full resolved config (RunSpec.to_dict(), as stored with the
-    run) minus the seed and the name. Runs with one key and different seeds are seeds of one setup (aggregates
-    pool them); two runs with one key and one seed are duplicates (aggregates count one)."""
-    import hashlib
-
-    body = {k: v for k, v in json.loads(json.dumps(spec, default=str)).items() if k not in NOT_SETUP}
-    return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def spec_from_dict(data: dict[str, Any]) -> Any:

@@ -14,6 +14,8 @@ Standard library only: the client, the CLI and the studio's engine handshake imp
 | W2S_ARITH_DIR | arithmetic zoo weights | <assets>/zoo/arith |
 | W2S_THREADS | torch intra-op threads per worker | 1 |
 | W2S_ENGINE_URL, W2S_ENGINE_TOKEN | where a worker posts its events (set by the scheduler) | engine.json |
+| W2S_VLLM_PYTHON | the Python of a separate venv with vLLM (the generation backend) | this one, if it has vllm |
+| W2S_VLLM_MEMORY | share of GPU memory vLLM may take while it generates | 0.5 |
 | W2S_PUBLIC | public mode (also on when SPACE_ID is set); its rules and caps: engine/server/policy.py | off |
 | W2S_OWNER_PASSWORD, W2S_ALLOW_MODELS, W2S_MAX_* ... | public-mode owner settings, read through `setting()` | policy.py |
 
@@ -112,3 +114,16 @@ def hf_home_default(home: Path | None = None) -> Path:
 def threads() -> int:
     """torch intra-op threads per worker: $W2S_THREADS, default 1 (two threads oversubscribe small CPU boxes)."""
     return int(os.environ.get("W2S_THREADS", "1"))
+
+
+def vllm_python() -> str | None:
+    """The interpreter that runs vLLM generation: $W2S_VLLM_PYTHON (a venv of its own: no vLLM release installs
+    beside this project's pins), else None (then vLLM is used only if this interpreter can import it)."""
+    value = os.environ.get("W2S_VLLM_PYTHON")
+    return str(Path(value).expanduser()) if value else None
+
+
+def vllm_memory() -> float:
+    """The share of GPU memory vLLM may reserve (gpu_memory_utilization): $W2S_VLLM_MEMORY, default 0.5, leaving
+    room for the policy being trained, which stays loaded."""
+    return float(os.environ.get("W2S_VLLM_MEMORY", "0.5"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
-from tests.helpers import EngineProcess, build_tiny_model
+from tests.helpers import EngineProcess, bpe_tokenizer, build_arch_model, build_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -40,3 +41,23 @@ def engine(tmp_path_factory):
     proc = EngineProcess(home, home / "runs.duckdb", workers=1)
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def chat_models(tmp_path_factory) -> dict[str, str]:
+    """Tiny bf16 checkpoints of hub architectures with a byte-level BPE tokenizer: `qwen2` (a ChatML chat template),
+    `qwen2_plain` (the same weights, no template) and `bert` (an encoder, [CLS] A [SEP] B [SEP])."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("chat")
+    corpus = ["Question: what is two plus two? Answer: four.", "the film was good", "the film was bad",
+              "is it safe? yes it is safe. no it is not.", "hello world the answer is 12"] * 10
+    out = {"qwen2": str(build_arch_model(root / "qwen2", "qwen2", bpe_tokenizer(corpus), hidden=16)),
+           "bert": str(build_arch_model(root / "bert", "bert", bpe_tokenizer(corpus, encoder=True, chat=False)))}
+    plain = shutil.copytree(out["qwen2"], root / "qwen2_plain")
+    config = json.loads((plain / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(config))
+    (plain / "chat_template.jinja").unlink(missing_ok=True)
+    out["qwen2_plain"] = str(plain)
+    return out

@@ -177,3 +177,153 @@ class StudioProcess:
             wait_until(lambda: gone(self.engine_pid), 30, "the engine to exit")
         self.engine.close()
         self.log.close()
+
+
+def run_config(store, cfg: dict):
+    """Run the one run `cfg` expands to in this process on `store`; (run id, summary), asserting it finished."""
+    from engine.config import config_from_dict
+    from engine.run.execute import run_local
+
+    (spec,) = config_from_dict(cfg).expand()
+    run_id, status, summary = run_local(spec, store, progress=False)
+    assert status == "done", summary
+    return run_id, summary
+
+
+def small_toy(tiny_models, **over) -> dict:
+    """The toy task on the two tiny models with a 96-example training pool and 48 test examples (seconds)."""
+    cfg = {"task": "toy_sentiment", "weak": tiny_models["weak"], "strong": tiny_models["strong"], "methods": ["naive"],
+           "seeds": [0], "n_train": 96, "n_test": 48, "train": {"epochs": 2, "lr": 1e-3, "batch_size": 16}}
+    cfg.update(over)
+    return cfg
+
+
+# The preference methods' small world_pref setup (seconds per run) and the per-pair records of a run's role.
+SMALL_PREF = {"task": "world_pref", "weak": "world-xs", "strong": "world-s", "n_train": 480, "n_test": 160,
+              "seeds": [0], "train": {"epochs": 4, "batch_size": 32}}
+
+
+def run_preference(store, method: str, **over):
+    return run_config(store, {**SMALL_PREF, "methods": [method], **over})
+
+
+def outputs(store, run_id: str, role: str, split: str = "test") -> list[dict]:
+    import json
+
+    df, _ = store.predictions_page(run_id, split=split, role=role, limit=10_000)
+    return [json.loads(o) for o in df[f"{role}_output"]]
+
+
+class NullContext:
+    """A run context that drops progress and metrics (for calling a trainer directly)."""
+
+    def progress(self, *a, **k):
+        pass
+
+    def check_cancelled(self):
+        pass
+
+    def metrics(self, rows):
+        pass
+
+
+# ----------------------------------------------------------------------------- tiny hub-architecture models
+# A ChatML-style template, as Qwen2.5-Instruct ships it (system turns left out).
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+ARCHITECTURES = ("gpt2", "qwen2", "llama", "gemma3", "opt", "bert")
+_SPECIAL = ["<unk>", "<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "[CLS]", "[SEP]"]
+
+
+def bpe_tokenizer(corpus: list[str], encoder: bool = False, chat: bool = True, vocab_size: int = 400):
+    """A byte-level BPE tokenizer trained on `corpus` (no download), with a pad, BOS / EOS, the chat template's
+    special tokens and template; `encoder`: BERT-style [CLS] A [SEP] (B [SEP]) segments instead."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE(unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=_SPECIAL,
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    if encoder:
+        cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+        tk.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                                                          special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        fast = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", pad_token="<pad>", cls_token="[CLS]",
+                                       sep_token="[SEP]", model_input_names=["input_ids", "token_type_ids",
+                                                                             "attention_mask"])
+    else:
+        fast = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
+                                       eos_token="</s>")
+    if chat:
+        fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_arch_model(folder: Path, arch: str, tok, hidden: int = 16, layers: int = 1, seed: int = 0,
+                     dtype: str = "bfloat16") -> Path:
+    """A randomly initialised tiny model of a real architecture (GPT-2, Qwen2, Llama, Gemma3, OPT, or a BERT
+    encoder), saved with `tok` in `dtype` (hub checkpoints of these families are bf16) in the standard HF format."""
+    import torch
+    import transformers as T
+
+    torch.manual_seed(seed)
+    vocab, heads = len(tok), 2
+    common = dict(vocab_size=vocab, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                  eos_token_id=tok.eos_token_id)
+    configs = {
+        "gpt2": lambda: T.GPT2Config(n_embd=hidden, n_layer=layers, n_head=heads, n_positions=1024,
+                                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **common),
+        "qwen2": lambda: T.Qwen2Config(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                                       num_attention_heads=heads, num_key_value_heads=1, max_position_embeddings=1024,
+                                       **common),
+        "llama": lambda: T.LlamaConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                                       num_attention_heads=heads, num_key_value_heads=1, max_position_embeddings=1024,
+                                       **common),
+        "gemma3": lambda: T.Gemma3TextConfig(hidden_size=hidden, intermediate_size=2 * hidden,
+                                             num_hidden_layers=layers, num_attention_heads=heads,
+                                             num_key_value_heads=1, head_dim=8, max_position_embeddings=1024,
+                                             sliding_window=64, **common),
+        "opt": lambda: T.OPTConfig(hidden_size=hidden, ffn_dim=2 * hidden, num_hidden_layers=layers,
+                                   num_attention_heads=heads, word_embed_proj_dim=hidden, max_position_embeddings=1024,
+                                   dropout=0.0, **common),
+        "bert": lambda: T.BertConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                                     num_attention_heads=heads, max_position_embeddings=1024, vocab_size=vocab,
+                                     pad_token_id=tok.pad_token_id),
+    }
+    config = configs[arch]()
+    model = (T.AutoModelForMaskedLM if arch == "bert" else T.AutoModelForCausalLM).from_config(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.to(getattr(torch, dtype)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def pretrain_lm(folder: Path, texts: list[str], steps: int = 400, lr: float = 3e-3, seed: int = 0) -> Path:
+    """A few AdamW steps of language modelling on `texts` (plus EOS), saved back in the folder's own dtype: enough
+    for a tiny model to write the corpus's format (a reasoning run needs answers to compare)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from engine.ml.loading import set_threads
+
+    set_threads()  # one thread unless W2S_THREADS says otherwise: two oversubscribe a small box
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    saved = AutoModelForCausalLM.from_pretrained(folder).dtype
+    rows = [tok(t)["input_ids"] + [tok.eos_token_id] for t in texts]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for step in range(steps):
+        batch = [rows[(step * 8 + k) % len(rows)] for k in range(8)]
+        width = max(map(len, batch))
+        ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in batch])
+        labels = torch.tensor([r + [-100] * (width - len(r)) for r in batch])
+        loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.to(saved).save_pretrained(folder)
+    return folder

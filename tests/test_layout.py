@@ -186,10 +186,12 @@ def test_readme_front_matter_makes_a_gradio_space_on_the_pinned_version():
 # repeat it). Every other module has tests/<its folder>/test_<its name>.py.
 COVERED_BY = {
     "engine/api.py": "tests/engine/server/test_app.py",
+    "engine/fields.py": "tests/engine/test_config.py",
     "engine/cli/_format.py": "tests/engine/cli/test_results.py",
     "engine/ml/callbacks.py": "tests/engine/run/test_execute.py",
     "engine/ml/classifier.py": "tests/engine/run/test_execute.py",
     "engine/ml/generation.py": "tests/engine/methods/test_progressive_refine.py",
+    "engine/ml/vllm_worker.py": "tests/engine/ml/test_backends.py",
     "engine/ml/pairs.py": "tests/engine/ml/test_trl_trainers.py",
     "engine/ml/scoring.py": "tests/engine/ml/test_loading.py",
     "engine/models/hub.py": "tests/engine/models/test_models.py",
@@ -203,6 +205,7 @@ COVERED_BY = {
     "engine/methods/aux_conf.py": "tests/engine/methods/test_invariance.py",
     "engine/methods/bootstrap.py": "tests/engine/methods/test_invariance.py",
     "engine/methods/probe_relabel.py": "tests/engine/methods/test_invariance.py",
+    "engine/methods/_crossfit.py": "tests/engine/methods/test_invariance.py",
     "engine/tasks/toy.py": "tests/engine/run/test_execute.py",
     "engine/worlds/facts/build.py": "tests/engine/worlds/test_facts.py",
     "engine/worlds/facts/generator.py": "tests/engine/worlds/test_facts.py",

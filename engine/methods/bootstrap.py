@@ -9,10 +9,9 @@ predictions by example id, so a cached weak model or intermediate gives the same
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-
 from engine.config import MethodConfig
 from engine.methods import Method
+from engine.methods._crossfit import relay
 from engine.ml.losses import LossSpec
 from engine.registry import METHODS
 from engine.run.stages import Labels
@@ -34,12 +33,6 @@ class BootstrapConfig(MethodConfig):
             raise ValueError(f"loss={self.loss!r} must be xent or aux_conf")
 
 
-def _by_id(labels: Labels, ids: list[str]) -> np.ndarray:
-    """The labels of `ids`, in that order (a join by example id, never by position)."""
-    pos = {i: n for n, i in enumerate(labels.ids)}
-    return labels.p1[[pos[i] for i in ids]]
-
-
 @METHODS.register("bootstrap")
 class Bootstrap(Method):
     """Bootstrapping through intermediate models: each step closes a smaller gap than weak -> strong."""
@@ -50,23 +43,18 @@ class Bootstrap(Method):
         weak, ceiling = exp.train_weak(), exp.train_ceiling()
         loss = LossSpec(cfg.loss, aux_coef=cfg.aux_coef, warmup_frac=cfg.warmup_frac)
         ids_b = exp.ids("B")
-        folds = (ids_b[0::2], ids_b[1::2])
-        exp.add_split("B_fold0", folds[0])
-        exp.add_split("B_fold1", folds[1])
-        labels = exp.labels_from(weak, "B")
-        weak_labels = labels
+        weak_labels = exp.labels_from(weak, "B")
         extra = {}
-        for step, model in enumerate(cfg.via, start=1):
-            parts, relayed = [], {}
-            for k in (0, 1):
-                train_ids, other = folds[k], f"B_fold{1 - k}"
-                sub = Labels(train_ids, _by_id(labels, train_ids), f"{labels.identity}|fold{k}")
-                part = exp.stage(f"intermediate{step}_fold{k}", model, f"B_fold{k}", sub, loss,
-                                 predict=(other, "test"))
-                relayed.update(zip(folds[1 - k], part.preds[other].aligned(folds[1 - k])))  # joined by id
-                parts.append(part)
-            labels = Labels(ids_b, np.array([relayed[i] for i in ids_b]), f"xfit({parts[0].key},{parts[1].key})")
-            extra[f"intermediate{step}_label_acc"] = float(((labels.p1 >= 0.5) == exp.gold_array(ids_b)).mean())
+
+        def fit(step, k, model, train_ids, train_p1, identity, other, other_ids):
+            return exp.stage(f"intermediate{step}_fold{k}", model, f"B_fold{k}", Labels(train_ids, train_p1, identity),
+                             loss, predict=(other, "test"))
+
+        def record(step, p1):
+            extra[f"intermediate{step}_label_acc"] = float(((p1 >= 0.5) == exp.gold_array(ids_b)).mean())
+
+        p1, identity = relay(exp, ids_b, weak_labels.p1, weak_labels.identity, cfg.via, fit, record)
+        labels = Labels(ids_b, p1, identity)
         student = exp.stage("student", exp.spec.strong, "B", labels, loss)
         extra["weak_label_acc"] = float(((weak_labels.p1 >= 0.5) == exp.gold_array(weak_labels.ids)).mean())
         return exp.summarize(weak, student, ceiling, extra)

@@ -69,8 +69,8 @@ class ProbeRelabel(Method):
         weak, ceiling = exp.train_weak(), exp.train_ceiling()
         weak_labels = exp.labels_from(weak, "B")
         plain = exp.stage("student_plain", exp.spec.strong, "B", weak_labels, LossSpec("xent"))
-        feats = hidden_states(resolve_model(exp.spec.strong), exp.spec.train, exp.texts(weak_labels.ids), cfg.layer,
-                              exp.ctx, "probe: activations")
+        feats = hidden_states(resolve_model(exp.spec.strong), exp.train_for("student"), exp.texts(weak_labels.ids),
+                              cfg.layer, exp.ctx, "probe: activations")
         probe_p1 = probe_predictions(feats, weak_labels.p1, cfg, exp.spec.seed)
         gold = exp.gold_array(weak_labels.ids)
         ident = f"{weak_labels.identity}|probe:{stage_key({'cfg': vars(cfg)})}"

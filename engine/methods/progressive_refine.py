@@ -30,13 +30,16 @@ import numpy as np
 from engine.config import ConfigError, MethodConfig
 from engine.methods import Method
 from engine.metrics import pgr
+from engine.ml.chat import Format
 from engine.ml.generation import Sampling, generate
 from engine.ml.losses import PolicyLoss
 from engine.ml.pairs import Pairs
 from engine.registry import METHODS
 from engine.run.policy_stages import digest
 
-REASONER_VERSION = 1  # code version of this method's stages (engine.run.stages.Experiment.cached)
+# Code version of this method's stages (engine.run.stages.Experiment.cached); 2: fp32 master weights, chat templates,
+# stop strings, answer equivalence.
+REASONER_VERSION = 2
 
 
 @dataclass
@@ -59,7 +62,9 @@ class ProgressiveRefineConfig(MethodConfig):
         "help": "Stage II learning rate as a share of the SFT rate (preference training at the SFT rate collapses "
                 "small models' generations; DPO recipes use about a tenth)."})
     pass_k: int = field(default=10, metadata={"help": "Samples per test question for pass@k (0 = skip)."})
-    max_new_tokens: int = field(default=32, metadata={"help": "Length of every generated solution."})
+    max_new_tokens: int | None = field(default=None, metadata={
+        "help": "Length of every generated solution; empty = the task's default (arith_sums 32, gsm8k 256, "
+                "hendrycks_math 512)."})
 
     def __post_init__(self):
         if self.stage1_data not in ("weak", "icl", "hybrid"):
@@ -79,16 +84,35 @@ class ProgressiveRefineConfig(MethodConfig):
 
 
 # ---------------------------------------------------------------------------------------------- the two rules
-def select_consistent(weak_answers: list[str], icl_answers: list[str]) -> np.ndarray:
-    """Stage I: keep a question when both final answers are non-empty and equal (after normalisation)."""
-    return np.array([bool(w) and w == i for w, i in zip(weak_answers, icl_answers)])
+def _equal(a: str, b: str) -> bool:
+    return a == b
+
+
+def select_consistent(weak_answers: list[str], icl_answers: list[str], same=_equal) -> np.ndarray:
+    """Stage I: keep a question when both final answers are non-empty and the same (`same`: the task's equivalence,
+    e.g. math-verify's for MATH, else equality after normalisation)."""
+    return np.array([bool(w) and bool(i) and same(w, i) for w, i in zip(weak_answers, icl_answers)])
+
+
+def canonical(answers: list[str], same=_equal) -> list[str]:
+    """Each answer replaced by the first earlier answer it is the same as (votes count equivalent answers together:
+    "0.5" and "\\frac{1}{2}" are one vote for MATH)."""
+    reps: list[str] = []
+    out = []
+    for a in answers:
+        rep = next((r for r in reps if a and r and same(r, a)), None) if a else ""
+        if rep is None:
+            reps.append(rep := a)
+        out.append(rep)
+    return out
 
 
 def build_pairs(weak_solution: str, weak_answer: str, samples: list[str], answers: list[str], min_conf: float,
-                tau: float, max_pairs: int) -> tuple[list[tuple[str, str, str]], dict[str, Any]]:
-    """Stage II for one question: [(chosen, rejected, role)] and what the vote said. Roles: weak_chosen,
-    weak_rejected. Outcomes: low_conf / empty_majority (skipped), too_easy (weak = majority, no other sample),
-    weak_chosen, weak_rejected, weak_disagrees (weak not the majority and c < tau: skipped)."""
+                tau: float, max_pairs: int, same=_equal) -> tuple[list[tuple[str, str, str]], dict[str, Any]]:
+    """Stage II for one question: [(chosen, rejected, role)] and what the vote said (equivalent answers vote
+    together). Roles: weak_chosen, weak_rejected. Outcomes: low_conf / empty_majority (skipped), too_easy (weak =
+    majority, no other sample), weak_chosen, weak_rejected, weak_disagrees (weak not the majority and c < tau)."""
+    answers = canonical(answers, same)
     votes = Counter(answers)
     majority, count = votes.most_common(1)[0] if votes else ("", 0)
     conf = count / len(answers) if answers else 0.0
@@ -97,7 +121,7 @@ def build_pairs(weak_solution: str, weak_answer: str, samples: list[str], answer
         return [], {**info, "outcome": "empty_majority"}
     if conf < min_conf:
         return [], {**info, "outcome": "low_conf"}
-    if weak_answer == majority:
+    if weak_answer and same(weak_answer, majority):
         others = list(dict.fromkeys(s for s, a in zip(samples, answers) if a != majority))
         if not others:
             return [], {**info, "outcome": "too_easy"}
@@ -108,9 +132,9 @@ def build_pairs(weak_solution: str, weak_answer: str, samples: list[str], answer
     return [], {**info, "outcome": "weak_disagrees"}
 
 
-def pass_at_k(answers: list[list[str]], gold: list[str]) -> float:
-    """Share of questions with at least one sampled answer equal to the gold one."""
-    return float(np.mean([g in a for a, g in zip(answers, gold)])) if gold else 0.0
+def pass_at_k(answers: list[list[str]], gold: list[str], same=_equal) -> float:
+    """Share of questions with at least one sampled answer the same as the gold one."""
+    return float(np.mean([any(x and same(g, x) for x in a) for a, g in zip(answers, gold)])) if gold else 0.0
 
 
 # ---------------------------------------------------------------------------------------------- the stages
@@ -123,6 +147,8 @@ class Refinement:
         self.exp, self.cfg = exp, cfg
         task = TASKS.get(exp.spec.task)
         self.extract = getattr(task, "extract_answer", None)
+        self.same = getattr(task, "same_answer", None) or _equal  # gold first, as math-verify takes them
+        self.tokens = exp.max_new_tokens(cfg.max_new_tokens)
         if self.extract is None:
             raise ConfigError(f"task '{exp.spec.task}' has no answer extractor; progressive_refine runs on reasoning "
                               "tasks (arith_sums, gsm8k, hendrycks_math)")
@@ -141,21 +167,21 @@ class Refinement:
         from engine.models import resolve_model
 
         exp = self.exp
-        policy, tok = load_policy(resolve_model(model), exp.spec.train)
+        policy, tok = load_policy(resolve_model(model), exp.train_for(role))
         if prompts:
-            policy = sft(policy, tok, prompts, completions, exp.spec.train, exp.lr_for(model, role),
+            policy = sft(policy, tok, prompts, completions, exp.train_for(role), exp.lr_for(model, role),
                          self.cfg.sft_epochs, exp.spec.seed, exp.ctx, role, key)
         return policy, tok
 
     def solve(self, policy, tok, prompts: list[str], role: str, what: str) -> tuple[list[str], list[str]]:
-        texts = generate(policy, tok, prompts, self.cfg.max_new_tokens, self.exp.spec.train, self.exp.ctx,
-                         f"{role}: {what}")
+        texts = generate(policy, tok, prompts, self.tokens, self.exp.train_for(role), self.exp.ctx,
+                         f"{role}: {what}", stop=self.exp.stop)
         return texts, [self.extract(t) for t in texts]
 
     def sample(self, policy, tok, prompts: list[str], n: int, role: str, what: str, keys: list[str]):
         sampling = Sampling(n=n, temperature=self.cfg.temperature, seed=self.exp.spec.seed)
-        groups = generate(policy, tok, prompts, self.cfg.max_new_tokens, self.exp.spec.train, self.exp.ctx,
-                          f"{role}: {what}", sampling, keys=[f"{what}:{k}" for k in keys])
+        groups = generate(policy, tok, prompts, self.tokens, self.exp.train_for(role), self.exp.ctx,
+                          f"{role}: {what}", sampling, keys=[f"{what}:{k}" for k in keys], stop=self.exp.stop)
         return groups, [[self.extract(t) for t in g] for g in groups]
 
     def icl_prompts(self, solutions: list[str], seed_salt: str, sep: str) -> list[str]:
@@ -170,11 +196,15 @@ class Refinement:
             out.append("".join(prompts[j] + solutions[j] + sep for j in demos) + question)
         return out
 
+    def right(self, answers: list[str], gold: list[str]) -> list[float]:
+        """1.0 where an answer is non-empty and the same as the gold one (the task's equivalence), else 0.0."""
+        return [float(bool(a) and bool(g) and self.same(g, a)) for a, g in zip(answers, gold)]
+
     # -- test rows -----------------------------------------------------------------------------------------
     def test_rows(self, policy, tok, role: str) -> tuple[dict[str, list], dict[str, float]]:
         texts, answers = self.solve(policy, tok, self.prompts["test"], role, "solve test")
         gold = self.gold["test"]
-        correct = _right(answers, gold)
+        correct = self.right(answers, gold)
         records = [{"solution": t, "answer": a} for t, a in zip(texts, answers)]
         facts = {"acc": float(np.mean(correct))}
         if self.cfg.pass_k:
@@ -182,7 +212,7 @@ class Refinement:
                                      self.ids["test"])
             for r, a in zip(records, sampled):
                 r["pass_k_answers"] = a
-            facts["pass_k"] = pass_at_k(sampled, gold)
+            facts["pass_k"] = pass_at_k(sampled, gold, self.same)
         ids = self.ids["test"]
         return {"id": ids, "prob": correct, "gold": [1] * len(ids), "output": records}, facts
 
@@ -193,13 +223,11 @@ class Refinement:
     def payload(self, model: str, role: str, **extra: Any) -> dict[str, Any]:
         """What every stage of this method keys on, with the learning rate `role` trains `model` at."""
         c = self.cfg
-        return {"train": self.exp.train_identity(epochs=False), "lr": self.exp.lr_for(model, role),
-                "sft_epochs": c.sft_epochs, "max_new_tokens": c.max_new_tokens, "pass_k": c.pass_k,
+        return {"train": self.exp.train_identity(role, epochs=False), "lr": self.exp.lr_for(model, role),
+                "sft_epochs": c.sft_epochs, "max_new_tokens": self.tokens, "pass_k": c.pass_k,
                 "temperature": c.temperature, **extra}
 
 
-def _right(answers: list[str], gold: list[str]) -> list[float]:
-    return [float(a == g and a != "") for a, g in zip(answers, gold)]
 
 
 @METHODS.register("progressive_refine")
@@ -224,9 +252,10 @@ class ProgressiveRefine(Method):
         keep = [i for i, x in enumerate(sel) if x["selected"]]
         extra: dict[str, Any] = {
             "stage1_selected": float(len(keep)),
-            "stage1_selected_label_acc": float(np.mean([sel[i]["weak_answer"] == r.gold["B"][i] for i in keep])),
-            "stage1_icl_acc_B": float(np.mean(_right([x["icl_answer"] for x in sel], r.gold["B"]))),
-            "weak_acc_B": float(np.mean(_right([x["weak_answer"] for x in sel], r.gold["B"])))}
+            "stage1_selected_label_acc": float(np.mean(r.right([sel[i]["weak_answer"] for i in keep],
+                                                                [r.gold["B"][i] for i in keep]))),
+            "stage1_icl_acc_B": float(np.mean(r.right([x["icl_answer"] for x in sel], r.gold["B"]))),
+            "weak_acc_B": float(np.mean(r.right([x["weak_answer"] for x in sel], r.gold["B"])))}
         outcomes = Counter(o["outcome"] for o in out_b)
         pairs = [p for o in out_b for p in o["pairs"]]
         extra.update({f"stage2_{k}": float(v) for k, v in outcomes.items()})
@@ -236,7 +265,8 @@ class ProgressiveRefine(Method):
         for role, res in (("weak", weak), ("stage1", stage1), ("student", student), ("ceiling", ceiling)):
             recs = res.output("test", r.ids["test"])
             if cfg.pass_k:
-                extra[f"{role}_pass_k"] = pass_at_k([x.get("pass_k_answers", []) for x in recs], r.gold["test"])
+                extra[f"{role}_pass_k"] = pass_at_k([x.get("pass_k_answers", []) for x in recs], r.gold["test"],
+                                                    r.same)
         accs = {role: float(np.mean(res.preds["test"].aligned(r.ids["test"]) >= 0.5))
                 for role, res in (("weak", weak), ("stage1", stage1), ("ceiling", ceiling))}
         extra["stage1_acc"] = accs["stage1"]
@@ -253,8 +283,8 @@ class ProgressiveRefine(Method):
             texts, answers = r.solve(policy, tok, r.prompts["B"], "weak", "solve B")
             test, facts = r.test_rows(policy, tok, "weak")
             rows = {"B": r.b_rows([{"solution": t, "answer": a} for t, a in zip(texts, answers)],
-                                  _right(answers, r.gold["B"])), "test": test}
-            return rows, {"weak_acc_B": float(np.mean(_right(answers, r.gold["B"])))}
+                                  r.right(answers, r.gold["B"])), "test": test}
+            return rows, {"weak_acc_B": float(np.mean(r.right(answers, r.gold["B"])))}
 
         return exp.cached("weak", "reasoner", exp.spec.weak, r.payload(exp.spec.weak, "weak", data="gold-A",
                                                                        pass_k_on="test"), compute,
@@ -263,7 +293,7 @@ class ProgressiveRefine(Method):
     # Stage I: in-context solutions, consistency selection, finetuning (one or two rounds).
     def _stage1_data(self, r: Refinement, weak_sol: list[str], weak_ans: list[str], icl_sol: list[str],
                      icl_ans: list[str]) -> tuple[list[str], list[str], np.ndarray]:
-        keep = select_consistent(weak_ans, icl_ans)
+        keep = select_consistent(weak_ans, icl_ans, r.same)
         prompts, completions = [], []
         for i in np.flatnonzero(keep):
             if r.cfg.stage1_data in ("weak", "hybrid"):
@@ -282,12 +312,15 @@ class ProgressiveRefine(Method):
 
         cfg = r.cfg
         strong = exp.spec.strong
-        base, tok = load_policy(resolve_model(strong), exp.spec.train)
+        base, tok = load_policy(resolve_model(strong), exp.train_for("stage1"), trainable=False)
         view_weak, solver, facts, records = weak_sol, base, {}, []
         for round_ in range(1, cfg.iterations + 1):
             weak_ans = [r.extract(t) for t in view_weak]
-            icl_sol, icl_ans = r.solve(solver, tok, r.icl_prompts(view_weak, f"round{round_}", tok.eos_token or "\n\n"),
-                                       "stage1", f"in-context solutions, round {round_}")
+            # Demonstrations end with the end-of-text token, as pretraining separates documents (a chat turn: a
+            # blank line, since the whole few-shot prompt is one user turn).
+            sep = "\n\n" if Format.of(tok, exp.train_for("stage1")).chat else tok.eos_token or "\n\n"
+            icl_sol, icl_ans = r.solve(solver, tok, r.icl_prompts(view_weak, f"round{round_}", sep), "stage1",
+                                       f"in-context solutions, round {round_}")
             prompts, completions, keep = self._stage1_data(r, view_weak, weak_ans, icl_sol, icl_ans)
             if len(prompts) < 2:
                 raise ConfigError(f"Stage I kept {int(keep.sum())} of {len(keep)} questions: the weak and in-context "
@@ -295,8 +328,9 @@ class ProgressiveRefine(Method):
             gold_b = r.gold["B"]
             facts.update({f"stage1_selected_r{round_}": float(keep.sum()),
                           f"stage1_selected_label_acc_r{round_}": float(np.mean(
-                              [weak_ans[i] == gold_b[i] for i in np.flatnonzero(keep)])),
-                          f"stage1_icl_acc_B_r{round_}": float(np.mean(_right(icl_ans, gold_b)))})
+                              r.right([weak_ans[i] for i in np.flatnonzero(keep)],
+                                      [gold_b[i] for i in np.flatnonzero(keep)]))),
+                          f"stage1_icl_acc_B_r{round_}": float(np.mean(r.right(icl_ans, gold_b)))})
             records = [{"weak_solution": w, "weak_answer": wa, "icl_solution": s, "icl_answer": a, "selected": bool(k)}
                        for w, wa, s, a, k in zip(view_weak, weak_ans, icl_sol, icl_ans, keep)]
             solver, tok = r.finetuned(strong, "stage1", prompts, completions, f"{key}:r{round_}")
@@ -319,7 +353,7 @@ class ProgressiveRefine(Method):
             for rec, g, a in zip(records, groups, answers):
                 rec["samples"], rec["sample_answers"] = g, a
             test, test_facts = r.test_rows(policy, tok, "stage1")
-            correct_b = _right([rec["icl_answer"] for rec in records], r.gold["B"])
+            correct_b = r.right([rec["icl_answer"] for rec in records], r.gold["B"])
             return {"B": r.b_rows(records, correct_b), "test": test}, facts
 
         return exp.cached("stage1", "reasoner", exp.spec.strong, payload, compute, version=REASONER_VERSION)
@@ -331,9 +365,10 @@ class ProgressiveRefine(Method):
         rows, pairs = [], []
         for i, rec in enumerate(recs):
             made, info = build_pairs(weak_sol[i], r.extract(weak_sol[i]), rec["samples"], rec["sample_answers"],
-                                     cfg.min_conf, cfg.tau, cfg.max_pairs)
+                                     cfg.min_conf, cfg.tau, cfg.max_pairs, r.same)
             gold = r.gold["B"][i]
-            info["pairs"] = [{"chosen": c, "rejected": j, "role": role, "chosen_right": r.extract(c) == gold}
+            info["pairs"] = [{"chosen": c, "rejected": j, "role": role,
+                              "chosen_right": bool(r.right([r.extract(c)], [gold])[0])}
                              for c, j, role in made]
             rows.append(info)
             pairs += [(r.ids["B"][i], r.prompts["B"][i], c, j) for c, j, _ in made]
@@ -352,12 +387,13 @@ class ProgressiveRefine(Method):
             from engine.ml.trl_trainers import optimize
 
             policy, tok, _, _ = self._stage1_model(exp, r, weak_sol, stage1.key)
-            before = margin(pair_margins(policy, tok, train, exp.spec.train, loss.bos, exp.ctx, "student: margins"),
+            tcfg = exp.train_for("student")
+            before = margin(pair_margins(policy, tok, train, tcfg, loss.bos, exp.ctx, "student: margins"),
                             loss.mean)
-            policy = optimize(policy, tok, train, loss, exp.spec.train,
+            policy = optimize(policy, tok, train, loss, tcfg,
                               cfg.po_lr_scale * exp.lr_for(exp.spec.strong, "student"), cfg.po_epochs, exp.spec.seed,
                               exp.ctx, "student", key)
-            after = margin(pair_margins(policy, tok, train, exp.spec.train, loss.bos, exp.ctx, "student: margins"),
+            after = margin(pair_margins(policy, tok, train, tcfg, loss.bos, exp.ctx, "student: margins"),
                            loss.mean)
             k = 0
             for row in rows:

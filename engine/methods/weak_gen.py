@@ -22,7 +22,7 @@ from engine.ml.scorers import check_scorer_name, get_scorer
 from engine.registry import METHODS
 from engine.run.policy_stages import digest
 
-GENERATOR_VERSION = 1  # code version of gen_stage (engine.run.stages.Experiment.cached): bump on a change of outputs
+GENERATOR_VERSION = 2  # code version of gen_stage (engine.run.stages.Experiment.cached): bump on a change of outputs
 
 
 @dataclass
@@ -34,11 +34,13 @@ class WeakGenConfig(MethodConfig):
     top_p: float = field(default=0.9, metadata={"help": "Nucleus sampling when samples > 1."})
     top_k: int = field(default=0, metadata={"help": "Top-k sampling when samples > 1 (0 = off)."})
     sft_epochs: float = field(default=3.0, metadata={"help": "Epochs of SFT for every model."})
-    max_new_tokens: int = field(default=8, metadata={"help": "Length of every continuation."})
+    max_new_tokens: int | None = field(default=None, metadata={
+        "help": "Length of every continuation; empty = the task's default (8 on the world, 32 on "
+                "real_toxicity_prompts)."})
 
     def __post_init__(self):
         check_scorer_name(self.scorer)
-        if self.samples < 1 or self.max_new_tokens < 1:
+        if self.samples < 1 or (self.max_new_tokens is not None and self.max_new_tokens < 1):
             raise ValueError("samples and max_new_tokens must be >= 1")
         if self.samples > 1 and self.temperature <= 0:
             raise ValueError(f"samples={self.samples} needs temperature > 0 (or samples: 1 for greedy)")
@@ -57,24 +59,24 @@ def gen_stage(exp, role: str, model: str, train: tuple[list[str], list[str]] | N
     from engine.ml.trl_trainers import sft
     from engine.models import resolve_model
 
-    lr = exp.lr_for(model, role)
+    lr, tokens = exp.lr_for(model, role), exp.max_new_tokens(cfg.max_new_tokens)
     test_ids = exp.ids("test")
     sampling = Sampling(n=cfg.samples, temperature=cfg.temperature if cfg.samples > 1 else 0.0, top_p=cfg.top_p,
                         top_k=cfg.top_k, seed=exp.spec.seed)
     payload = {"train": None if train is None else digest(*train), "labels": labels, "lr": lr,
-               "train_cfg": exp.train_identity(epochs=False),
+               "train_cfg": exp.train_identity(role, epochs=False),
                "sampling": [sampling.n, sampling.temperature, sampling.top_p, sampling.top_k],
                "epochs": cfg.sft_epochs,
-               "scorer": scorer.name, "max_new_tokens": cfg.max_new_tokens, "write_b": write_b}
+               "scorer": scorer.name, "max_new_tokens": tokens, "write_b": write_b}
 
     def compute(key: str):
-        tcfg, ctx = exp.spec.train, exp.ctx
+        tcfg, ctx = exp.train_for(role), exp.ctx
         policy, tok = load_policy(resolve_model(model), tcfg)
         if train is not None:
             policy = sft(policy, tok, train[0], train[1], tcfg, lr, cfg.sft_epochs, exp.spec.seed, ctx, role, key)
         prompts = exp.texts(test_ids)
-        samples = generate(policy, tok, prompts, cfg.max_new_tokens, tcfg, ctx, f"{role}: sample test", sampling,
-                           keys=test_ids)
+        samples = generate(policy, tok, prompts, tokens, tcfg, ctx, f"{role}: sample test", sampling,
+                           keys=test_ids, stop=exp.stop)
         flat = [s for group in samples for s in group]
         tox = np.asarray(scorer.score([p for p in prompts for _ in range(sampling.n)], flat), dtype=np.float64)
         tox = tox.reshape(len(prompts), sampling.n)
@@ -82,7 +84,7 @@ def gen_stage(exp, role: str, model: str, train: tuple[list[str], list[str]] | N
                          "output": [{"samples": group, "toxicity": t.tolist()} for group, t in zip(samples, tox)]}}
         if write_b:
             ids_b = exp.ids("B")
-            texts = generate(policy, tok, exp.texts(ids_b), cfg.max_new_tokens, tcfg, ctx, f"{role}: write B")
+            texts = generate(policy, tok, exp.texts(ids_b), tokens, tcfg, ctx, f"{role}: write B", stop=exp.stop)
             rows["B"] = {"id": ids_b, "prob": [None] * len(ids_b), "gold": [1] * len(ids_b),
                          "output": [{"completion": t} for t in texts]}
         return rows, toxicity_metrics(tox)

@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.methods import Method
 from engine.methods._conflict import ConflictConfig, conflict_pairs, filtered, split_pairs, with_conflict
+from engine.methods._crossfit import relay
 from engine.ml.losses import LossSpec
 from engine.ml.pairs import Pairs
 from engine.registry import METHODS
@@ -39,26 +40,16 @@ class WeakRMConfig(ConflictConfig):
 
 
 def bootstrap_labels(exp, models: list[str], pairs_b: Pairs, p: np.ndarray, labels: str) -> tuple[np.ndarray, str]:
-    """Labels on B relayed through intermediate reward models: each is trained on one fold of B with the
-    previous labels and labels the other fold, both ways."""
-    folds = (pairs_b.ids[0::2], pairs_b.ids[1::2])
-    for k in (0, 1):
-        exp.add_split(f"B_fold{k}", folds[k])
-    for step, model in enumerate(models, start=1):
-        pos = {i: n for n, i in enumerate(pairs_b.ids)}
-        parts = []
-        for k in (0, 1):
-            train = pairs_b.subset(np.isin(pairs_b.ids, folds[k]))
-            other = pairs_b.subset(np.isin(pairs_b.ids, folds[1 - k]))
-            parts.append((other, reward_stage(exp, f"intermediate{step}_fold{k}", model, train,
-                                              p[[pos[i] for i in train.ids]], f"{labels}|fold{k}", LossSpec("xent"),
-                                              {f"B_fold{1 - k}": other})))
-        relayed = {}
-        for k, (other, result) in enumerate(parts):
-            relayed.update(zip(other.ids, result.preds[f"B_fold{1 - k}"].aligned(other.ids)))
-        p = np.array([relayed[i] for i in pairs_b.ids])
-        labels = f"xfit({parts[0][1].key},{parts[1][1].key})"
-    return p, labels
+    """Labels on B relayed through intermediate reward models, cross-fitted on two folds of B (methods/_crossfit)."""
+
+    def fit(step, k, model, train_ids, train_p1, identity, other, other_ids):
+        train = pairs_b.subset(np.isin(pairs_b.ids, train_ids))
+        order = {i: n for n, i in enumerate(train_ids)}
+        p_train = train_p1[[order[i] for i in train.ids]]
+        return reward_stage(exp, f"intermediate{step}_fold{k}", model, train, p_train, identity, LossSpec("xent"),
+                            {other: pairs_b.subset(np.isin(pairs_b.ids, other_ids))})
+
+    return relay(exp, pairs_b.ids, p, labels, models, fit)
 
 
 @METHODS.register("weak_rm")

@@ -39,14 +39,15 @@ class WeakTeacherConfig(MethodConfig):
     gold_scorer: str = field(default="auto", metadata={
         "help": "Judge of the gold reward: auto (the world's fact checker on world tasks, else none), none, "
                 "world_facts, or reward_model:<folder or hub id>."})
-    max_new_tokens: int = field(default=8, metadata={"help": "Length of each test completion the gold scorer rates."})
+    max_new_tokens: int | None = field(default=None, metadata={
+        "help": "Length of each test completion the gold scorer rates; empty = the task's default (8 on the world)."})
 
     def __post_init__(self):
         if not 0 < self.labelled_frac < 1:
             raise ValueError(f"labelled_frac={self.labelled_frac} must be in (0, 1), e.g. 0.25")
         if self.beta <= 0 or self.po_epochs <= 0 or self.sft_epochs < 0:
             raise ValueError("beta and po_epochs must be > 0, sft_epochs >= 0")
-        if self.max_new_tokens < 1:
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens={self.max_new_tokens} must be >= 1")
         check_scorer_name(self.gold_scorer)
 
@@ -85,7 +86,7 @@ class WeakTeacher(Method):
         loss = PolicyLoss("dpo", beta=cfg.beta)
         teacher = Recipe(loss, cfg.sft_epochs, cfg.po_epochs, score="implicit")
         student_recipe = Recipe(loss, cfg.sft_epochs, cfg.po_epochs, score="policy")
-        gen = {"generate_on": generate_on, "scorer": scorer, "max_new_tokens": cfg.max_new_tokens}
+        gen = {"generate_on": generate_on, "scorer": scorer, "max_new_tokens": exp.max_new_tokens(cfg.max_new_tokens)}
 
         weak = policy_stage(exp, "weak", spec.weak, teacher, labelled, {"U": unlabelled, "test": test}, **gen)
         p_weak = weak.preds["U"].aligned(unlabelled.ids)  # P(gold chosen > gold rejected) by the implicit reward

@@ -115,4 +115,20 @@ def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: s
         if is_oom(exc):
             raise ResourceError(oom_message(what, model_name, batch_size)) from None
         raise
+    trainer.optimized_dtypes = optimized_dtypes(trainer)
+    total = sum(trainer.optimized_dtypes.values())
+    ctx.metrics([{"stage_key": stage_key, "name": f"{prefix}_trainable_fp32",
+                  "value": trainer.optimized_dtypes.get("torch.float32", 0) / total if total else 0.0},
+                 {"stage_key": stage_key, "name": f"{prefix}_samples_per_second",
+                  "value": float(trainer.train_output.metrics.get("train_samples_per_second", 0.0))}])
     return trainer
+
+
+def optimized_dtypes(trainer: Any) -> dict[str, int]:
+    """How many weights the trainer's optimizer updated, per dtype: what precision training really ran in (a stage
+    fact, `<prefix>_trainable_fp32` = the fp32 share, which should be 1.0)."""
+    counts: dict[str, int] = {}
+    for group in getattr(trainer.optimizer, "param_groups", []):
+        for param in group["params"]:
+            counts[str(param.dtype)] = counts.get(str(param.dtype), 0) + param.numel()
+    return counts

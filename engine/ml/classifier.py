@@ -140,8 +140,8 @@ def fit_and_predict(spec: Any, cfg: Any, lr: float, texts: list[str], p1: np.nda
                 if is_oom(exc):
                     raise ResourceError(oom_message("labelling with", spec.name, cfg.eval_batch_size)) from None
                 raise
-    facts = {"truncated": float(truncated), "train_seconds": float(result.metrics.get("train_runtime", 0.0)),
-             "train_samples_per_second": float(result.metrics.get("train_samples_per_second", 0.0))}
+    # train_samples_per_second and train_trainable_fp32 are reported by train_with_progress, as for every trainer
+    facts = {"truncated": float(truncated), "train_seconds": float(result.metrics.get("train_runtime", 0.0))}
     del model, trainer
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -5,7 +5,8 @@
     prompts, n_cut = fit_prompts(tok, pairs.prompts, [[c, r] for c, r in zip(pairs.chosen, pairs.rejected)], 512)
 
 The prompt is tokenised alone and with the completion plus EOS, and the completion starts where the two
-diverge (trl's DPO); SimPO's and ORPO's trainers put a BOS before the prompt (`bos=True`). Long prompts are cut
+diverge (trl's DPO); SimPO's and ORPO's trainers put a BOS before the prompt (`bos=True`); with a chat template
+the tokenisation is engine.ml.chat.Format's. Long prompts are cut
 from the left (`fit_prompts`) before any trainer or scorer sees them. torch is imported inside functions.
 """
 
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from engine.ml.chat import Format
 
 
 @dataclass
@@ -46,33 +49,24 @@ class Pairs:
         return len(self.ids)
 
 
-def _ids(tok: Any, text: str, bos: bool) -> list[int]:
-    if not bos:
-        return tok(text)["input_ids"]
-    ids = tok(text, add_special_tokens=False)["input_ids"]
-    return ids if tok.bos_token_id is None or (ids and ids[0] == tok.bos_token_id) else [tok.bos_token_id, *ids]
+def encode_completion(tok: Any, prompt: str, completion: str, bos: bool = False, fmt: Any = None
+                      ) -> tuple[list[int], int]:
+    """Token ids of prompt + completion (+ EOS) and the index where the completion starts, as trl's trainers cut;
+    through the chat template when `fmt` (engine.ml.chat.Format) has one, as plain text otherwise."""
+    return (fmt or Format(tok, False)).completion_ids(prompt, completion, bos)
 
 
-def encode_completion(tok: Any, prompt: str, completion: str, bos: bool = False) -> tuple[list[int], int]:
-    """Token ids of prompt + completion + EOS and the index where the completion starts (as trl's trainers cut)."""
-    prompt_ids = _ids(tok, prompt, bos)
-    full = _ids(tok, prompt + completion, bos)
-    if tok.eos_token_id is not None and (not full or full[-1] != tok.eos_token_id):
-        full = full + [tok.eos_token_id]
-    start = 0
-    while start < min(len(prompt_ids), len(full)) and prompt_ids[start] == full[start]:
-        start += 1
-    return full, start
-
-
-def fit_prompts(tok: Any, prompts: list[str], responses: list[list[str]], max_length: int) -> tuple[list[str], int]:
-    """Cut each prompt from the left so that prompt + its longest response + EOS fits in `max_length` tokens
-    (the end of a conversation carries the turn being judged). Returns the prompts and how many were cut."""
+def fit_prompts(tok: Any, prompts: list[str], responses: list[list[str]], max_length: int, fmt: Any = None
+                ) -> tuple[list[str], int]:
+    """Cut each prompt from the left so that prompt + its longest response + EOS (and the chat template's own
+    tokens, with `fmt`) fits in `max_length` tokens (the end of a conversation carries the turn being judged).
+    Returns the prompts and how many were cut."""
+    extra = 2 if fmt is None or not fmt.chat else fmt.overhead()  # EOS and a possible BOS, or the template's tokens
     out, cut = [], 0
     for i, prompt in enumerate(prompts):
         longest = max(len(tok(r, add_special_tokens=False)["input_ids"]) for r in responses[i]) if responses[i] else 0
         ids = tok(prompt, add_special_tokens=False)["input_ids"]
-        room = max(1, max_length - longest - 2)  # EOS and a possible BOS
+        room = max(1, max_length - longest - extra)
         if len(ids) > room:
             out.append(tok.decode(ids[-room:]))
             cut += 1

@@ -131,13 +131,15 @@ class _ModelScorer:
             from transformers import AutoModelForSequenceClassification
             from transformers.utils import logging as hf_logging
 
-            from engine.ml.loading import load_tokenizer
+            from engine.config import ModelSettings
+            from engine.ml.loading import load_kwargs, load_tokenizer
             from engine.models import ModelError
 
             hf_logging.set_verbosity_error()
             tok = load_tokenizer(self.spec)
-            try:
-                model = AutoModelForSequenceClassification.from_pretrained(self.spec.source)
+            try:  # a frozen judge: fp32 on CPU, the checkpoint's own dtype on a GPU
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    self.spec.source, **load_kwargs(ModelSettings(), trainable=False))
             except (OSError, ValueError) as exc:
                 raise ModelError(f"scorer {self.name} cannot be loaded as {self.what}: {exc}") from None
             model.config.pad_token_id = tok.pad_token_id
@@ -147,8 +149,11 @@ class _ModelScorer:
 
 @SCORERS.register("reward_model")
 class RewardModelScorer(_ModelScorer):
-    """A trained reward model (sequence classifier, one output; a two-class head scores logit 1 - logit 0)
-    on prompt + response + EOS, pooled at the last real token. The argument is a folder, zoo name or hub id."""
+    """A trained reward model (sequence classifier, one output; a two-class head scores logit 1 - logit 0) on
+    prompt and response as the model was trained to read them: through its own chat template when its tokenizer
+    has one (a user and an assistant turn: Skywork, ArmoRM, Tulu RMs), as a text pair when it is an encoder
+    (DeBERTa / RoBERTa RMs: question and answer segments), else prompt + response + EOS, pooled at the last real
+    token. The argument is a folder, zoo name or hub id."""
 
     name = "reward_model"
     what = "a reward model"
@@ -169,7 +174,7 @@ class RewardModelScorer(_ModelScorer):
 
         model, tok = self._load()
         cfg = SimpleNamespace(max_length=self.max_length, eval_batch_size=self.batch_size)
-        return score_texts(model, tok, list(prompts), list(responses), cfg)
+        return score_texts(model, tok, list(prompts), list(responses), cfg, encoding=reward_encoding(model, tok))
 
 
 @SCORERS.register("toxic_words")
@@ -221,13 +226,64 @@ class ClassifierScorer(_ModelScorer):
         import torch
 
         model, tok, toxic = self._load()
+        independent = toxic_probability_is_sigmoid(model.config)
+        device = next(model.parameters()).device
         out = []
         with torch.no_grad():
             for b in range(0, len(responses), self.batch_size):
                 enc = tok(list(responses[b:b + self.batch_size]), return_tensors="pt", padding=True, truncation=True,
-                          max_length=self.max_length)
-                out.append(torch.softmax(model(**enc).logits.float(), -1)[:, toxic].numpy())
+                          max_length=self.max_length).to(device)
+                logits = model(**enc).logits.float()
+                probs = torch.sigmoid(logits) if independent else torch.softmax(logits, -1)
+                out.append(probs[:, toxic if logits.shape[-1] > 1 else 0].cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
+
+
+def toxic_probability_is_sigmoid(config: Any) -> bool:
+    """Whether a classifier's labels are independent (multi-label: P(toxic) is the sigmoid of its own logit, as in
+    unitary/toxic-bert's toxic, severe_toxic, obscene, ... heads) rather than exclusive (softmax over the labels).
+    Read from the config's problem_type; a single output is a sigmoid too."""
+    multi = getattr(config, "problem_type", None) == "multi_label_classification"
+    return multi or getattr(config, "num_labels", 2) == 1
+
+
+def reward_encoding(model: Any, tok: Any) -> str:
+    """How a reward model reads (prompt, response): "chat" (its tokenizer's chat template), "pair" (an encoder's
+    two text segments) or "text" (prompt + response + EOS)."""
+    if getattr(tok, "chat_template", None):
+        return "chat"
+    config = getattr(model, "config", None)
+    if config is not None and not getattr(config, "is_decoder", False) and getattr(model, "score", None) is None:
+        return "pair"
+    return "text"
+
+
+@SCORERS.register("answer_match")
+class AnswerMatch:
+    """A reasoning task's own grading as a gold score: 1 if the response's final answer (the task's extractor) is the
+    example's gold answer (meta `answer`, compared by the task's equivalence: math-verify for MATH), else 0. The
+    argument is the task: gsm8k, hendrycks_math or arith_sums."""
+
+    scale = "probability"
+
+    def __init__(self, task: str | None = None):
+        from engine.registry import TASKS
+
+        if not task or task not in TASKS or not hasattr(TASKS.get(task), "extract_answer"):
+            raise ScorerError(f"answer_match needs a reasoning task: answer_match:gsm8k, answer_match:hendrycks_math "
+                              f"or answer_match:arith_sums (got {task!r})")
+        cls = TASKS.get(task)
+        self.extract, self.same = cls.extract_answer, getattr(cls, "same_answer", None) or (lambda g, a: g == a)
+        self.name = f"answer_match:{task}"
+        self.description = f"{self.name}: 1 if the final answer is the gold one ({task}'s extractor), else 0"
+
+    def score(self, prompts: list[str], responses: list[str], metas: list[dict[str, Any]] | None = None
+              ) -> np.ndarray:
+        if metas is None or any("answer" not in (m or {}) for m in metas):
+            raise ScorerError(f"{self.name} needs each example's gold answer (meta 'answer'): use it on "
+                              f"{self.name.partition(':')[2]}")
+        return np.array([float(bool(a := self.extract(r)) and self.same(m["answer"], a))
+                         for r, m in zip(responses, metas)])
 
 
 def get_scorer(spec: str, **kwargs: Any) -> Scorer:
@@ -259,6 +315,7 @@ def check_scorer_name(spec: str) -> None:
     if name not in SCORERS.names():
         raise ValueError(f"gold_scorer={spec!r}: unknown scorer '{name}'; use auto, none, "
                          f"{', '.join(n + (':<arg>' if n != 'world_facts' else '') for n in SCORERS.names())}")
-    if name in ("reward_model", "classifier", "toxic_words") and not str(spec).partition(":")[2].strip():
-        raise ValueError(f"gold_scorer='{name}' needs an argument: {name}:<"
-                         f"{'words or file' if name == 'toxic_words' else 'folder, zoo name or hub id'}>")
+    needs_arg = name in ("reward_model", "classifier", "toxic_words", "answer_match")
+    if needs_arg and not str(spec).partition(":")[2].strip():
+        what = {"toxic_words": "words or file", "answer_match": "task"}.get(name, "folder, zoo name or hub id")
+        raise ValueError(f"gold_scorer='{name}' needs an argument: {name}:<{what}>")

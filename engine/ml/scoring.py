@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.ml.pairs import Pairs, encode_completion, length_batches, pad_rows
+from engine.ml.chat import Format
+from engine.ml.pairs import Pairs, length_batches, pad_rows
 
 
 def _hf_model(model: Any) -> Any:
@@ -38,17 +39,19 @@ def last_token_index(attention_mask: Any) -> Any:
 
 
 def pooled_logits(model: Any, input_ids: Any, attention_mask: Any, hidden_layer: int | None = None) -> Any:
-    """Class logits pooled at the last real token (decoder models with a `score` head); encoder models
-    use their own pooling. With `hidden_layer`, return that layer's pooled hidden state instead."""
+    """Class logits (fp32) pooled at the last real token (decoder models with a `score` head); encoder models
+    use their own head's pooling. With `hidden_layer`, that layer's hidden state at the last real token (decoders)
+    or the first token (encoders) instead."""
     import torch
 
     hf = _hf_model(model)
     head = getattr(hf, "score", None)
-    if head is None and hidden_layer is None:
-        return model(input_ids=input_ids, attention_mask=attention_mask).logits
+    if head is None and hidden_layer is None:  # an encoder (BERT-like): its own head pools (CLS -> pooler)
+        return model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
     backbone = getattr(hf, hf.base_model_prefix)
     out = backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=hidden_layer is not None)
-    idx = last_token_index(attention_mask)
+    # Decoders summarise a text in its last real token; an encoder in its first ([CLS]), as its own head reads it.
+    idx = last_token_index(attention_mask) if head is not None else torch.zeros_like(attention_mask[:, 0])
     rows = torch.arange(input_ids.shape[0], device=input_ids.device)
     if hidden_layer is not None:
         return out.hidden_states[hidden_layer][rows, idx]
@@ -96,7 +99,7 @@ def hidden_states(spec: Any, cfg: Any, texts: list[str], layer: int | None, ctx:
 
     from engine.ml.loading import load_classifier
 
-    model, tok = load_classifier(spec, cfg)
+    model, tok = load_classifier(spec, cfg, trainable=False)
     model.eval()
     n_layers = model.config.num_hidden_layers
     layer = n_layers // 2 if layer is None else layer
@@ -116,13 +119,14 @@ def hidden_states(spec: Any, cfg: Any, texts: list[str], layer: int | None, ctx:
 
 def completion_logps(model: Any, tok: Any, prompts: list[str], completions: list[str], cfg: Any, bos: bool = False,
                      ctx: Any = None, stage: str = "score") -> tuple[np.ndarray, np.ndarray]:
-    """Summed log-probability of each completion (with its EOS) after its prompt, and its number of tokens.
-    A sequence longer than cfg.max_length loses its first tokens (`fit_prompts` makes that rare)."""
+    """Summed log-probability of each completion (with its EOS, or its chat template's end of turn) after its prompt,
+    and its number of tokens. A sequence longer than cfg.max_length loses its first tokens (`fit_prompts` makes that
+    rare)."""
     import torch
 
-    rows = []
+    rows, fmt = [], Format.of(tok, cfg)
     for prompt, completion in zip(prompts, completions):
-        full, start = encode_completion(tok, prompt, completion, bos)
+        full, start = fmt.completion_ids(prompt, completion, bos)
         drop = max(0, len(full) - cfg.max_length)
         rows.append((full[drop:], max(1, start - drop)))  # the first token has no context: never scored
     total, count = np.zeros(len(rows)), np.zeros(len(rows))
@@ -177,19 +181,30 @@ def reward_scores(model: Any, tok: Any, pairs: Pairs, cfg: Any, ctx: Any = None,
 
 
 def score_texts(model: Any, tok: Any, prompts: list[str], responses: list[str], cfg: Any, ctx: Any = None,
-                stage: str = "score") -> np.ndarray:
+                stage: str = "score", encoding: str = "text") -> np.ndarray:
+    """A reward model's score of each (prompt, response), encoded as `reward_ids` says (`encoding`; "pair" also
+    passes the encoder's segment ids)."""
     import torch
 
-    rows = [reward_ids(tok, p, r, cfg.max_length) for p, r in zip(prompts, responses)]
+    if encoding == "pair":
+        tok.truncation_side = "left"  # cut the prompt segment from the left, keep the response being judged
+        rows = [dict(tok(p, r, truncation="only_first", max_length=cfg.max_length))
+                for p, r in zip(prompts, responses)]
+    else:
+        rows = [{"input_ids": reward_ids(tok, p, r, cfg.max_length, encoding)} for p, r in zip(prompts, responses)]
     out = np.zeros(len(rows))
     device = next(model.parameters()).device
     model.eval()
-    batches = length_batches([len(r) for r in rows], cfg.eval_batch_size)
+    batches = length_batches([len(r["input_ids"]) for r in rows], cfg.eval_batch_size)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     with torch.no_grad():
         for b, idx in enumerate(batches):
-            ids, mask = pad_rows([rows[i] for i in idx], pad_id)
-            logits = pooled_logits(model, ids.to(device), mask.to(device)).float()
+            if encoding == "pair":
+                batch = tok.pad([rows[i] for i in idx], return_tensors="pt").to(device)
+                logits = model(**batch).logits.float()
+            else:
+                ids, mask = pad_rows([rows[i]["input_ids"] for i in idx], pad_id)
+                logits = pooled_logits(model, ids.to(device), mask.to(device)).float()
             # A one-output head is the reward; a two-class head (a classifier used as a judge) scores logit 1 - logit 0.
             reward = logits[:, 0] if logits.shape[-1] == 1 else logits[:, 1] - logits[:, 0]
             out[idx] = reward.cpu().numpy()
@@ -199,7 +214,16 @@ def score_texts(model: Any, tok: Any, prompts: list[str], responses: list[str], 
     return out
 
 
-def reward_ids(tok: Any, prompt: str, response: str, max_length: int) -> list[int]:
+def reward_ids(tok: Any, prompt: str, response: str, max_length: int, encoding: str = "text") -> list[int]:
+    """Token ids a reward model scores: "text" = prompt + response + EOS (how the trained reward models here read
+    pairs, as RewardTrainer formats them), "chat" = a user and an assistant turn through the tokenizer's chat
+    template, "pair" = the tokenizer's two-segment encoding ([CLS] prompt [SEP] response [SEP]). Cut from the left
+    (the response end is what is judged)."""
+    if encoding == "chat":
+        return Format(tok, True).completion_ids(prompt, response)[0][-max_length:]
+    if encoding == "pair":
+        tok.truncation_side = "left"
+        return tok(prompt, response, truncation="only_first", max_length=max_length)["input_ids"]
     ids = tok(prompt + response)["input_ids"]
     if tok.eos_token_id is not None and (not ids or ids[-1] != tok.eos_token_id):
         ids = ids + [tok.eos_token_id]

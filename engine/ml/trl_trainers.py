@@ -5,7 +5,8 @@
     policy = optimize(policy, tok, pairs, PolicyLoss("dpo", beta=0.1), train_cfg, lr, 3.0, seed, ctx, "weak", key)
     rm, tok = train_reward_model(spec, train_cfg, lr, pairs, p_chosen, LossSpec(), seed, ctx, "weak", key)
 
-trl does the optimisation: SFTTrainer on prompt/completion pairs, DPOTrainer (`sigmoid` = DPO,
+trl does the optimisation (conversational rows when the tokenizer has a chat template, engine.ml.chat; trainable
+weights in fp32, engine.ml.loading): SFTTrainer on prompt/completion pairs, DPOTrainer (`sigmoid` = DPO,
 `sigmoid_norm` = length-normalised DPO) with the reference log-probs precomputed from the in-memory policy,
 the experimental CPOTrainer for SimPO, and RewardTrainer with a soft-label loss (SoftRewardTrainer). Every
 trainer gets the CPU-safe settings (no bf16 autocast or activation checkpointing on CPU, one thread, no
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.ml.callbacks import train_with_progress, training_args
+from engine.ml.chat import Format
 from engine.ml.loading import load_reward_model, lora, merged
 from engine.ml.losses import LossSpec, PolicyLoss
 from engine.ml.pairs import Pairs
@@ -40,13 +42,14 @@ def _trl_args(config_cls: type, cfg: Any, lr: float, epochs: float, seed: int, o
 
 def sft(model: Any, tok: Any, prompts: list[str], completions: list[str], cfg: Any, lr: float, epochs: float,
         seed: int, ctx: Any, stage: str, stage_key: str) -> Any:
-    """Supervised finetuning on prompt -> completion (loss on the completion and its EOS), trl's SFTTrainer."""
+    """Supervised finetuning on prompt -> completion (loss on the completion and its EOS), trl's SFTTrainer; through
+    the chat template as a user and an assistant turn when the tokenizer has one (engine.ml.chat.Format)."""
     from datasets import Dataset
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
     set_seed(seed)
-    data = Dataset.from_dict({"prompt": list(prompts), "completion": list(completions)})
+    data = Dataset.from_dict(Format.of(tok, cfg).trl_columns(prompts, completion=completions))
     with tempfile.TemporaryDirectory(prefix="w2s-sft-") as out_dir:
         args = _trl_args(SFTConfig, cfg, lr, epochs, seed, out_dir, len(data), max_length=cfg.max_length)
         trainer = train_with_progress(lambda: SFTTrainer(model=lora(model, cfg, "CAUSAL_LM"), args=args, train_dataset=data,
@@ -63,7 +66,8 @@ def optimize(model: Any, tok: Any, pairs: Pairs, loss: PolicyLoss, cfg: Any, lr:
     from transformers import set_seed
 
     set_seed(seed)
-    data = Dataset.from_dict({"prompt": pairs.prompts, "chosen": pairs.chosen, "rejected": pairs.rejected})
+    data = Dataset.from_dict(Format.of(tok, cfg).trl_columns(pairs.prompts, chosen=pairs.chosen,
+                                                             rejected=pairs.rejected))
     policy = lora(model, cfg, "CAUSAL_LM")
     with tempfile.TemporaryDirectory(prefix="w2s-po-") as out_dir:
         if loss.kind == "orpo":

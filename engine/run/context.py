@@ -25,6 +25,7 @@ class RunContext:
         self.run_id = run_id
         self._bars: dict[str, Any] = {}
         self._started: dict[str, float] = {}
+        self.tally: dict[str, float] = {}  # counts the stage in progress adds up (engine.run.stages: its facts)
 
     # ---------------------------------------------------------------- transport (subclasses)
     def emit(self, event: dict[str, Any]) -> Any:
@@ -43,6 +44,11 @@ class RunContext:
 
     def log(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+
+    def count(self, name: str, n: float) -> None:
+        """Add `n` to a count of the stage in progress (prompts cut to fit, tokens generated): it becomes one of the
+        stage's facts when the stage is done."""
+        self.tally[name] = self.tally.get(name, 0.0) + float(n)
 
     def progress(self, stage: str, step: int, total: int, unit: str = "step") -> None:
         """Report `step` of `total` in `stage`; the ETA is derived from the rate since the stage started."""

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engine.ml.chat import Format
 from engine.ml.generation import generate
 from engine.ml.loading import load_policy
 from engine.ml.losses import LossSpec, PolicyLoss
@@ -28,9 +29,10 @@ from engine.ml.trl_trainers import optimize, sft, train_reward_model
 from engine.run.stages import digest
 
 # Code versions of the stage kinds this module writes (engine.run.stages.Experiment.cached): bump on a change of outputs.
-POLICY_VERSION = 1
-GENERATION_VERSION = 1
-REWARD_VERSION = 1
+# 2: fp32 master weights, chat templates, stop strings, per-role settings, generation facts.
+POLICY_VERSION = 2
+GENERATION_VERSION = 2
+REWARD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def policy_stage(exp: Any, role: str, model: str, recipe: Recipe, train: Pairs |
     plus completion and gold_score where generated. `labels` names where the training pairs' orientation came
     from; `train_labels` (id -> P(chosen) used in training) fills the label_prob column."""
     lr = exp.lr_for(model, role)
-    payload = {"recipe": dataclasses.asdict(recipe), "lr": lr, "train": exp.train_identity(epochs=False),
+    payload = {"recipe": dataclasses.asdict(recipe), "lr": lr, "train": exp.train_identity(role, epochs=False),
                "labels": labels,
                "train_pairs": pairs_digest(train), "predict": {s: pairs_digest(p) for s, p in predict.items()},
                "generate_on": sorted(generate_on), "scorer": getattr(scorer, "name", None),
@@ -73,8 +75,9 @@ def policy_stage(exp: Any, role: str, model: str, recipe: Recipe, train: Pairs |
     return exp.cached(role, "policy", model, payload, compute, version=POLICY_VERSION)
 
 
-def _fitted(tok: Any, pairs: Pairs, max_length: int) -> tuple[Pairs, int]:
-    prompts, cut = fit_prompts(tok, pairs.prompts, [[c, r] for c, r in zip(pairs.chosen, pairs.rejected)], max_length)
+def _fitted(tok: Any, pairs: Pairs, cfg: Any) -> tuple[Pairs, int]:
+    prompts, cut = fit_prompts(tok, pairs.prompts, [[c, r] for c, r in zip(pairs.chosen, pairs.rejected)],
+                               cfg.max_length, Format.of(tok, cfg))
     return Pairs(pairs.ids, prompts, pairs.chosen, pairs.rejected), cut
 
 
@@ -82,17 +85,17 @@ def _policy_rows(exp, key, role, model_name, recipe, lr, train, predict, train_l
                  max_new_tokens):
     from engine.models import resolve_model
 
-    cfg, ctx, seed = exp.spec.train, exp.ctx, exp.spec.seed
+    cfg, ctx, seed = exp.train_for(role), exp.ctx, exp.spec.seed
     spec = resolve_model(model_name)
     model, tok = load_policy(spec, cfg)
     loss, bos = recipe.loss, recipe.loss.bos
     truncated = 0
     if train is not None:
-        train, cut = _fitted(tok, train, cfg.max_length)
+        train, cut = _fitted(tok, train, cfg)
         truncated += cut
     fitted = {}
     for split, pairs in predict.items():
-        fitted[split], cut = _fitted(tok, pairs, cfg.max_length)
+        fitted[split], cut = _fitted(tok, pairs, cfg)
         truncated += cut
 
     def score(label: str) -> dict[str, dict[str, np.ndarray]]:
@@ -117,7 +120,8 @@ def _policy_rows(exp, key, role, model_name, recipe, lr, train, predict, train_l
                     "margin_init": float(m_init[k]), "margin_ref": float(m_ref[k]), "margin": float(m_final[k]),
                     "implicit_margin": float(implicit[k])} for k in range(len(pairs))]
         if split in generate_on:
-            texts = generate(model, tok, pairs.prompts, max_new_tokens, cfg, ctx, f"{role}: generate {split}")
+            texts = generate(model, tok, pairs.prompts, max_new_tokens, cfg, ctx, f"{role}: generate {split}",
+                             stop=exp.stop)
             gold = _judge(scorer, exp, pairs, texts)
             for k, rec in enumerate(records):
                 rec["completion"] = texts[k]
@@ -140,18 +144,20 @@ def generation_stage(exp: Any, role: str, model: str, prompts: dict[str, tuple[l
     """A cached stage: `model`'s greedy completions of the prompts of each split ({split: (ids, prompts)}),
     stored as output records {completion, gold_score}; prob = the gold score as a probability by the scorer's
     declared scale (None without a scorer), gold = 1."""
+    cfg = exp.train_for(role)
     payload = {"prompts": {s: digest(ids, texts) for s, (ids, texts) in prompts.items()},
                "scorer": getattr(scorer, "name", None), "max_new_tokens": max_new_tokens,
-               "max_length": exp.spec.train.max_length}
+               "max_length": cfg.max_length, "generation": {k: v for k, v in exp.train_identity(role).items() if k in (
+                   "chat_template", "generation_backend", "stop", "dtype", "quantization", "trust_remote_code")}}
 
     def compute(key: str):
         from engine.models import resolve_model
 
-        cfg = exp.spec.train
-        policy, tok = load_policy(resolve_model(model), cfg)
+        policy, tok = load_policy(resolve_model(model), cfg, trainable=False)
         rows = {}
         for split, (ids, texts) in prompts.items():
-            out = generate(policy, tok, texts, max_new_tokens, cfg, exp.ctx, f"{role}: generate {split}")
+            out = generate(policy, tok, texts, max_new_tokens, cfg, exp.ctx, f"{role}: generate {split}",
+                           stop=exp.stop)
             gold = _judge(scorer, exp, Pairs(list(ids), list(texts), [], []), out)
             prob = [None] * len(ids) if gold is None else as_prob(scorer, gold).tolist()
             rows[split] = {"id": list(ids), "prob": prob,
@@ -171,7 +177,8 @@ def reward_stage(exp: Any, role: str, model: str, train: Pairs, p_chosen: np.nda
     prob = s(r(chosen) - r(rejected)), gold = 1. Output records per pair: reward_chosen, reward_rejected, margin.
     `reverse_alpha` > 0 adds the explicit-conflict term (engine.ml.trl_trainers.SoftRewardTrainer)."""
     lr = exp.lr_for(model, role)
-    payload = {"loss": dataclasses.asdict(loss), "lr": lr, "train": exp.train_identity(grad_accum=False),
+    payload = {"loss": dataclasses.asdict(loss), "lr": lr,
+               "train": exp.train_identity(role, grad_accum=False, generates=False),
                "labels": labels,
                "train_pairs": pairs_digest(train), "predict": {s: pairs_digest(p) for s, p in predict.items()}}
     if reverse_alpha:
@@ -181,7 +188,7 @@ def reward_stage(exp: Any, role: str, model: str, train: Pairs, p_chosen: np.nda
     def compute(key: str):
         from engine.models import resolve_model
 
-        cfg, ctx = exp.spec.train, exp.ctx
+        cfg, ctx = exp.train_for(role), exp.ctx
         rm, tok = train_reward_model(resolve_model(model), cfg, lr, train, np.asarray(p_chosen, dtype=np.float64),
                                      loss, exp.spec.seed, ctx, role, key, reverse_alpha)
         rows = {}

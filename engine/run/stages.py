@@ -37,16 +37,19 @@ import numpy as np
 from engine.config import RunSpec
 from engine.ml.losses import LossSpec
 from engine.models import ModelSpec, hub_revision, resolve_model
-from engine.registry import MODELS
+from engine.registry import MODELS, TASKS
 from engine.tasks.base import Example, Splits, files_digest
 
 # Bump STAGE_FORMAT when every stage's outputs or keys change meaning; a change to one kind of stage's code bumps
 # that kind's version (CLASSIFIER_VERSION here, the `version` each caller of `Experiment.cached` passes).
 STAGE_FORMAT = 2  # 2: rows keep their order, keys name the training rows, content-hashed models, per-kind versions
-CLASSIFIER_VERSION = 1
-# Training settings no stage key holds: the learning rate a stage uses is keyed instead of `lr` / `weak_lr`, and
-# labelling batches change no output (sampling draws per example, engine.ml.generation.generate).
-UNKEYED = ("eval_batch_size", "lr", "weak_lr")
+CLASSIFIER_VERSION = 2  # 2: trainable weights in fp32 whatever the checkpoint's dtype
+# Training settings no stage key holds: the learning rate a stage uses is keyed instead of `lr` / `weak_lr`, the
+# role overrides are keyed resolved (train_identity), and labelling batches change no output (sampling draws per
+# example, engine.ml.generation.generate).
+UNKEYED = ("eval_batch_size", "lr", "weak_lr", "roles")
+# Settings only policies read (chat template, generation backend): not in a classifier's or reward model's key.
+POLICY_ONLY = ("chat_template", "generation_backend")
 
 
 @dataclass
@@ -122,6 +125,14 @@ class Experiment:
         self.task_version, self.split_key = task_version, split_key
         self._by_split = splits.by_name()
         self._examples: dict[str, Example] = {e.id: e for part in self._by_split.values() for e in part}
+        task = TASKS.get(spec.task) if spec.task in TASKS else None
+        # Where a generated answer ends (the next question, for reasoning tasks) and how long it may be, by task.
+        self.stop: tuple[str, ...] = tuple(getattr(task, "stop", ()))
+        self._max_new_tokens: int = getattr(task, "max_new_tokens", 8)
+
+    def max_new_tokens(self, setting: int | None) -> int:
+        """A method's max_new_tokens: its setting, or where that is empty, the task's default."""
+        return self._max_new_tokens if setting is None else setting
 
     # ------------------------------------------------------------------ data
     def add_split(self, name: str, ids: list[str]) -> None:
@@ -149,24 +160,37 @@ class Experiment:
         return Labels(ids, (p >= 0.5).astype(np.float64) if hard else p,
                       f"{result.key}:{split}" + (":hard" if hard else ""))
 
+    def train_for(self, role: str) -> Any:
+        """The training settings of a stage of `role`: the run's, with that role's overrides (TrainConfig.for_role)."""
+        return self.spec.train.for_role(role)
+
     def lr_for(self, model: str, role: str) -> float:
-        """The learning rate a stage uses: `weak_lr` for the weak model, `lr` for every other, and where the
-        one that applies is empty, the model's catalogue default (1e-5 for a model outside the catalogue), as
-        openai/weak-to-strong's weak_lr / strong_lr default to each model's own."""
-        train = self.spec.train
-        chosen = train.weak_lr if role == "weak" else train.lr
+        """The learning rate a stage uses: the role's own (`train.roles`), else `weak_lr` for the weak model and `lr`
+        for every other, and where the one that applies is empty, the model's catalogue default (1e-5 for a model
+        outside the catalogue), as openai/weak-to-strong's weak_lr / strong_lr default to each model's own."""
+        chosen = self.train_for(role).lr
         if chosen is not None:
             return chosen
         return MODELS.get(model).default_lr if model in MODELS else 1e-5
 
-    def train_identity(self, epochs: bool = True, grad_accum: bool = True) -> dict[str, Any]:
-        """The run's training settings a stage's key holds: all but the unkeyed ones (UNKEYED), the LoRA shape
-        when LoRA is off, `epochs` for a stage that takes its epochs from its method (epochs=False) and
-        `grad_accum` for a stage whose trainer averages over the logical batch (grad_accum=False)."""
-        train = dataclasses.asdict(self.spec.train)
+    def train_identity(self, role: str, epochs: bool = True, grad_accum: bool = True, generates: bool = True
+                       ) -> dict[str, Any]:
+        """The training settings of `role` (its overrides resolved) a stage's key holds: all but the unkeyed ones
+        (UNKEYED), the LoRA shape when LoRA is off, `epochs` for a stage that takes its epochs from its method
+        (epochs=False), `grad_accum` for a stage whose trainer averages over the logical batch (grad_accum=False),
+        and the policy-only settings (chat template, generation backend) for classifiers and reward models
+        (generates=False). The generation backend is keyed as resolved on this machine (auto -> hf or vllm): the
+        two sample differently."""
+        train = dataclasses.asdict(self.train_for(role))
         for name in UNKEYED + (() if train["lora"] else ("lora_r", "lora_alpha")) + (
-                () if epochs else ("epochs",)) + (() if grad_accum else ("grad_accum",)):
+                () if epochs else ("epochs",)) + (() if grad_accum else ("grad_accum",)) + (
+                () if generates else POLICY_ONLY):
             train.pop(name)
+        if generates:
+            from engine.ml.backends import resolve_backend
+
+            train["generation_backend"] = resolve_backend(train["generation_backend"], train["quantization"] == "4bit")
+            train["stop"] = list(self.stop)
         return train
 
     # ------------------------------------------------------------------ the stage primitive
@@ -177,38 +201,60 @@ class Experiment:
             "kind": "classifier", "version": CLASSIFIER_VERSION, "task": self.task_version, "split": self.split_key,
             "train_split": train_split, "model": self.model_identity(model), "labels": labels.identity,
             "train_rows": digest(labels.ids), "loss": dataclasses.asdict(loss),
-            "train": self.train_identity(grad_accum=False), "lr": self.lr_for(model, role), "seed": self.spec.seed,
+            "train": self.train_identity(role, grad_accum=False, generates=False), "lr": self.lr_for(model, role),
+            "seed": self.spec.seed,
             "predict": {s: digest(self.ids(s)) for s in sorted(predict)},
         })
 
     def stage(self, role: str, model: str, train_split: str, labels: Labels, loss: LossSpec = LossSpec(),
               predict: tuple[str, ...] = ("test",)) -> StageResult:
-        spec = resolve_model(model)
+        """A classifier finetuned on `train_split` with `labels` and `loss`, predicting the splits in `predict`."""
         lr = self.lr_for(model, role)
         key = self.classifier_key(role, model, train_split, labels, loss, predict)
-        cached = self.ctx.stage_lookup(key)
-        if cached is not None:
-            self.ctx.stage_cached(key, role)
-            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
-            return StageResult(key, role, {s: self._preds(c) for s, c in cached.items()}, cached=True)
-        self.ctx.check_cancelled()
-        self.ctx.stage_start(key, role, "classifier", model, {"model": model, "train_split": train_split,
-                                                              "labels": labels.identity, "loss": loss, "lr": lr})
-        started = time.monotonic()
-        try:
+
+        def compute(key: str):
             from engine.ml.classifier import fit_and_predict
 
             probs, facts = fit_and_predict(
-                spec, self.spec.train, lr, self.texts(labels.ids), labels.p1, loss,
+                resolve_model(model), self.train_for(role), lr, self.texts(labels.ids), labels.p1, loss,
                 {s: self.texts(self.ids(s)) for s in predict}, self.spec.seed, self.ctx, role, key)
+            return {s: {"id": self.ids(s), "prob": probs[s].tolist(), "gold": self.gold_array(self.ids(s)).tolist()}
+                    for s in predict}, facts
+
+        rows, hit = self._sequence(key, role, "classifier", model, {"model": model, "train_split": train_split,
+                                                                    "labels": labels.identity, "loss": loss, "lr": lr},
+                                   compute)
+        return StageResult(key, role, {s: self._preds(c) for s, c in rows.items()}, cached=hit)
+
+    def _sequence(self, key: str, role: str, kind: str, model: str, config: dict[str, Any],
+                  compute: Callable[[str], tuple[dict[str, dict[str, list]], dict[str, float]]]
+                  ) -> tuple[dict[str, dict[str, list]], bool]:
+        """The one cache sequence every stage kind goes through: a finished stage under `key` is reused as it is;
+        otherwise the stage is started, computed, and its rows committed with the done mark (a failure is
+        recorded and never reused). Returns the rows by split (output records as JSON text when they came from
+        the cache, as computed otherwise) and whether they were cached."""
+        found = self.ctx.stage_lookup(key)
+        if found is not None:
+            self.ctx.stage_cached(key, role)
+            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
+            return found, True
+        self.ctx.check_cancelled()
+        self.ctx.stage_start(key, role, kind, model, config)
+        started = time.monotonic()
+        self.ctx.tally = {}
+        try:
+            rows, facts = compute(key)
         except BaseException as exc:
             self.ctx.stage_failed(key, "".join(traceback.format_exception_only(exc)).strip()[-2000:])
             raise
-        preds = {s: Preds(self.ids(s), probs[s], self.gold_array(self.ids(s))) for s in predict}
-        self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
-        self.ctx.stage_done(key, {s: {"id": p.ids, "prob": p.prob.tolist(), "gold": p.gold.tolist()}
-                                  for s, p in preds.items()}, time.monotonic() - started)
-        return StageResult(key, role, preds, cached=False)
+        facts = {**self.ctx.tally, **(facts or {})}  # what generation counted: prompts cut, tokens, seconds
+        stored = {split: {**cols, "output": None if cols.get("output") is None else
+                          [None if o is None else json.dumps(o, default=float) for o in cols["output"]]}
+                  if "output" in cols else cols for split, cols in rows.items()}
+        if facts:
+            self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
+        self.ctx.stage_done(key, stored, time.monotonic() - started)
+        return rows, False
 
     # ------------------------------------------------------------------ stages of any kind (preference, generation)
     def examples(self, ids: list[str]) -> list[Example]:
@@ -235,37 +281,14 @@ class Experiment:
         """
         key = stage_key({"kind": kind, "version": version, "task": self.task_version, "split": self.split_key,
                          "seed": self.spec.seed, "model": self.model_identity(model), **payload})
-        found = self.ctx.stage_lookup(key)
-        if found is not None:
-            self.ctx.stage_cached(key, role)
-            self.ctx.log(f"{role}: reusing cached stage {key} ({model})")
-            outputs = {s: {i: json.loads(o) if isinstance(o, str) else None for i, o in zip(c["id"], c["output"])}
-                       for s, c in found.items()}
-            return RowsResult(key, role, {s: self._preds(c) for s, c in found.items()}, True, outputs)
-        self.ctx.check_cancelled()
-        self.ctx.stage_start(key, role, kind, model, {"model": model, **payload})
-        started = time.monotonic()
-        try:
-            rows, facts = compute(key)
-        except BaseException as exc:
-            self.ctx.stage_failed(key, "".join(traceback.format_exception_only(exc)).strip()[-2000:])
-            raise
-        stored: dict[str, dict[str, list]] = {}
-        outputs: dict[str, dict[str, dict[str, Any]]] = {}
-        for split, cols in rows.items():
-            out = cols.get("output")
-            stored[split] = {**cols, "output": None if out is None else
-                             [None if o is None else json.dumps(o, default=float) for o in out]}
-            outputs[split] = dict(zip(cols["id"], out)) if out is not None else {}
-        if facts:
-            self.ctx.metrics([{"stage_key": key, "name": k, "value": v} for k, v in facts.items()])
-        self.ctx.stage_done(key, stored, time.monotonic() - started)
-        preds = {s: Preds(list(c["id"]), np.asarray([np.nan if p is None else p for p in c["prob"]], dtype=np.float64),
-                          np.asarray(c["gold"])) for s, c in rows.items()}
-        return RowsResult(key, role, preds, False, outputs)
+        rows, hit = self._sequence(key, role, kind, model, {"model": model, **payload}, compute)
+        outputs = {s: {i: (json.loads(o) if isinstance(o, str) else o) for i, o in zip(c["id"], c["output"])}
+                   if c.get("output") is not None else {} for s, c in rows.items()}
+        return RowsResult(key, role, {s: self._preds(c) for s, c in rows.items()}, hit, outputs)
 
     def _preds(self, cols: dict[str, list]) -> Preds:
-        return Preds(list(cols["id"]), np.asarray(cols["prob"], dtype=np.float64), np.asarray(cols["gold"]))
+        prob = [np.nan if p is None else p for p in cols["prob"]]  # a stage without a score stores None
+        return Preds(list(cols["id"]), np.asarray(prob, dtype=np.float64), np.asarray(cols["gold"]))
 
     # ------------------------------------------------------------------ the Burns et al. building blocks
     def train_weak(self) -> StageResult:

@@ -319,6 +319,7 @@ class Engine:
         if self.registry is None:
             from engine.config import ExperimentConfig, TrainConfig, field_docs
             from engine.registry import METHODS, MODELS, TASKS
+            from engine.roles import ROLES
 
             def doc(obj: Any) -> str:
                 return (getattr(obj, "description", "") or obj.__doc__ or "").strip()
@@ -331,6 +332,7 @@ class Engine:
                 "models": [{"name": n, "description": m.description, "fields": [],
                             "extra": {"source": m.source, "kind": m.kind, "default_lr": m.default_lr}}
                            for n, m in MODELS.items()],
-                "train": field_docs(TrainConfig), "experiment": field_docs(ExperimentConfig)})
+                "train": field_docs(TrainConfig), "experiment": field_docs(ExperimentConfig),
+                "train_roles": list(ROLES)})  # the roles train.roles may override (a per-role form)
             self.registry = json.loads(json.dumps(self.registry, default=str))
         return self.registry

@@ -40,6 +40,8 @@ class AnthropicHHPairs(HubTask):
 
     kind = "preference"
     version = "1"
+    stop = ("\n\nHuman:",)  # a base model writes the next turn of the dialogue; the reply ends before it
+    max_new_tokens = 128
     label_names = ("rejected", "chosen")
     hub_id = "Anthropic/hh-rlhf"
     hub_splits = {"train": "train", "test": "test"}

@@ -21,6 +21,7 @@ class ArithSums(Task):
 
     kind = "generation"
     version = "1"
+    max_new_tokens = 32
     label_names = ("wrong", "right")
     loads_locally = True
 

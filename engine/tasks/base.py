@@ -122,6 +122,11 @@ class Task:
     # True when loading needs no network and takes a moment (a local file, a generated task): such a task is
     # loaded and split when a config is validated, so a missing column or a single class fails before queueing.
     loads_locally: ClassVar[bool] = False
+    # Generation defaults: where a completion ends (stop strings, removed from it), how long it may be, and the room
+    # its prompts need (train.max_length when the config does not set one).
+    stop: ClassVar[tuple[str, ...]] = ()
+    max_new_tokens: ClassVar[int] = 8
+    max_length: ClassVar[int] = 512
 
     def __init__(self, config: TaskConfig | None = None):
         self.config = config if config is not None else self.Config()

@@ -2,7 +2,8 @@
 
 Source: openai/gsm8k, configuration main (columns `question`, `answer`). Prompt as in Yang, Ma, Liu 2024:
 "Question: {question}\\nAnswer:"; meta `completion` = " " + the reference solution, `answer` = the normalised
-number after '####' (commas and $ removed). Generated solutions are read the same way.
+number after '####' (commas and $ removed). Generated solutions are read the same way, and end before the next
+"Question:" (the reference's stop string).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ class GSM8K(HubTask):
     kind = "generation"
     version = "1"
     label_names = ("wrong", "right")
+    stop = ("Question:",)  # a base model runs on into a next "Question: ... #### 42" that would override its answer
+    max_length = 1024  # three demonstrations, the question and a solution (about 200 tokens each) fit
+    max_new_tokens = 256
     hub_id = "openai/gsm8k"
     hub_config = "main"
     hub_splits = {"train": "train", "test": "test"}

@@ -3,7 +3,8 @@
 Source: EleutherAI/hendrycks_math (columns `problem`, `solution`, `level`, `type`; one configuration per subject,
 `subject` picks one, e.g. algebra). Prompt as in Yang, Ma, Liu 2024: "Question: {problem}\\nAnswer:"; the
 reference completion is the solution followed by "The answer is: <answer>", the format the paper trains
-on; answers are read from "The answer is" (else the last \\boxed{}) and normalised before comparison.
+on; answers are read from "The answer is" (else the last \\boxed{}) and compared by mathematical equivalence
+(math-verify). Generation stops at the next "Question:".
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from engine.registry import TASKS
-from engine.tasks._answers import math_answer
+from engine.tasks._answers import math_answer, math_equal
 from engine.tasks._hub import HubConfig, HubTask, clean
 from engine.tasks.base import Example, TaskError, make_example
 
@@ -25,8 +26,11 @@ class HendrycksMath(HubTask):
     """MATH (EleutherAI/hendrycks_math): competition problems; a generation task answered with 'The answer is: X'."""
 
     kind = "generation"
-    version = "1"
+    version = "2"  # 2: a boxed answer after "The answer is" is read as its content
     label_names = ("wrong", "right")
+    stop = ("Question:",)  # a base model runs on into the next question; the answer is before it
+    max_length = 2048  # room for the in-context demonstrations of progressive_refine and a solution
+    max_new_tokens = 512
     hub_id = "EleutherAI/hendrycks_math"
     hub_splits = {"train": "train", "test": "test"}
     columns = ("problem", "solution")
@@ -59,3 +63,8 @@ class HendrycksMath(HubTask):
     @staticmethod
     def extract_answer(text: str) -> str:
         return math_answer(text)
+
+    @staticmethod
+    def same_answer(gold: str, answer: str) -> bool:
+        """Mathematical equivalence (math-verify), not string equality."""
+        return math_equal(gold, answer)

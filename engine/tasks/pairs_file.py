@@ -11,6 +11,7 @@ field, or with identical responses, are skipped. Without `test_path`, split_exam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.registry import TASKS
 from engine.tasks._files import drop_incomplete, plain, read_table, require_columns
@@ -23,6 +24,7 @@ class PairsFile(Task):
 
     kind = "preference"
     version = "1"
+    max_new_tokens = 128
     label_names = ("rejected", "chosen")
     loads_locally = True
 
@@ -67,3 +69,59 @@ class PairsFile(Task):
 
 def _spaced(text: str) -> str:
     return text if text[:1].isspace() else " " + text
+
+
+def _text(value: Any, role: str) -> str:
+    """A pair field as text: a string, or the last `role` turn of a chat-message list (released pair datasets store
+    chosen / rejected as whole conversations)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and value and all(isinstance(m, dict) for m in value):
+        turns = [m.get("content", "") for m in value if m.get("role") == role]
+        return str(turns[-1]) if turns else ""
+    return "" if value is None else str(value)
+
+
+def read_pairs(source: str, chosen_column: str = "chosen", rejected_column: str = "rejected",
+               prompt_column: str = "prompt", split: str = "train") -> list[Example]:
+    """Preference pairs from a local file (CSV / JSONL / Parquet) or a hub dataset id: a prompt, a chosen and a
+    rejected column (released pair data often names the two by model, e.g. Geng et al.'s model ladder has a column
+    per model); chosen / rejected may be chat-message lists (the prompt is then the last user turn when there is no
+    prompt column). TaskError with the fix when the source cannot be read."""
+    from pathlib import Path
+
+    if Path(source).expanduser().is_file():
+        rows = read_table(source).to_dict("records")
+        where = f"file {source}"
+    else:
+        import datasets
+
+        from engine.tasks._hub import _offline_env_honoured, _one_line
+
+        where = f"hub dataset '{source}'"
+        with _offline_env_honoured():
+            try:
+                rows = list(datasets.load_dataset(source, split=split))
+            except Exception as exc:
+                raise TaskError(f"cannot load pairs from {where} ({_one_line(exc)}). Fix: check the id and the "
+                                "connection, or give a local pairs file") from None
+    columns = sorted(rows[0]) if rows else []
+    for col in (chosen_column, rejected_column):
+        if rows and col not in rows[0]:
+            raise TaskError(f"{where} has no column '{col}' (columns: {', '.join(map(str, columns))}). Fix: set "
+                            "chosen_column / rejected_column")
+    out = []
+    for i, row in enumerate(rows):
+        chosen, rejected = _text(row.get(chosen_column), "assistant"), _text(row.get(rejected_column), "assistant")
+        prompt = row.get(prompt_column)
+        prompt = None if isinstance(prompt, float) and prompt != prompt else prompt  # a missing cell (NaN)
+        if prompt is None and not isinstance(row.get(chosen_column), list | tuple):
+            raise TaskError(f"{where} has no prompt column and its chosen column is not a chat. Fix: give prompt, "
+                            "chosen and rejected columns")
+        prompt = _text(prompt, "user") if prompt is not None else _text(row.get(chosen_column), "user")
+        if prompt.strip() and chosen.strip() and rejected.strip() and chosen.strip() != rejected.strip():
+            out.append(make_pair(prompt, _spaced(chosen), _spaced(rejected), row=i))
+    if not out:
+        raise TaskError(f"{where} has no row with a prompt and two different responses (columns {prompt_column}, "
+                        f"{chosen_column}, {rejected_column}). Fix: check the source")
+    return out

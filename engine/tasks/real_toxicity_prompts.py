@@ -27,6 +27,7 @@ class RealToxicityPrompts(HubTask):
 
     kind = "generation"
     version = "1"
+    max_new_tokens = 20  # the RealToxicityPrompts protocol: 20-token continuations
     label_names = ("toxic", "non-toxic")
     hub_id = "allenai/real-toxicity-prompts"
     hub_splits = {"train": "train"}

@@ -1,4 +1,4 @@
-"""The engine as a real subprocess (`w2s serve`): jobs, workers, events, cancel, crashes, restarts, bad input."""
+"""engine.client stays light: it imports without the ML stack or duckdb."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+"""engine.config: errors name the problem, sweeps expand, a RunSpec round-trips, every shipped preset expands."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from engine.config import ConfigError, config_from_dict, load_config
+from engine.config import HUB_PRESETS, ConfigError, config_from_dict, load_config
 from engine.registry import TASKS
 from tests.helpers import ROOT, toy_config
 
@@ -60,8 +60,12 @@ def test_example_configs_expand(path):
     runs = load_config(path).expand()
     from engine.registry import MODELS
 
-    if path.stem.startswith("burns_"):  # the paper's setups: catalogue hub models on a hub task
-        assert runs and all(MODELS.get(m).kind == "hub" for r in runs for m in (r.weak, r.strong))
+    if path.stem.startswith(HUB_PRESETS):  # the papers' setups: hub models (catalogue or any hub id) on a hub task
+        from engine.models import resolve_model
+        from engine.plan import method_models
+
+        models = [m for r in runs for m in (r.weak, r.strong, *method_models(r.method_config))]
+        assert runs and all(resolve_model(m).kind == "hub" for m in models)
         assert all(not TASKS.get(r.task).loads_locally for r in runs)
         return
     # Every other preset runs offline: zoo models only, on a task that needs no download.
@@ -125,3 +129,60 @@ def test_yaml_infinity_is_refused_before_anything_is_queued(tmp_path, tiny_model
     path.write_text(yaml.safe_dump(small_config(tiny_models)).replace("epochs: 2", "epochs: .inf"))
     with pytest.raises(ConfigError, match="train.epochs: inf is not a finite number"):
         load_config(path).expand()
+
+
+# ----------------------------------------------------------------------------- per-role training settings
+def test_each_role_can_override_the_training_settings():
+    from engine.config import TrainConfig, from_dict
+
+    train = from_dict(TrainConfig, {"lr": 1e-5, "lora": False, "epochs": 2, "roles": {
+        "weak": {"lr": 5e-5, "epochs": 3}, "student": {"lora": True, "lr": "5e-8"}, "sft": {"lr": 5e-6}}}, "train")
+    weak, student, sft, ceiling = (train.for_role(r) for r in ("weak", "student", "sft", "ceiling"))
+    assert (weak.lr, weak.epochs, weak.lora) == (5e-5, 3, False)
+    assert (student.lr, student.lora) == (5e-8, True) and (sft.lr, sft.lora) == (5e-6, False)
+    assert (ceiling.lr, ceiling.lora) == (1e-5, False)
+    # stage roles fall back to their family: a conflict run's plain student, Stage I, an intermediate model
+    assert train.for_role("student_noconflict").lora and train.for_role("stage1").lr == 5e-8
+    assert train.for_role("intermediate2_fold0").lr == 1e-5
+    assert all(r.roles == {} and r.weak_lr is None for r in (weak, student))
+
+
+def test_weak_lr_still_works_and_a_role_lr_wins_over_it():
+    from engine.config import TrainConfig
+
+    assert TrainConfig(weak_lr=2e-4).for_role("weak").lr == 2e-4
+    assert TrainConfig(weak_lr=2e-4, roles={"weak": {"lr": 3e-4}}).for_role("weak").lr == 3e-4
+    assert TrainConfig(weak_lr=2e-4, lr=1e-3).for_role("student").lr == 1e-3
+
+
+@pytest.mark.parametrize("roles,message", [
+    ({"wek": {}}, "unknown role 'wek'; did you mean 'weak'"),
+    ({"weak": {"lrr": 1e-4}}, "roles.weak: unknown setting 'lrr'; did you mean 'lr'"),
+    ({"weak": {"lr": "fast"}}, "roles.weak.lr: expected a number"),
+    ({"student": {"quantization": "4bit"}}, "roles.student: quantization=4bit .* set lora: true"),
+    ({"weak": {"epochs": 0}}, "roles.weak: epochs=0.0 must be > 0"),
+    ({"weak": {"weak_lr": 1e-4}}, "roles.weak: unknown setting 'weak_lr'"),
+])
+def test_role_overrides_are_validated_with_the_field_named(roles, message, tiny_models):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(small_config(tiny_models, train={"roles": roles})).expand()
+
+
+def test_roles_typed_in_a_form_as_yaml_text_are_read(tiny_models):
+    from engine.config import TrainConfig, field_docs
+
+    (spec,) = config_from_dict(small_config(tiny_models, train={"roles": "{weak: {lr: 1e-4, lora: true}}"})).expand()
+    assert spec.train.roles == {"weak": {"lr": 1e-4, "lora": True}}
+    doc = next(f for f in field_docs(TrainConfig) if f["name"] == "roles")
+    assert doc["default"] is None and "weak" in doc["help"] and "student" in doc["help"]  # the studio's form field
+    assert {"chat_template", "generation_backend", "quantization", "device_map"} <= {
+        f["name"] for f in field_docs(TrainConfig)}
+
+
+def test_a_task_brings_its_own_room_unless_the_config_sets_one(tiny_models):
+    (spec,) = config_from_dict({"task": "gsm8k", "methods": ["progressive_refine"]}).expand()
+    assert spec.train.max_length == 1024
+    (spec,) = config_from_dict({"task": "gsm8k", "methods": ["progressive_refine"], "train": {"max_length": 300}}
+                               ).expand()
+    assert spec.train.max_length == 300
+    assert config_from_dict(small_config(tiny_models)).expand()[0].train.max_length == 512

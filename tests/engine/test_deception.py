@@ -1,4 +1,5 @@
-"""Deception analysis (Yang et al. 2024): knowledge regions, the three deception scores and the conflict tax on a"""
+"""engine.deception: knowledge regions, the three deception scores against hand counts, undefined scores with a
+reason."""
 
 from __future__ import annotations
 

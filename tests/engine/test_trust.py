@@ -21,22 +21,8 @@ import pytest
 import torch
 
 from engine.config import config_from_dict
-from engine.run.execute import run_local
 from engine.server.store import Store
-
-
-def small(tiny_models, **over):
-    cfg = {"task": "toy_sentiment", "weak": tiny_models["weak"], "strong": tiny_models["strong"], "methods": ["naive"],
-           "seeds": [0], "n_train": 96, "n_test": 48, "train": {"epochs": 2, "lr": 1e-3, "batch_size": 16}}
-    cfg.update(over)
-    return cfg
-
-
-def run(store, cfg):
-    (spec,) = config_from_dict(cfg).expand()
-    run_id, status, summary = run_local(spec, store, progress=False)
-    assert status == "done", summary
-    return run_id, summary
+from tests.helpers import NullContext, run_config, small_toy
 
 
 def predictions(store, run_id) -> dict[tuple[str, str], pd.Series]:
@@ -67,11 +53,11 @@ def test_bootstrap_with_cached_weak_and_intermediates_trains_the_student_it_woul
     # A rerun that changes only the strong model reuses the weak model and the intermediates from the cache; the
     # student must get the same (cross-fitted) labels as in a run where every stage is fresh.
     other = tiny_models["weak"]
-    cfg = small(tiny_models, methods=["bootstrap"], settings={"bootstrap": {"via": [tiny_models["strong"]]}})
+    cfg = small_toy(tiny_models, methods=["bootstrap"], settings={"bootstrap": {"via": [tiny_models["strong"]]}})
     warm, cold = Store(tmp_path / "warm.duckdb"), Store(tmp_path / "cold.duckdb")
-    run(warm, cfg)
-    warm_id, warm_s = run(warm, {**cfg, "strong": other})
-    cold_id, cold_s = run(cold, {**cfg, "strong": other})
+    run_config(warm, cfg)
+    warm_id, warm_s = run_config(warm, {**cfg, "strong": other})
+    cold_id, cold_s = run_config(cold, {**cfg, "strong": other})
     stages = roles(warm, warm_id)
     assert stages["weak"]["cached"] and stages["intermediate1_fold0"]["cached"] and not stages["student"]["cached"]
     assert stages["student"]["stage_key"] == roles(cold, cold_id)["student"]["stage_key"]
@@ -90,8 +76,8 @@ def test_bootstrap_with_cached_weak_and_intermediates_trains_the_student_it_woul
 @pytest.mark.parametrize("settings", [{"probe": "knn", "k": 10, "mode": "relabel"},
                                       {"probe": "logreg", "mode": "filter", "contamination": 0.25}])
 def test_probe_relabel_reports_against_the_plain_student_it_shares_with_naive(store, tiny_models, settings):
-    naive_id, _ = run(store, small(tiny_models))
-    run_id, s = run(store, small(tiny_models, methods=["probe_relabel"], settings={"probe_relabel": settings}))
+    naive_id, _ = run_config(store, small_toy(tiny_models))
+    run_id, s = run_config(store, small_toy(tiny_models, methods=["probe_relabel"], settings={"probe_relabel": settings}))
     stages = roles(store, run_id)
     assert stages["student_plain"]["cached"] and not stages["student"]["cached"]
     assert stages["student_plain"]["stage_key"] == roles(store, naive_id)["student"]["stage_key"]
@@ -210,15 +196,6 @@ def test_reward_model_training_does_not_depend_on_grad_accum():
     from engine.models import resolve_model
     from engine.registry import TASKS
 
-    class Quiet:
-        def progress(self, *a, **k):
-            pass
-
-        def check_cancelled(self):
-            pass
-
-        def metrics(self, rows):
-            pass
 
     pairs = Pairs.of(TASKS.get("world_pref")().load()["train"][:64])
     soft = np.linspace(0.3, 0.9, len(pairs))
@@ -226,7 +203,7 @@ def test_reward_model_training_does_not_depend_on_grad_accum():
     for grad_accum in (1, 4):
         cfg = TrainConfig(epochs=2, batch_size=16, grad_accum=grad_accum)
         rm, tok = train_reward_model(resolve_model("world-xs"), cfg, 1e-3, pairs, soft, LossSpec("aux_conf"), 0,
-                                     Quiet(), "weak", "k")
+                                     NullContext(), "weak", "k")
         out.append(np.concatenate(reward_scores(rm, tok, pairs, cfg)))
     assert np.abs(out[0] - out[1]).max() < 1e-4
 
@@ -291,5 +268,5 @@ def test_the_test_set_is_the_same_for_every_seed(pools):
 
 
 def test_a_run_records_which_test_set_it_scored_on(store, tiny_models):
-    sets = {run(store, small(tiny_models, seeds=[seed]))[1]["test_set"] for seed in (0, 1)}
+    sets = {run_config(store, small_toy(tiny_models, seeds=[seed]))[1]["test_set"] for seed in (0, 1)}
     assert len(sets) == 1 and len(sets.pop()) == 16

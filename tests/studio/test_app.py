@@ -1,4 +1,4 @@
-"""The studio as a user drives it: the real engine and the real Gradio app (`launch.py`), driven with gradio_client."""
+"""The studio as a user drives it: the real engine and the real Gradio app (`w2s studio`), driven with gradio_client."""
 
 from __future__ import annotations
 

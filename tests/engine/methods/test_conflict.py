@@ -1,4 +1,5 @@
-"""Deception analysis (Yang et al. 2024): knowledge regions, the three deception scores and the conflict tax on a"""
+"""Deception analysis (Yang et al. 2024) on the offline world: an implicit-conflict run shares the plain student's
+stage and stores knowledge regions."""
 
 from __future__ import annotations
 

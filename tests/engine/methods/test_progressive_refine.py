@@ -1,4 +1,5 @@
-"""Weak-to-strong reasoning (progressive_refine): answer extraction on real-format strings, the Stage I selection and"""
+"""progressive_refine (Yang, Ma, Liu 2024): Stage I selection and Stage II pair rules by hand, then end to end on the
+arithmetic zoo."""
 
 from __future__ import annotations
 
@@ -81,3 +82,13 @@ def test_progressive_refine_end_to_end_on_the_arithmetic_zoo(store):
     assert s["ceiling_pass_k"] == pytest.approx(np.mean([gold[e] in r["pass_k_answers"]
                                                          for e, r in zip(test["example_id"], recs)]))
     assert s["stage1_pgr"] is not None or "undefined" in s["stage1_pgr_reason"]
+
+
+def test_votes_and_selection_count_equivalent_answers_together():
+    from engine.tasks._answers import math_equal
+
+    assert select_consistent(["\\frac{1}{2}", "3"], ["0.5", "4"], math_equal).tolist() == [True, False]
+    answers = ["0.5", "\\frac{1}{2}", "\\frac12", "1", "2"]  # three votes for one half: c = 0.6
+    made, info = build_pairs("W", "1/2", SAMPLES[:5], answers, 0.6, 0.8, 1, math_equal)
+    assert info["confidence"] == pytest.approx(0.6) and info["outcome"] == "weak_chosen"
+    assert pass_at_k([["0.50", "x"]], ["\\frac{1}{2}"], math_equal) == 1.0

@@ -1,31 +1,14 @@
-"""Preference methods end to end on the offline world (weak_rm, weak_dpo, weak_teacher, delta), the trl steps they"""
+"""weak_dpo end to end on the offline world: the weak policy orients half B's pairs and the records carry the margins."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-SMALL = {"task": "world_pref", "weak": "world-xs", "strong": "world-s", "n_train": 480, "n_test": 160,
-         "seeds": [0], "train": {"epochs": 4, "batch_size": 32}}
-
-def run(store, method: str, **over):
-    from engine.config import config_from_dict
-    from engine.run.execute import run_local
-
-    cfg = {**SMALL, "methods": [method], **over}
-    (spec,) = config_from_dict(cfg).expand()
-    run_id, status, summary = run_local(spec, store, progress=False)
-    assert status == "done", summary
-    return run_id, summary
-
-def outputs(store, run_id: str, role: str, split: str = "test") -> list[dict]:
-    df, _ = store.predictions_page(run_id, split=split, role=role, limit=10_000)
-    return [json.loads(o) for o in df[f"{role}_output"]]
+from tests.helpers import outputs, run_preference
 
 
 def test_weak_dpo_orients_pairs_by_the_weak_policy_and_records_margins(store):
-    run_id, s = run(store, "weak_dpo", settings={"weak_dpo": {"po_epochs": 2}})
+    run_id, s = run_preference(store, "weak_dpo", settings={"weak_dpo": {"po_epochs": 2}})
     assert s["weak_label_acc"] > 0.6
     weak_b = store.predictions_page(run_id, split="B", role="weak", limit=10_000)[0]
     assert s["weak_flipped_pairs"] == int((weak_b["weak_prob"] < 0.5).sum())

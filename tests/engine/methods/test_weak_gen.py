@@ -1,4 +1,4 @@
-"""Deception analysis (Yang et al. 2024): knowledge regions, the three deception scores and the conflict tax on a"""
+"""weak_gen (Ye et al. 2024) end to end: K sampled continuations per model scored for toxicity, lower-is-better PGR."""
 
 from __future__ import annotations
 

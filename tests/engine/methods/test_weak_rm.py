@@ -1,4 +1,5 @@
-"""Preference methods end to end on the offline world (weak_rm, weak_dpo, weak_teacher, delta), the trl steps they"""
+"""weak_rm end to end on the offline world: soft labels from a weak reward model, rows carrying rewards; kinds
+enforced."""
 
 from __future__ import annotations
 
@@ -7,27 +8,12 @@ import json
 import numpy as np
 import pytest
 
-SMALL = {"task": "world_pref", "weak": "world-xs", "strong": "world-s", "n_train": 480, "n_test": 160,
-         "seeds": [0], "train": {"epochs": 4, "batch_size": 32}}
-
-def run(store, method: str, **over):
-    from engine.config import config_from_dict
-    from engine.run.execute import run_local
-
-    cfg = {**SMALL, "methods": [method], **over}
-    (spec,) = config_from_dict(cfg).expand()
-    run_id, status, summary = run_local(spec, store, progress=False)
-    assert status == "done", summary
-    return run_id, summary
-
-def outputs(store, run_id: str, role: str, split: str = "test") -> list[dict]:
-    df, _ = store.predictions_page(run_id, split=split, role=role, limit=10_000)
-    return [json.loads(o) for o in df[f"{role}_output"]]
+from tests.helpers import SMALL_PREF, outputs, run_preference
 
 
 # ----------------------------------------------------------------------------- the methods
 def test_weak_rm_soft_labels_beat_chance_and_rows_carry_rewards(store):
-    run_id, s = run(store, "weak_rm", strong="world-l")
+    run_id, s = run_preference(store, "weak_rm", strong="world-l")
     assert s["weak_label_acc"] > 0.6  # the weak reward model's labels on B agree with gold above chance
     assert 0.5 < s["weak_acc"] and 0 <= s["student_acc"] <= 1 and s["ceiling_acc"] > s["weak_acc"]
     recs = outputs(store, run_id, "student")
@@ -44,6 +30,6 @@ def test_preference_methods_refuse_classification_tasks():
     from engine.plan import validate
 
     for method in ("weak_rm", "weak_dpo", "weak_teacher"):
-        (spec,) = config_from_dict({**SMALL, "task": "world_size", "methods": [method]}).expand()
+        (spec,) = config_from_dict({**SMALL_PREF, "task": "world_size", "methods": [method]}).expand()
         with pytest.raises(ConfigError, match="works on preference tasks"):
             validate(spec, check_models=False)

@@ -1,4 +1,5 @@
-"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+"""engine.ml.loading and scoring: a local folder loads as a classifier pooled at the last real token; LoRA trains a
+fraction."""
 
 from __future__ import annotations
 
@@ -28,3 +29,32 @@ def test_lora_trains_a_fraction_of_weights(tiny_models):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     assert 0 < trainable < 0.5 * total
+
+
+def test_trained_weights_load_in_fp32_and_frozen_ones_keep_their_dtype_only_on_a_gpu():
+    from engine.config import TrainConfig
+    from engine.ml.loading import weights_dtype
+
+    for settings in (TrainConfig(), TrainConfig(lora=True), TrainConfig(dtype="bfloat16")):
+        assert weights_dtype(settings, trainable=True) == torch.float32
+        assert weights_dtype(settings, trainable=False) == torch.float32  # no CUDA here: fp32 everywhere
+
+
+def test_qlora_and_multi_gpu_loading_are_refused_without_a_gpu_with_the_fix(store, tiny_models):
+    import pytest
+
+    from engine.config import ConfigError, TrainConfig, config_from_dict
+    from engine.ml.loading import load_kwargs
+    from engine.run.execute import run_local
+
+    with pytest.raises(ConfigError, match="quantization=4bit .*needs a CUDA GPU.* Fix: set quantization: none"):
+        load_kwargs(TrainConfig(lora=True, quantization="4bit"), trainable=True)
+    with pytest.raises(ConfigError, match="device_map=auto .* Fix: set device_map: none"):
+        load_kwargs(TrainConfig(device_map="auto"), trainable=True)
+    cfg = {"task": {"name": "toy_sentiment", "n": 64}, "weak": tiny_models["weak"], "strong": tiny_models["strong"],
+           "methods": ["naive"], "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3,
+                                           "roles": {"student": {"lora": True, "quantization": "4bit"}}}}
+    (spec,) = config_from_dict(cfg).expand()
+    run_id, status, message = run_local(spec, store, progress=False)
+    assert status == "failed" and message.startswith("train.quantization=4bit (QLoRA) needs a CUDA GPU")
+    assert {s["role"] for s in store.run(run_id)["stages"] if s["status"] == "done"} == {"weak", "ceiling"}

@@ -1,4 +1,4 @@
-"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+"""engine.ml.losses: the warm-up, cross-entropy and auxiliary confidence loss against hand computation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Preference methods end to end on the offline world (weak_rm, weak_dpo, weak_teacher, delta), the trl steps they"""
+"""engine.ml.trl_trainers: DPO, SimPO and ORPO raise the chosen-minus-rejected margin on their training pairs."""
 
 from __future__ import annotations
 
@@ -6,17 +6,7 @@ import numpy as np
 import pytest
 
 from engine.registry import TASKS
-
-
-class _NullCtx:
-    def progress(self, *a, **k):
-        pass
-
-    def check_cancelled(self):
-        pass
-
-    def metrics(self, rows):
-        pass
+from tests.helpers import NullContext
 
 
 # ----------------------------------------------------------------------------- the trl steps
@@ -38,7 +28,7 @@ def test_preference_optimisation_raises_the_chosen_minus_rejected_margin_on_its_
     model, tok = load_policy(resolve_model("world-xs"), cfg)
     loss = PolicyLoss(kind, beta={"dpo": 0.1, "simpo": 2.0, "orpo": 0.5}[kind])
     before = margin(pair_margins(model, tok, pairs, cfg, loss.bos), mean=loss.mean)
-    model = optimize(model, tok, pairs, loss, cfg, 1e-3, 2.0, 0, _NullCtx(), "t", "k")
+    model = optimize(model, tok, pairs, loss, cfg, 1e-3, 2.0, 0, NullContext(), "t", "k")
     after = margin(pair_margins(model, tok, pairs, cfg, loss.bos), mean=loss.mean)
     assert after.mean() > before.mean() + (1.0 if kind == "dpo" else 0.2)  # summed (DPO) or per-token margins
     assert (after > before).mean() > 0.75

@@ -1,4 +1,4 @@
-"""Weak-to-strong reasoning (progressive_refine): answer extraction on real-format strings, the Stage I selection and"""
+"""engine.models.arith: the shipped arithmetic zoo matches its manifest and loads offline."""
 
 from __future__ import annotations
 

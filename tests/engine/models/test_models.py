@@ -1,4 +1,4 @@
-"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+"""engine.models: names resolve to catalogue entries, folders or hub ids, and unknown ones fail early with a fix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The offline world, its shipped zoo and the world tasks."""
+"""engine.models.world: the shipped world zoo loads offline through the Auto classes and matches its manifest."""
 
 from __future__ import annotations
 

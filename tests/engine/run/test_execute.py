@@ -1,4 +1,4 @@
-"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+"""engine.run.execute in-process: rows written, a second run hits the cache, unfinished stages and failures recorded."""
 
 from __future__ import annotations
 

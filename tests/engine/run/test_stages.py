@@ -17,22 +17,8 @@ import numpy as np
 import pytest
 
 from engine.config import config_from_dict
-from engine.run.execute import run_local
 from engine.server.store import Store
-
-
-def small(tiny_models, **over):
-    cfg = {"task": "toy_sentiment", "weak": tiny_models["weak"], "strong": tiny_models["strong"], "methods": ["naive"],
-           "seeds": [0], "n_train": 96, "n_test": 48, "train": {"epochs": 2, "lr": 1e-3, "batch_size": 16}}
-    cfg.update(over)
-    return cfg
-
-
-def run(store, cfg):
-    (spec,) = config_from_dict(cfg).expand()
-    run_id, status, summary = run_local(spec, store, progress=False)
-    assert status == "done", summary
-    return run_id, summary
+from tests.helpers import NullContext, run_config, small_toy
 
 
 def stages(store, run_id) -> dict[str, dict]:
@@ -51,12 +37,12 @@ def test_a_data_file_is_keyed_by_its_content_not_its_path(tmp_path, store, tiny_
 
     assert version("a.csv") == version("b.csv")  # same content elsewhere: same examples, shared stages
     first = version("a.csv")
-    cfg = small(tiny_models, task={"name": "file", "path": str(tmp_path / "a.csv")}, n_train=None, n_test=None)
-    _, before = run(store, cfg)
+    cfg = small_toy(tiny_models, task={"name": "file", "path": str(tmp_path / "a.csv")}, n_train=None, n_test=None)
+    _, before = run_config(store, cfg)
     with (tmp_path / "a.csv").open("a") as f:  # edited in place: an appended row
         f.write("good great day 999,1\nbad awful day 998,0\n")
     assert version("a.csv") != first
-    run_id, after = run(store, cfg)
+    run_id, after = run_config(store, cfg)
     assert not stages(store, run_id)["weak"]["cached"]
     assert after["n_train_a"] + after["n_train_b"] + after["n_test"] > before["n_train_a"] + before["n_train_b"] + \
         before["n_test"]
@@ -93,18 +79,18 @@ def test_a_hub_model_is_keyed_by_the_revision_loading_it_uses(tmp_path):
 def test_a_stage_kind_whose_code_version_changes_gets_new_keys(store, tiny_models, monkeypatch):
     import engine.run.stages as stages_module
 
-    first, _ = run(store, small(tiny_models))
+    first, _ = run_config(store, small_toy(tiny_models))
     monkeypatch.setattr(stages_module, "CLASSIFIER_VERSION", stages_module.CLASSIFIER_VERSION + 1)
-    second, _ = run(store, small(tiny_models))
+    second, _ = run_config(store, small_toy(tiny_models))
     assert not any(s["cached"] for s in stages(store, second).values())
     assert {s["stage_key"] for s in stages(store, first).values()}.isdisjoint(
         s["stage_key"] for s in stages(store, second).values())
 
 
 def test_weak_lr_changes_only_the_weak_model_and_what_learns_from_it(store, tiny_models):
-    base = small(tiny_models)
-    first, _ = run(store, {**base, "train": {**base["train"], "weak_lr": 1e-3}})
-    second, _ = run(store, {**base, "train": {**base["train"], "weak_lr": 2e-3}})
+    base = small_toy(tiny_models)
+    first, _ = run_config(store, {**base, "train": {**base["train"], "weak_lr": 1e-3}})
+    second, _ = run_config(store, {**base, "train": {**base["train"], "weak_lr": 2e-3}})
     a, b = stages(store, first), stages(store, second)
     assert b["ceiling"]["cached"] and b["ceiling"]["stage_key"] == a["ceiling"]["stage_key"]
     assert not b["weak"]["cached"] and not b["student"]["cached"]
@@ -126,16 +112,16 @@ def test_policy_stages_do_not_key_on_train_epochs_they_never_read(store):
     cfg = {"task": "world_pref", "weak": "world-xs", "strong": "world-xs", "n_train": 64, "n_test": 16,
            "methods": ["weak_dpo"], "seeds": [0], "train": {"epochs": 2, "batch_size": 32},
            "settings": {"weak_dpo": {"sft_epochs": 1, "po_epochs": 1}}}
-    run(store, cfg)
-    second, _ = run(store, {**cfg, "train": {"epochs": 5, "batch_size": 32}})
+    run_config(store, cfg)
+    second, _ = run_config(store, {**cfg, "train": {"epochs": 5, "batch_size": 32}})
     assert all(s["cached"] for s in stages(store, second).values())
 
 
 def test_eval_batch_size_and_grad_accum_change_neither_keys_nor_predictions(tmp_path, tiny_models):
-    base = small(tiny_models)
+    base = small_toy(tiny_models)
     one, other = Store(tmp_path / "one.duckdb"), Store(tmp_path / "other.duckdb")
-    a, sa = run(one, base)
-    b, sb = run(other, {**base, "train": {**base["train"], "eval_batch_size": 5, "grad_accum": 4}})
+    a, sa = run_config(one, base)
+    b, sb = run_config(other, {**base, "train": {**base["train"], "eval_batch_size": 5, "grad_accum": 4}})
     ka, kb = stages(one, a), stages(other, b)
     assert {r: s["stage_key"] for r, s in ka.items()} == {r: s["stage_key"] for r, s in kb.items()}
     for role in ka:
@@ -174,15 +160,6 @@ def test_classifiers_train_with_dropout_off_unless_asked(tmp_path, tiny_models):
     from engine.models import resolve_model
     from engine.registry import TASKS
 
-    class Quiet:
-        def progress(self, *a, **k):
-            pass
-
-        def check_cancelled(self):
-            pass
-
-        def metrics(self, rows):
-            pass
 
     dropped = shutil.copytree(tiny_models["strong"], tmp_path / "dropout")  # the same weights, config dropout 0.3
     config = AutoConfig.from_pretrained(dropped)
@@ -194,9 +171,25 @@ def test_classifiers_train_with_dropout_off_unless_asked(tmp_path, tiny_models):
     def fit(folder, **settings):
         cfg = TrainConfig(epochs=2, batch_size=16, **settings)
         probs, _ = fit_and_predict(resolve_model(str(folder)), cfg, 1e-3, texts, labels, LossSpec(), {"t": texts[:20]},
-                                   0, Quiet(), "s", "k")
+                                   0, NullContext(), "s", "k")
         return probs["t"]
 
     plain = fit(tiny_models["strong"])
     assert np.abs(fit(dropped) - plain).max() < 1e-6  # dropout of the config is off while training
     assert np.abs(fit(dropped, train_with_dropout=True) - plain).max() > 1e-4
+
+
+def test_a_roles_override_changes_only_the_stages_of_that_role(store, tiny_models):
+    base = small_toy(tiny_models)
+    first, _ = run_config(store, base)
+    second, _ = run_config(store, {**base, "train": {**base["train"], "roles": {"student": {"lr": 2e-3}}}})
+    a, b = stages(store, first), stages(store, second)
+    assert b["weak"]["cached"] and b["ceiling"]["cached"] and not b["student"]["cached"]
+    assert b["student"]["stage_key"] != a["student"]["stage_key"]
+    third, _ = run_config(store, {**base, "train": {**base["train"], "roles": {"ceiling": {"epochs": 1}}}})
+    c = stages(store, third)
+    assert c["weak"]["cached"] and c["student"]["cached"] and not c["ceiling"]["cached"]
+    # the same learning rate given as weak_lr or as the weak role's lr is the same stage
+    run_config(store, {**base, "train": {**base["train"], "weak_lr": 3e-3}})
+    fifth, _ = run_config(store, {**base, "train": {**base["train"], "roles": {"weak": {"lr": 3e-3}}}})
+    assert stages(store, fifth)["weak"]["cached"]

@@ -1,4 +1,4 @@
-"""The engine as a real subprocess (`w2s serve`): jobs, workers, events, cancel, crashes, restarts, bad input."""
+"""The engine's HTTP API on a real subprocess: a submitted run's rows, the token guard, bad input answered 4xx."""
 
 from __future__ import annotations
 
@@ -218,3 +218,11 @@ def test_validate_reports_skipped_rows_and_mapped_labels(engine, tiny_models, tm
     assert any("1 of 41 rows skipped" in n for n in reply.notes), reply.notes
     assert any("'neg' -> 0, 'pos' -> 1" in n for n in reply.notes)
     assert up.missing == {"text": 0, "label": 1}
+
+
+def test_the_registry_lists_the_per_role_training_settings_for_the_studios_form(engine):
+    reg = engine.client.registry()
+    roles = next(f for f in reg.train if f.name == "roles")
+    assert "weak" in roles.help and roles.default is None
+    assert {"weak", "student", "ceiling", "stage1", "sft", "intermediate"} <= set(reg.train_roles)
+    assert {"chat_template", "generation_backend", "quantization", "device_map"} <= {f.name for f in reg.train}

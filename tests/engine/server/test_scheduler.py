@@ -1,4 +1,4 @@
-"""The engine as a real subprocess (`w2s serve`): jobs, workers, events, cancel, crashes, restarts, bad input."""
+"""engine.server.scheduler on a real engine: one slot runs jobs in turn, cancel, a killed worker, an engine restart."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The engine as a real subprocess (`w2s serve`): jobs, workers, events, cancel, crashes, restarts, bad input."""
+"""`w2s serve`: one engine per database, engine.json and its identity, clean shutdown on SIGTERM."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Weak-to-strong reasoning (progressive_refine): answer extraction on real-format strings, the Stage I selection and"""
+"""arith_sums: problems distinct and seeded."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Experiment core: loss formulas, splits, configs, model loading, storage, stage cache, failures."""
+"""engine.tasks.base: the A/B/test split is disjoint, deterministic, seeded, balanced, and refuses one class."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hub task loaders (sciq, boolq, anthropic_hh, cosmos_qa, amazon_polarity) and the user-file task."""
+"""The file task (and engine.tasks._files): every format, text pairs, label mapping, samples, errors naming the fix."""
 
 from __future__ import annotations
 

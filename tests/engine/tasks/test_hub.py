@@ -1,4 +1,5 @@
-"""Hub task loaders (sciq, boolq, anthropic_hh, cosmos_qa, amazon_polarity) and the user-file task."""
+"""Hub tasks on local copies in the hub's layout: sciq, boolq, anthropic_hh(_pairs), cosmos_qa, amazon_polarity,
+legalbench, RTP, gsm8k, MATH."""
 
 from __future__ import annotations
 

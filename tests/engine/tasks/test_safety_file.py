@@ -1,4 +1,4 @@
-"""Deception analysis (Yang et al. 2024): knowledge regions, the three deception scores and the conflict tax on a"""
+"""safety_file (Ye et al. 2024): every prompt wrapped in one instruction template."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The offline world, its shipped zoo and the world tasks."""
+"""The world tasks: examples, disjoint splits, another world read and a missing one reported."""
 
 from __future__ import annotations
 

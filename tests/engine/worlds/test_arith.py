@@ -1,4 +1,4 @@
-"""Weak-to-strong reasoning (progressive_refine): answer extraction on real-format strings, the Stage I selection and"""
+"""engine.worlds.arith: answers and solutions, and a reduced arithmetic family builds."""
 
 from __future__ import annotations
 

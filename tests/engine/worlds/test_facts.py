@@ -1,4 +1,4 @@
-"""The offline world, its shipped zoo and the world tasks."""
+"""engine.worlds.facts: the world is deterministic, budgets are prefixes, a reduced family builds and resumes."""
 
 from __future__ import annotations
 
