@@ -253,7 +253,12 @@ class Source:
     def examples(self, run_id: str, split: str = "test") -> pd.DataFrame:
         """Every per-example row of a run's split (cached once the run is finished: it cannot change)."""
         key = (run_id, split)
-        run = self.run(run_id)  # first: the engine says whether this visitor may see the run at all
+        if self.visitor is None:  # local mode: the owner may see every run, a kept table needs no request
+            with self._lock:
+                if key in self._examples:
+                    self._examples.move_to_end(key)
+                    return self._examples[key]
+        run = self.run(run_id)  # public mode, first: the engine says whether this visitor may see the run at all
         if run is None:
             raise LookupError(f"no run '{run_id}'; pick one of your runs or a shared one")
         with self._lock:
