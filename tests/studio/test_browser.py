@@ -1,5 +1,6 @@
 """The studio in a real browser (headless Chromium driven by playwright): each tab settles, and every view that
-was wrong in a browser is right: a running run can be picked and stopped while a sweep trains, the deep link
+was wrong in a browser is right: a running run can be picked and stopped while a sweep trains, the header's
+counts follow the engine without a tab switch, the deep link
 opens its run, a preset change reaches the YAML and its download at once, a YAML with an unknown key is refused
 as the CLI refuses it, and half B shows no predictions that do not exist. One studio and one browser per module.
 """
@@ -99,6 +100,23 @@ def test_a_running_run_can_be_picked_and_stopped_while_a_sweep_trains(app, page)
             if app.engine.run(run_id).status in ("queued", "running"):
                 app.engine.cancel(run_id)
         app.engine.wait_for(sweep.run_ids, timeout=60)
+
+
+def test_the_header_counts_follow_the_engine_without_a_tab_switch(app, page):
+    """The header's running / queued counts come from the pulse: a run started and stopped elsewhere (here by the
+    engine client, as the CLI would) shows up and goes away while the page stays on one tab."""
+    idle = "0 running, 0 queued"
+    wait_until(lambda: not app.engine.health().running and not app.engine.health().queued, 60, "an idle engine")
+    visit(page, f"{app.url}/?tab=inspector", "#w2s-engine")
+    assert idle in text_of(page, "#w2s-engine")
+    run_id = app.engine.submit({"name": "pulse", "task": "world_size", "weak": "world-xs", "strong": "world-l",
+                                "methods": ["naive"], "train": {"epochs": 40}}).run_ids[0]
+    try:
+        wait_until(lambda: idle not in text_of(page, "#w2s-engine"), 20, "the header to show the new run")
+    finally:
+        app.engine.cancel(run_id)
+        app.engine.wait_for([run_id], timeout=60)
+    wait_until(lambda: idle in text_of(page, "#w2s-engine"), 20, "the header to show the engine idle again")
 
 
 def test_the_deep_link_opens_its_run_with_the_buttons_it_allows(app, page):
