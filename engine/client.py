@@ -16,19 +16,17 @@ acts for one visitor at a time: `client.as_visitor(token)` sends that visitor's 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from engine import api, paths
+from engine.discovery import EngineInfo, _alive, _same_instance, find_engine, read_engine_file  # noqa: F401
 from engine.paths import data_home
 
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
@@ -42,73 +40,16 @@ class EngineError(RuntimeError):
         self.status = status
 
 
-@dataclass(frozen=True)
-class EngineInfo:
-    url: str
-    token: str
-    pid: int
-    db: str
-    instance: str = ""
-    public: bool = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def read_engine_file(home: str | Path | None = None) -> EngineInfo | None:
-    """engine.json as written, or None when it is missing or damaged (a token that is not plain text, ...)."""
-    path = paths.engine_file(Path(home) if home else None)
-    try:
-        raw = json.loads(path.read_text())
-        info = EngineInfo(str(raw["url"]), str(raw["token"]), int(raw["pid"]), str(raw["db"]),
-                          str(raw.get("instance") or ""), bool(raw.get("public")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", info.token) or not re.fullmatch(r"https?://[\w.\-\[\]:]+", info.url):
-        return None
-    return info
-
-
-def find_engine(home: str | Path | None = None) -> EngineInfo | None:
-    """The engine described by engine.json in the data directory, if that very engine is running: its pid is
-    alive and the process answering at its URL has its instance id (a pid alone may have been reused)."""
-    info = read_engine_file(home)
-    if info is None or not _alive(info.pid):
-        return None
-    return info if _same_instance(info) else None
-
-
-def _same_instance(info: EngineInfo) -> bool:
-    try:
-        resp = httpx.get(f"{info.url}/api/ping", timeout=3.0)
-    except httpx.TimeoutException:
-        return True  # something accepted the connection but is busy: assume it is the engine (DuckDB's lock decides)
-    except httpx.HTTPError:
-        return False  # nothing listens there: the file is stale
-    if resp.status_code == 404 or not info.instance:
-        return _alive(info.pid)  # an engine from before /api/ping, or a file without an instance id
-    try:
-        return resp.json().get("instance") == info.instance
-    except ValueError:
-        return False
-
-
-def connect(home: str | Path | None = None, timeout: float = 30.0) -> EngineClient:
-    """A client for the running engine; EngineError when none is running."""
+def connect(home: str | Path | None = None, timeout: float = 30.0, frames: bool = True) -> EngineClient:
+    """A client for the running engine (EngineError when none runs) whose tables are pandas DataFrames unless
+    `frames` is off: `connect().runs()`, `.sql("SELECT ...")`, `.export(tag="baseline")` (README: Notebooks)."""
     info = find_engine(home)
     if info is None:
         path = paths.engine_file(Path(home) if home else None)
         why = ("it describes an engine that is no longer running, or it is damaged" if path.exists()
                else "there is none")
         raise EngineError(f"no engine running ({path}: {why}); start one with `w2s serve`")
-    return EngineClient(info.url, info.token, timeout=timeout, info=info)
+    return EngineClient(info.url, info.token, timeout=timeout, info=info, frames=frames)
 
 
 def ensure_engine(db: str | Path | None = None, workers: int | None = None, home: str | Path | None = None,
@@ -154,8 +95,9 @@ def _answers(info: EngineInfo) -> bool:
 
 class EngineClient:
     def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None,
-                 visitor: str | None = None, http: httpx.Client | None = None):
+                 visitor: str | None = None, http: httpx.Client | None = None, frames: bool = False):
         self.url, self.info, self.visitor = url.rstrip("/"), info, visitor
+        self.frames = frames  # tables (runs, curves, predictions, sql, exports, weights) as pandas DataFrames
         self._token = token
         self._http = http or httpx.Client(base_url=self.url, timeout=timeout,
                                           headers={api.TOKEN_HEADER: f"Bearer {token}"})
@@ -173,14 +115,15 @@ class EngineClient:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, retry_for: float = 0.0, **kwargs: Any) -> Any:
-        """One request; connection errors are retried for `retry_for` seconds (workers ride out a busy engine)."""
+    def _call(self, method: str, path: str, retry_for: float = 0.0, stream: bool = False, **kwargs: Any) -> Any:
+        """One request; connection errors are retried for `retry_for` seconds (workers ride out a busy engine).
+        The parsed JSON reply, or with `stream` the open response (files: the caller reads and closes it)."""
         deadline, pause = time.monotonic() + retry_for, 0.1
         if self.visitor:
             kwargs["headers"] = {**kwargs.get("headers", {}), api.VISITOR_HEADER: self.visitor}
         while True:
             try:
-                resp = self._http.request(method, path, **kwargs)
+                resp = self._http.send(self._http.build_request(method, path, **kwargs), stream=stream)
                 break
             except RETRYABLE as exc:
                 if time.monotonic() + pause > deadline:
@@ -192,6 +135,9 @@ class EngineClient:
             except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:  # e.g. a token no header can carry
                 raise EngineError(f"cannot send a request to the engine at {self.url}: {exc}") from None
         if resp.status_code >= 400:
+            if stream:
+                resp.read()
+                resp.close()
             try:
                 body = resp.json()
                 detail = body.get("detail", resp.text) if isinstance(body, dict) else resp.text
@@ -202,7 +148,25 @@ class EngineClient:
                           "file does not match the running engine: stop that engine and start it again "
                           "(`w2s serve`)")
             raise EngineError(str(detail), resp.status_code)
-        return resp.json()
+        return resp if stream else resp.json()
+
+    def _file(self, method: str, path: str, dest: str | Path | None = None, **kwargs: Any) -> Any:
+        """A file the engine sends: its bytes, or (with `dest`) written to `dest` chunk by chunk; also the reply's
+        headers. A file being written is removed when the transfer breaks."""
+        resp = self._call(method, path, stream=True, **kwargs)
+        try:
+            if dest is None:
+                return resp.read(), resp.headers
+            with Path(dest).open("wb") as f:
+                for chunk in resp.iter_bytes(1 << 20):
+                    f.write(chunk)
+            return Path(dest), resp.headers
+        except (httpx.HTTPError, OSError) as exc:
+            if dest is not None:
+                Path(dest).unlink(missing_ok=True)
+            raise EngineError(f"the transfer of {path} from {self.url} broke off: {exc}") from None
+        finally:
+            resp.close()
 
     # ---------------------------------------------------------------- engine and registry
     def health(self) -> api.Health:
@@ -245,20 +209,16 @@ class EngineClient:
 
     # ---------------------------------------------------------------- jobs
     def validate(self, config: dict[str, Any], full: bool = True) -> api.ValidateResponse:
-        """Check a config without queueing it (full=False: keys, types and values only, no model or data checks);
-        EngineError (422) names the field and the fix. The reply names existing runs it would repeat."""
+        """Check a config without queueing it (full=False: keys and values only); 422 names the field and the fix."""
         return api.ValidateResponse(**self._call("POST", "/api/validate", json={"config": config},
                                                  params={} if full else {"full": "false"}))
 
     def submit(self, config: dict[str, Any], tags: str | None = None,
                on_duplicate: str = "create") -> api.SubmitResponse:
-        """Queue a config's runs; a run an existing one repeats (same setup and seed) is created, skipped or
-        refused (EngineError 409) as `on_duplicate` says."""
-        body: dict[str, Any] = {"config": config}
-        if tags:
-            body["tags"] = tags
-        if on_duplicate != "create":
-            body["on_duplicate"] = on_duplicate
+        """Queue a config's runs; one that repeats a run (same setup and seed) is created, skipped or refused (409)."""
+        body: dict[str, Any] = {"config": config, "tags": tags or None,
+                                "on_duplicate": None if on_duplicate == "create" else on_duplicate}
+        body = {k: v for k, v in body.items() if v is not None}
         return api.SubmitResponse(**self._call("POST", "/api/runs", json=body))
 
     def delete_run(self, run_id: str, collect: bool = False) -> api.DeleteReply:
@@ -279,10 +239,12 @@ class EngineClient:
     def runs(self, status: str | None = None, task: str | None = None, method: str | None = None,
              limit: int = 500, configs: bool = False) -> api.Table:
         """Runs, newest first, with headline metrics and config_key (configs=True: each run's config too)."""
-        params: dict[str, Any] = {k: v for k, v in {"status": status, "task": task, "method": method}.items() if v}
-        if configs:
-            params["configs"] = "true"
-        return api.Table(**self._call("GET", "/api/runs", params={**params, "limit": limit}))
+        params = {k: v for k, v in {"status": status, "task": task, "method": method,
+                                    "configs": "true" if configs else None}.items() if v}
+        return self._table(api.Table(**self._call("GET", "/api/runs", params={**params, "limit": limit})))
+
+    def _table(self, table: api.Table) -> Any:
+        return _frame(table) if self.frames else table
 
     def run(self, run_id: str, curves: bool = False, log: bool = False) -> api.Run:
         """One run (with curves=True / log=True also its training curves / log tail, in the same request)."""
@@ -296,20 +258,18 @@ class EngineClient:
         return self._call("GET", f"/api/runs/{run_id}/metrics")["metrics"]
 
     def curves(self, run_id: str) -> api.Table:
-        return api.Table(**self._call("GET", f"/api/runs/{run_id}/curves"))
+        return self._table(api.Table(**self._call("GET", f"/api/runs/{run_id}/curves")))
 
     def predictions(self, run_id: str, split: str = "test", role: str | None = None, quadrant: str | None = None,
                     limit: int = 100, offset: int = 0, region: str | None = None, deception: bool = False,
                     search: str | None = None, order: str | None = None, compare: str | None = None,
                     disagree: bool = False, counts: bool = False) -> api.Page:
-        """A page of a run's per-example rows (filters, search and order applied by the engine); with
-        counts=True the reply's `counts` holds the split's quadrant / region counts too."""
-        params: dict[str, Any] = {"split": split, "limit": limit, "offset": offset}
-        params.update({k: v for k, v in {"role": role, "quadrant": quadrant, "region": region, "search": search,
-                                         "order": order, "compare": compare}.items() if v})
-        params.update({k: "true" for k, v in {"deception": deception, "disagree": disagree, "counts": counts}.items()
-                       if v})
-        return api.Page(**self._call("GET", f"/api/runs/{run_id}/predictions", params=params))
+        """A page of a run's rows, filtered, searched and ordered by the engine (counts=True: the grids' counts)."""
+        flags = {"deception": deception, "disagree": disagree, "counts": counts}
+        params = {k: v for k, v in {"role": role, "quadrant": quadrant, "region": region, "search": search,
+                                    "order": order, "compare": compare}.items() if v}
+        params.update({"split": split, "limit": limit, "offset": offset, **{k: "true" for k, v in flags.items() if v}})
+        return self._table(api.Page(**self._call("GET", f"/api/runs/{run_id}/predictions", params=params)))
 
     def wait(self, since: int = 0, timeout: float = 25.0, run_id: str | None = None) -> int:
         """Block until something (about `run_id`, if given) changed after `since`, or `timeout` s; the new version."""
@@ -332,6 +292,56 @@ class EngineClient:
                                   f"{', '.join(r.id for r in runs if r.status not in api.TERMINAL)}")
             version = self.wait(version, timeout=min(25.0, left))
 
+    # ---------------------------------------------------------------- the researcher's toolbox (engine.server.toolbox)
+    def sql(self, query: str, limit: int = 10_000, timeout: float = 30.0, format: str | None = None) -> Any:
+        """Run one read-only SELECT / EXPLAIN: an api.SqlResult (format json), Parquet or Arrow-stream bytes, or
+        with `frames` a DataFrame; `truncated` (files: schema metadata w2s.truncated) says more rows matched."""
+        fmt = format or ("parquet" if self.frames else "json")
+        body = {"sql": query, "limit": limit, "timeout": timeout, "format": fmt}
+        if fmt == "json":
+            return api.SqlResult(**self._call("POST", "/api/sql", json=body, timeout=timeout + 30))
+        data = self._file("POST", "/api/sql", json=body, timeout=timeout + 30)[0]
+        return _parquet(data) if self.frames and format is None else data
+
+    def export(self, what: str = "runs", format: str | None = None, **filters: Any) -> Any:
+        """`what` = runs (one row per run: config.* and metric columns) or predictions (one row per prediction,
+        every role and split) of the runs matching `filters` (status, task, method, sweep, tag, run=[ids]):
+        Parquet or CSV bytes, an api.Table (format json), or with `frames` a DataFrame."""
+        fmt = format or "parquet"
+        params = {k: v for k, v in {**filters, "format": fmt}.items() if v not in (None, "", [], ())}
+        if fmt == "json":
+            return self._table(api.Table(**self._call("GET", f"/api/export/{what}", params=params, timeout=600)))
+        data = self._file("GET", f"/api/export/{what}", params=params, timeout=600)[0]
+        return _parquet(data) if self.frames and format is None else data
+
+    def weights(self, run_id: str) -> api.Table:
+        """Each role of a run: its kept weights (kind, bytes, folder) or why there are none."""
+        return self._table(api.Table(**self._call("GET", f"/api/runs/{run_id}/weights")))
+
+    def download_weights(self, run_id: str, role: str, dest: str | Path) -> Path:
+        """The role's kept Hugging Face folder, unpacked under `dest` as <run>-<role>/; its path."""
+        import tarfile
+
+        tar = Path(dest) / f".{run_id}-{role}.tar"
+        tar.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._file("GET", f"/api/runs/{run_id}/weights/{role}/download", tar, timeout=600)
+            with tarfile.open(tar) as archive:
+                archive.extractall(dest, filter="data")  # "data": no absolute paths, links out of dest or devices
+        finally:
+            tar.unlink(missing_ok=True)
+        return Path(dest) / f"{run_id}-{role}"
+
+    def snapshot(self, dest: str | Path) -> Path:
+        """A consistent copy of the engine's database written to `dest` (a DuckDB file any process can open)."""
+        return self._file("POST", "/api/snapshot", dest, timeout=600)[0]
+
+    def gc(self, older_than_days: float | None = None, runs: list[str] | None = None, everything: bool = False,
+           dry_run: bool = False) -> api.GcReply:
+        """Remove kept weights on the engine (see engine.server.weights.collect)."""
+        body = {"older_than_days": older_than_days, "runs": list(runs or []), "all": everything, "dry_run": dry_run}
+        return api.GcReply(**self._call("POST", "/api/gc", json=body, timeout=600))
+
     # ---------------------------------------------------------------- what workers call
     def post_events(self, run_id: str, attempt: str, seq: int, events: list[dict[str, Any]]) -> api.EventReply:
         body = {"attempt": attempt, "seq": seq, "events": events}
@@ -340,3 +350,18 @@ class EngineClient:
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
         reply = api.StageLookup(**self._call("GET", f"/api/stages/{key}", retry_for=15.0))
         return reply.predictions if reply.found else None
+
+
+
+def _frame(table: api.Table) -> Any:
+    import pandas as pd  # only here: the client itself imports without pandas
+
+    return pd.DataFrame({c: table.data.get(c, []) for c in table.columns}, columns=list(table.columns))
+
+
+def _parquet(data: bytes) -> Any:
+    import io
+
+    import pandas as pd
+
+    return pd.read_parquet(io.BytesIO(data))

@@ -226,6 +226,18 @@ class Source:
         out = self.client.log(run_id)
         return str(getattr(out, "text", out) or "")
 
+    def export_runs(self, run_ids: list[str], fmt: str, folder: Any) -> str:
+        """A zip in `folder` with runs.<fmt> (one row per run: config.* and metric columns) and predictions.<fmt>
+        (every prediction of every role and split) of `run_ids`, as the engine exports them; its path."""
+        import zipfile
+        from pathlib import Path
+
+        path = Path(folder) / f"w2s-runs-{len(run_ids)}.zip"
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for what in ("runs", "predictions"):
+                archive.writestr(f"{what}.{fmt}", self.client.export(what, fmt, run=list(run_ids)))
+        return str(path)
+
     def cancel(self, run_id: str) -> Any:
         return self.client.cancel(run_id)
 

@@ -179,6 +179,42 @@ class StudioProcess:
         self.log.close()
 
 
+def fake_run(store, method: str = "naive", seed: int = 0, tags: str | None = None, task: str = "toy_sentiment",
+             n_test: int = 4, keys: dict[str, str] | None = None, keep: dict | None = None) -> tuple[str, dict[str, str]]:
+    """A finished run written through the store's events, without training: examples, a weak / ceiling / student
+    stage each with test predictions, run-level metrics. `keys` names the stage keys (shared keys = a cached stage),
+    `keep` maps a role to its kept-weights record. Returns (run id, {role: stage key})."""
+    import uuid
+
+    spec = {"name": "fake", "task": task, "weak": "w", "strong": "s", "method": method, "seed": seed,
+            "train": {"epochs": 2.0, "keep_weights": bool(keep)}, "method_config": {"aux_coef": 0.5}}
+    run_id = store.create_run(spec, status="running", tags=tags)
+    ids = [f"e{i}" for i in range(n_test)]
+    store.handle({"type": "run_info", "run_id": run_id, "task_version": f"{task}@1", "split_key": "sk",
+                  "versions": {}})
+    store.handle({"type": "examples", "run_id": run_id, "task_version": f"{task}@1", "split_key": "sk", "examples": {
+        "id": ids, "source": [task] * n_test, "text": [f"text {i}" for i in ids], "gold": [i % 2 for i in range(n_test)],
+        "meta": ["{}"] * n_test, "split": ["test"] * n_test}})
+    keys = dict(keys or {})
+    for k, role in enumerate(("weak", "ceiling", "student")):
+        key = keys.setdefault(role, uuid.uuid4().hex[:24])
+        if store.stage_lookup(key) is not None:
+            store.handle({"type": "stage_cached", "run_id": run_id, "key": key, "role": role})
+            continue
+        store.handle({"type": "stage_start", "run_id": run_id, "key": key, "role": role, "kind": "classifier",
+                      "model": "m", "config": {}})
+        if keep and role in keep:
+            store.handle({"type": "weights_saved", "run_id": run_id, "key": key, "role": role, **keep[role]})
+        probs = [round((0.2 + 0.1 * k + 0.15 * i) % 1, 3) for i in range(n_test)]
+        store.handle({"type": "stage_done", "run_id": run_id, "key": key, "seconds": 1.0, "predictions": {
+            "test": {"id": ids, "prob": probs, "gold": [i % 2 for i in range(n_test)]}}})
+    store.handle({"type": "metrics", "run_id": run_id, "rows": [
+        {"name": "pgr", "value": 0.5 + seed / 10}, {"name": "student_acc", "value": 0.75},
+        {"name": "pgr_reason", "value": "ok"}, {"name": "seed", "value": float(seed)}]})
+    store.set_status(run_id, "done")
+    return run_id, keys
+
+
 def run_config(store, cfg: dict):
     """Run the one run `cfg` expands to in this process on `store`; (run id, summary), asserting it finished."""
     from engine.config import config_from_dict

@@ -41,7 +41,8 @@ def oom_message(what: str, model: str, batch_size: int) -> str:
 def training_args(config_cls: type, cfg: Any, lr: float, epochs: float, seed: int, out_dir: str, n_rows: int,
                   **extra: Any) -> Any:
     """`config_cls` (TrainingArguments or a trl config) with the run's optimiser settings: micro-batches of
-    batch_size / grad_accum, schedule, warm-up, weight decay, ~50 log points, no checkpoints or reporting."""
+    batch_size / grad_accum, schedule, warm-up, weight decay, ~50 log points, no checkpoints, the trackers of
+    `report_to` (engine.ml.trackers names their runs)."""
     import torch
 
     from engine.ml.loading import mixed_precision
@@ -51,7 +52,8 @@ def training_args(config_cls: type, cfg: Any, lr: float, epochs: float, seed: in
         output_dir=out_dir, per_device_train_batch_size=cfg.batch_size // cfg.grad_accum,
         gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=epochs, learning_rate=lr,
         lr_scheduler_type=cfg.lr_schedule, warmup_steps=cfg.warmup_frac, weight_decay=cfg.weight_decay,
-        logging_steps=max(1, int(steps) // 50), save_strategy="no", report_to="none", disable_tqdm=True, seed=seed,
+        logging_steps=max(1, int(steps) // 50), save_strategy="no",
+        report_to=list(getattr(cfg, "report_to", None) or []) or "none", disable_tqdm=True, seed=seed,
         data_seed=seed, use_cpu=not torch.cuda.is_available(), dataloader_pin_memory=False,
         **mixed_precision(cfg), **extra)
 
@@ -101,6 +103,8 @@ def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: s
     """Build the trainer quietly, train with progress and curves, and turn out-of-memory into a clear error."""
     from transformers import PrinterCallback
 
+    from engine.ml.trackers import tracking
+
     try:
         with quiet(), warnings.catch_warnings():
             # transformers 5 deprecates names trl still calls (is_gradient_checkpointing, ...): noise in every log.
@@ -108,7 +112,7 @@ def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: s
             trainer = trainer_factory()
         trainer.remove_callback(PrinterCallback)  # progress and curves go through the run context instead
         trainer.add_callback(context_callback(ctx, stage, stage_key, phase, prefix))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), tracking(trainer, ctx, stage, stage_key, phase):
             warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
             trainer.train_output = trainer.train()  # its metrics: train_runtime, train_samples_per_second
     except Exception as exc:

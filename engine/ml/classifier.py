@@ -140,6 +140,10 @@ def fit_and_predict(spec: Any, cfg: Any, lr: float, texts: list[str], p1: np.nda
                 if is_oom(exc):
                     raise ResourceError(oom_message("labelling with", spec.name, cfg.eval_batch_size)) from None
                 raise
+        if getattr(cfg, "keep_weights", False):
+            from engine.ml.weights import keep
+
+            keep(trainer.model, tok, ctx, stage_key, stage, spec.source)  # the model that labelled the splits
     # train_samples_per_second and train_trainable_fp32 are reported by train_with_progress, as for every trainer
     facts = {"truncated": float(truncated), "train_seconds": float(result.metrics.get("train_runtime", 0.0))}
     del model, trainer

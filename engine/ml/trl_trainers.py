@@ -10,7 +10,7 @@ weights in fp32, engine.ml.loading): SFTTrainer on prompt/completion pairs, DPOT
 `sigmoid_norm` = length-normalised DPO) with the reference log-probs precomputed from the in-memory policy,
 the experimental CPOTrainer for SimPO, and RewardTrainer with a soft-label loss (SoftRewardTrainer). Every
 trainer gets the CPU-safe settings (no bf16 autocast or activation checkpointing on CPU, one thread, no
-checkpoints, no reporting) and streams progress and curves to the run context. torch, transformers and trl
+checkpoints, the run's trackers) and streams progress and curves to the run context. torch, transformers and trl
 are imported inside functions: importing this module stays light.
 """
 

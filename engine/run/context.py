@@ -23,6 +23,8 @@ class RunContext:
 
     def __init__(self, run_id: str):
         self.run_id = run_id
+        self.spec: Any = None          # the RunSpec being executed (execute sets it): trackers name runs after it
+        self.tags: str | None = None   # the run's tags (the worker reads them from the engine)
         self._bars: dict[str, Any] = {}
         self._started: dict[str, float] = {}
         self.tally: dict[str, float] = {}  # counts the stage in progress adds up (engine.run.stages: its facts)
@@ -75,6 +77,20 @@ class RunContext:
 
     def stage_cached(self, key: str, role: str) -> None:
         self.emit({"type": "stage_cached", "run_id": self.run_id, "key": key, "role": role})
+        train = getattr(self.spec, "train", None)
+        train = train.for_role(role) if train is not None else None  # a role may set its own (train.roles)
+        if train is not None and train.report_to:
+            from engine.ml.trackers import reused
+
+            reused(self, role, key, train.report_to)  # a marker in each tracker, not a second copy of the curves
+        if train is not None and train.keep_weights:
+            self.log(f"{role}: stage {key} came from the cache, so it was not trained now: its weights are there "
+                     "only if the run that trained it kept them (`w2s weights RUN` says which)")
+
+    def weights_saved(self, key: str, role: str, path: str, size: int, kind: str, files: int) -> None:
+        """A stage's trained model (kind model) or LoRA adapter (kind adapter) kept as a Hugging Face folder."""
+        self.emit({"type": "weights_saved", "run_id": self.run_id, "key": key, "role": role, "path": path,
+                   "bytes": size, "kind": kind, "files": files})
 
     def stage_done(self, key: str, predictions: dict[str, dict[str, list]], seconds: float) -> None:
         self.emit({"type": "stage_done", "run_id": self.run_id, "key": key, "predictions": predictions,

@@ -37,6 +37,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     from engine.run.stages import Experiment
 
     set_threads()
+    ctx.spec = spec  # trackers and kept weights name what they write after the run
     # The spec was validated when it was submitted (models resolve, data loads); only the cheap structural check
     # is repeated here, so a worker never re-fetches hub configs it was already shown to reach.
     validate(spec, check_models=False, check_data=False)

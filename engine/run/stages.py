@@ -45,9 +45,10 @@ from engine.tasks.base import Example, Splits, files_digest
 STAGE_FORMAT = 2  # 2: rows keep their order, keys name the training rows, content-hashed models, per-kind versions
 CLASSIFIER_VERSION = 2  # 2: trainable weights in fp32 whatever the checkpoint's dtype
 # Training settings no stage key holds: the learning rate a stage uses is keyed instead of `lr` / `weak_lr`, the
-# role overrides are keyed resolved (train_identity), and labelling batches change no output (sampling draws per
-# example, engine.ml.generation.generate).
-UNKEYED = ("eval_batch_size", "lr", "weak_lr", "roles")
+# role overrides are keyed resolved (train_identity), labelling batches change no output (sampling draws per
+# example, engine.ml.generation.generate), and trackers and kept weights only record what a stage computed (a stage
+# trained with keep_weights is the same computation).
+UNKEYED = ("eval_batch_size", "lr", "weak_lr", "roles", "report_to", "keep_weights")
 # Settings only policies read (chat template, generation backend): not in a classifier's or reward model's key.
 POLICY_ONLY = ("chat_template", "generation_backend")
 

@@ -89,7 +89,8 @@ def run_worker(client: EngineClient, run_id: str) -> int:
     ctx = RemoteContext(client, run_id)
     signal.signal(signal.SIGTERM, lambda *_: setattr(ctx, "stop_requested", True))
     try:
-        spec = spec_from_dict(client.run(run_id).config or {})
+        run = client.run(run_id)
+        spec, ctx.tags = spec_from_dict(run.config or {}), run.tags
         print(f"worker pid {os.getpid()}: run {run_id}: {spec.method} seed {spec.seed} on {spec.task}, "
               f"{spec.weak} -> {spec.strong}", flush=True)
         summary = execute(spec, ctx)

@@ -62,6 +62,14 @@ MIGRATIONS = [
         PRIMARY KEY (name, owner)
     );
     """,
+    # 5: kept weights (train.keep_weights): one Hugging Face folder per stage key, the stage's key unchanged by
+    # keeping them; `w2s gc` deletes folders and rows.
+    """
+    CREATE TABLE IF NOT EXISTS weights (
+        stage_key VARCHAR PRIMARY KEY, path VARCHAR, bytes BIGINT, files INTEGER, kind VARCHAR, run_id VARCHAR,
+        role VARCHAR, created TIMESTAMP
+    );
+    """,
 ]
 
 

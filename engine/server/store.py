@@ -253,6 +253,16 @@ class Store(Queries):
 
         self._write(write)
 
+    def _on_weights_saved(self, run_id: str, key: str, role: str, path: str, bytes: int, kind: str,
+                          files: int) -> None:
+        """A stage's kept weights (engine.ml.weights.keep); shown only once the stage is done."""
+        def write(con):
+            con.execute("DELETE FROM weights WHERE stage_key = ?", [key])
+            con.execute("INSERT INTO weights VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [key, path, int(bytes), int(files), kind, run_id, role, now()])
+
+        self._write(write)
+
     def _on_stage_failed(self, run_id: str, key: str, error: str) -> None:
         self._write(lambda con: con.execute(
             "UPDATE stages SET status = 'failed', finished = ?, error = ? WHERE key = ?", [now(), error, key]))

@@ -1,5 +1,6 @@
 """Runs tab: every run the engine knows, with the settings that differ between them as columns, grouped by setup on
-demand; the selected run's live stages, curves (several runs overlaid), log, config diff, Stop, Requeue, Delete.
+demand, an export of the listed runs; the selected run's live stages, curves (several runs overlaid), log, config
+diff, Stop, Requeue, Delete.
 
 State always comes from the engine: closing the browser or restarting the studio changes nothing. A fast timer
 (1.5 s) polls only while some run is queued or running (studio.app's pulse wakes it when a run starts elsewhere).
@@ -20,7 +21,18 @@ import pandas as pd
 
 from engine import api
 from studio import plots, setups
-from studio.common import Handler, duration, is_num, notice, progress_html, run_id_of, run_label, run_title, when
+from studio.common import (
+    Handler,
+    duration,
+    export_dir,
+    is_num,
+    notice,
+    progress_html,
+    run_id_of,
+    run_label,
+    run_title,
+    when,
+)
 from studio.plots_compare import overlay_curves
 from studio.source import Source, frame, message
 
@@ -81,6 +93,9 @@ def build(source: Source) -> RunsTab:
         group_f = gr.Checkbox(False, label="Group by setup", info="One row per config minus seed", min_width=150,
                               elem_id="runs-group")
         refresh_btn = gr.Button("Refresh", size="sm", scale=0, min_width=100)
+        export_fmt = gr.Dropdown(["parquet", "csv"], value="parquet", label="Export as", scale=0, min_width=110)
+        export_btn = gr.Button("Export listed runs", size="sm", scale=0, min_width=150)
+    export_file = gr.File(label="Runs and their predictions (zip)", visible=False, height=60)
     table = gr.Dataframe(pd.DataFrame(columns=HEAD + TAIL), label="Runs (click a row to follow it)", interactive=False,
                          max_height=330, elem_id="runs-table", wrap=False)
     with gr.Row(equal_height=False):
@@ -225,6 +240,17 @@ def build(source: Source) -> RunsTab:
         return (notice(f"Run {run_id} deleted ({reply.get('stages', 0)} stage(s), {reply.get('predictions', 0):,} "
                        f"prediction rows removed{kept}).", "info"), gr.update(value=None), gr.update(visible=False))
 
+    def export(status: str, task: str, method: str, tag: str, fmt: str):
+        """The listed runs as a zip of runs.<fmt> (one row per run) and predictions.<fmt> (every role and split)."""
+        df = fetch(status, task, method, tag)
+        if df.empty:
+            return gr.update(value=None, visible=False), notice("No runs listed: nothing to export.", "info")
+        try:
+            path = source.export_runs(list(df["id"]), fmt, export_dir())
+        except Exception as exc:
+            return gr.update(value=None, visible=False), notice(message(exc))
+        return gr.update(value=path, visible=True), notice(f"Exported {len(df)} run(s) as {fmt}.", "info")
+
     def pick_row(evt: gr.SelectData):
         row = evt.row_value or []
         return row[0] if row else gr.skip()
@@ -252,6 +278,8 @@ def build(source: Source) -> RunsTab:
                                                                    api_visibility="private")
     tags_btn.click(save_tags, [run_pick, tags_box], action, api_name="save_tags").then(
         runs_table, filters, table_h.outputs, api_visibility="private")
+    export_btn.click(export, [status_f, task_f, method_f, tag_f, export_fmt], [export_file, action],
+                     api_name="export_runs")
     requeue_btn.click(requeue, run_pick, [action, fast], api_name="requeue").then(
         runs_table, filters, table_h.outputs, api_visibility="private")
     delete_btn.click(lambda: gr.update(visible=True), None, confirm_box, api_visibility="private", queue=False)
