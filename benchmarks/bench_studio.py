@@ -8,7 +8,9 @@
    seconds), then each Inspector interaction through the app's own endpoint, as the browser calls it:
    first open (one page and the grids' counts from the engine), a 2x2 cell, a text search, a sort, the next
    page, the CSV export of the filtered slice, a comparison with a second run on the same examples, and the
-   confidence scatter with the rates-by-attribute figure (the only view that reads the whole split).
+   confidence scatter with the rates-by-attribute figure (the only view that reads the whole split); then the
+   training-dynamics views (the run stores its default evaluation points): the data map of every test example,
+   one example's trajectory, and the Results tab's dynamics section.
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ def main() -> None:
     assert all(r.status == "done" for r in runs), [r.error for r in runs]
     n_test = engine.metrics(ids[0])["n_test"]
     print(f"two runs with {n_test:,.0f} test examples each trained in {time.perf_counter() - t0:.0f} s")
+    points = engine.dynamics(ids[0]).data
+    print(f"training dynamics stored: {len(set(points['checkpoint']))} evaluation points per stage, "
+          f"{sum(points['n']):,} rows for the first run")
 
     app = Client(f"http://127.0.0.1:{port}", verbose=False)
     run, other = ids
@@ -115,6 +120,9 @@ def main() -> None:
         ("compare with a second run (first time)", lambda: inspect(other_id=other)),
         ("scatter and rates by attribute (whole split, first time)",
          lambda: app.predict(run, "test", "all", "", api_name="/rates_by_attribute")),
+        ("data map of the run (training dynamics)", lambda: app.predict(run, "test", api_name="/cartography")),
+        ("one example's trajectory", lambda: app.predict(run, out[2]["data"][0][0], api_name="/trajectory")),
+        ("Results: training dynamics and seed statistics", lambda: app.predict(run, api_name="/dynamics")),
     ]
     worst = first
     for label, fn in steps:

@@ -241,6 +241,12 @@ class StageLookup(BaseModel):
     predictions: dict[str, dict[str, list[Any]]] | None = None
 
 
+class StageDynamics(BaseModel):
+    found: bool
+    dynamics: dict[str, list[Any]] | None = Field(default=None, description="Columns checkpoint, step, epoch, split, "
+                                                                            "id, prob in the order written.")
+
+
 class WaitReply(BaseModel):
     version: int = Field(description="Pass it back as `since` to wait for the next change.")
     changed: bool

@@ -27,6 +27,7 @@ import httpx
 
 from engine import api, paths
 from engine.discovery import EngineInfo, _alive, _same_instance, find_engine, read_engine_file  # noqa: F401
+from engine.analyses_client import AnalysesClient
 from engine.paths import data_home
 
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
@@ -93,7 +94,7 @@ def _answers(info: EngineInfo) -> bool:
         return False
 
 
-class EngineClient:
+class EngineClient(AnalysesClient):
     def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None,
                  visitor: str | None = None, http: httpx.Client | None = None, frames: bool = False):
         self.url, self.info, self.visitor = url.rstrip("/"), info, visitor
@@ -350,7 +351,6 @@ class EngineClient:
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
         reply = api.StageLookup(**self._call("GET", f"/api/stages/{key}", retry_for=15.0))
         return reply.predictions if reply.found else None
-
 
 
 def _frame(table: api.Table) -> Any:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.fields import FIELD_KINDS, NOT_SETUP, config_key, field_docs, field_kind  # noqa: F401 (their old home)
+from engine.dynamics import DynamicsSettings, check_settings
 from engine.registry import METHODS, TASKS, tracker_names
 from engine.roles import check_overrides, did_you_mean, role_family
 
@@ -77,7 +78,7 @@ class ModelSettings:
 
 
 @dataclass
-class TrainConfig(ModelSettings):
+class TrainConfig(ModelSettings, DynamicsSettings):
     """Finetuning settings shared by every stage of a run (weak, ceiling, student)."""
 
     epochs: float = field(default=2.0, metadata={"help": "Passes over the training half (Burns et al.: 2) for classifiers "
@@ -110,6 +111,7 @@ class TrainConfig(ModelSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_settings(self)  # checkpoints, val_frac, select, generative_epochs
         if self.epochs <= 0:
             raise ValueError(f"epochs={self.epochs} must be > 0")
         if self.batch_size < 1 or self.eval_batch_size < 1:

@@ -9,7 +9,7 @@ Standard library only: the client, the CLI and the studio's engine handshake imp
 
 | variable | what it sets | default |
 |---|---|---|
-| W2S_HOME | data directory (database, engine.json, logs, uploads) | ~/.w2s |
+| W2S_HOME | data directory (database, engine.json, logs, uploads, stage weights) | ~/.w2s |
 | W2S_ZOO_DIR | offline world zoo weights | <assets>/zoo |
 | W2S_ARITH_DIR | arithmetic zoo weights | <assets>/zoo/arith |
 | W2S_THREADS | torch intra-op threads per worker | 1 |
@@ -59,6 +59,11 @@ def run_log(run_id: str, home: Path | None = None) -> Path:
 def uploads_dir(home: Path | None = None) -> Path:
     """Uploaded data files, readable by the engine's workers."""
     return (home or data_home()) / "uploads"
+
+
+def stage_models_dir(home: Path | None = None) -> Path:
+    """Weights a stage produces for later stages (the generatively finetuned strong model), one folder per stage key."""
+    return (home or data_home()) / "models"
 
 
 def weights_dir(home: Path | None = None) -> Path:

@@ -5,6 +5,7 @@
     reader.run("r1a2b3")                  # dict: the run's row, its stages and live progress (None if absent)
     reader.metrics("r1a2b3")              # {name: value}
     reader.predictions("r1a2b3", split="test", limit=100, offset=0)   # (DataFrame page, total rows)
+    reader.seed_stats("pgr"); reader.compare("naive", "aux_conf")     # statistics across seeds (engine.comparison)
 
 DuckDB admits one process per file, so while an engine runs it is the only way in (`EngineReader`, over HTTP);
 without one the CLI opens the file directly (`StoreReader`). Both answer with the same shapes.
@@ -30,6 +31,10 @@ class Reader(Protocol):
 
     def predictions(self, run_id: str, split: str = "test", limit: int = 100, offset: int = 0,
                     **filters: Any) -> tuple[Any, int]: ...
+
+    def seed_stats(self, metric: str = "pgr", task: str | None = None) -> Any: ...
+
+    def compare(self, a: str, b: str | None = None, metric: str = "pgr", task: str | None = None) -> Any: ...
 
     def sql(self, query: str, limit: int = 10_000, timeout: float = 30.0) -> tuple[Any, bool]: ...
 
@@ -80,6 +85,18 @@ class EngineReader:
 
         page = self._call(self.client.predictions, run_id, split=split, limit=limit, offset=offset, **filters)
         return pd.DataFrame(page.data, columns=page.columns), page.total
+
+    def seed_stats(self, metric="pgr", task=None):
+        import pandas as pd
+
+        table = self._call(self.client.seed_stats, metric, task)
+        return pd.DataFrame(table.data, columns=table.columns)
+
+    def compare(self, a, b=None, metric="pgr", task=None):
+        import pandas as pd
+
+        table = self._call(self.client.compare, a, b, metric, task)
+        return pd.DataFrame(table.data, columns=table.columns)
 
     def sql(self, query, limit=10_000, timeout=30.0):
         import io
@@ -145,6 +162,16 @@ class StoreReader:
 
     def predictions(self, run_id, split="test", limit=100, offset=0, **filters):
         return self.store.predictions_page(run_id, split, limit=limit, offset=offset, **filters)
+
+    def seed_stats(self, metric="pgr", task=None):
+        from engine.comparison import seed_table
+
+        return seed_table(self.store.seed_values(metric, task))
+
+    def compare(self, a, b=None, metric="pgr", task=None):
+        from engine.comparison import compare_table
+
+        return compare_table(self.store.seed_values(metric, task), a, b)
 
     def sql(self, query, limit=10_000, timeout=30.0):
         from engine.server.sql import SqlError, run_sql

@@ -244,6 +244,22 @@ class Source:
     def requeue(self, run_id: str) -> Any:
         return self.client.requeue(run_id)
 
+    # ------------------------------------------------------------------ training dynamics and seed statistics
+    def dynamics(self, run_id: str) -> pd.DataFrame:
+        return frame(self.client.dynamics(run_id))
+
+    def trajectory(self, run_id: str, example_id: str) -> pd.DataFrame:
+        return frame(self.client.trajectory(run_id, example_id))
+
+    def cartography(self, run_id: str, split: str = "test") -> pd.DataFrame:
+        return frame(self.client.cartography(run_id, split=split))
+
+    def seed_stats(self, metric: str = "pgr", task: str | None = None) -> pd.DataFrame:
+        return frame(self.client.seed_stats(metric, task or None))
+
+    def compare(self, a: str, b: str | None = None, metric: str = "pgr", task: str | None = None) -> pd.DataFrame:
+        return frame(self.client.compare(a, b or None, metric, task or None))
+
     # ------------------------------------------------------------------ per-example outputs
     def page(self, run_id: str, split: str = "test", quadrant: str | None = None, offset: int = 0,
              limit: int = 200, **filters: Any) -> tuple[pd.DataFrame, int]:

@@ -28,9 +28,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import experiments, jobs, results, studio, toolbox, verify
+from engine.cli import experiments, jobs, results, stats, studio, toolbox, verify
 
-GROUPS = (experiments, jobs, results, verify, studio, toolbox)  # each has add_commands(subparsers)
+GROUPS = (experiments, jobs, results, stats, verify, studio, toolbox)  # each has add_commands(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:

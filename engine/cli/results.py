@@ -1,12 +1,13 @@
 """Commands that read results, through the engine when one holds the database, else from the file:
-`w2s runs`, `w2s show`, `w2s export` (engine.reading; many runs at once: engine.cli.toolbox.export_many)."""
+`w2s runs`, `w2s show` (with its setup's statistics across seeds), `w2s export` (engine.reading; many runs at
+once: engine.cli.toolbox.export_many)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from engine.cli._format import DB_HELP, fail, table
+from engine.cli._format import DB_HELP, fail, fmt, table
 from engine.cli.toolbox import add_export_filters
 
 
@@ -40,6 +41,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         reader = _reader(args)
         run = reader.run(args.run)
         metrics = reader.metrics(args.run) if run is not None else {}
+        seeds = reader.seed_stats("pgr", run["task"]) if run is not None and run["status"] == "done" else None
     except ReadError as exc:
         return fail(str(exc))
     if run is None:
@@ -59,6 +61,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     if metrics:
         print("\nmetrics")
         print(table([[k, v] for k, v in metrics.items()], ["name", "value"]))
+    mine = None if seeds is None else next((r for r in seeds.itertuples() if run["id"] in r.runs.split(",")), None)
+    if mine is not None:
+        print(f"\nPGR across the seeds of this setup ({mine.seeds}): n {mine.n}, mean {fmt(mine.mean)} "
+              f"[{fmt(mine.mean_ci_low)}, {fmt(mine.mean_ci_high)}] (95% t interval), median {fmt(mine.median)}"
+              + (f" [{fmt(mine.median_ci_low)}, {fmt(mine.median_ci_high)}] ({fmt(mine.median_ci_coverage)} "
+                 "order-statistic interval)" if fmt(mine.median_ci_low) != "-" else
+                 " (too few seeds for a median interval)")
+              + (f"; {mine.n_undefined} undefined" if mine.n_undefined else ""))
     return 0
 
 

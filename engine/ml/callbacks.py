@@ -7,7 +7,8 @@
 transformers' Trainer and every trl trainer get the same optimiser settings from `training_args` (and the
 CPU-safe defaults trl lacks: its configs default to bf16 autocast and activation checkpointing, ~10x slower on a
 CPU), and the same `ContextCallback`, which streams progress with ETA and curves to the run context and stops on
-cancellation. torch and transformers are imported inside functions.
+cancellation. `evaluation_callback` is the hook that evaluates a model at evenly spaced steps (training dynamics,
+engine.ml.classifier). torch and transformers are imported inside functions.
 """
 
 from __future__ import annotations
@@ -78,6 +79,28 @@ def context_callback(ctx: Any, stage: str, stage_key: str, phase: str, prefix: s
     return ContextCallback()
 
 
+def evaluation_callback(points: int, evaluate: Any) -> Any:
+    """A TrainerCallback that calls `evaluate(model, step, epoch, last)` at `points` optimizer steps evenly spaced
+    over the run (engine.dynamics.checkpoint_steps), the last after the final step: the training-dynamics hook.
+    Evaluating between steps changes nothing the training sees (no gradients, no random draws; Trainer puts the
+    model back in train mode at the next step)."""
+    from transformers import TrainerCallback
+
+    from engine.dynamics import checkpoint_steps
+
+    class EvaluationCallback(TrainerCallback):
+        steps: list[int] = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.steps = checkpoint_steps(state.max_steps, points)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in self.steps:
+                evaluate(model, state.global_step, float(state.epoch or 0.0), state.global_step == self.steps[-1])
+
+    return EvaluationCallback()
+
+
 @contextlib.contextmanager
 def quiet():
     """No progress bars from datasets' map and trl's reference pass: progress goes through the run context."""
@@ -99,8 +122,9 @@ def quiet():
 
 
 def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: str, phase: str, prefix: str,
-                        what: str, model_name: str, batch_size: int) -> Any:
-    """Build the trainer quietly, train with progress and curves, and turn out-of-memory into a clear error."""
+                        what: str, model_name: str, batch_size: int, callbacks: tuple[Any, ...] = ()) -> Any:
+    """Build the trainer quietly, train with progress and curves (and any further `callbacks`, e.g. the
+    evaluation hook), and turn out-of-memory into a clear error."""
     from transformers import PrinterCallback
 
     from engine.ml.trackers import tracking
@@ -112,6 +136,8 @@ def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: s
             trainer = trainer_factory()
         trainer.remove_callback(PrinterCallback)  # progress and curves go through the run context instead
         trainer.add_callback(context_callback(ctx, stage, stage_key, phase, prefix))
+        for callback in callbacks:
+            trainer.add_callback(callback)
         with warnings.catch_warnings(), tracking(trainer, ctx, stage, stage_key, phase):
             warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
             trainer.train_output = trainer.train()  # its metrics: train_runtime, train_samples_per_second

@@ -36,8 +36,18 @@ class RunContext:
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
         raise NotImplementedError
 
+    def dynamics_lookup(self, key: str) -> dict[str, list] | None:
+        """A finished stage's evaluation points (engine.server.analyses.AnalysisQueries.dynamics_lookup)."""
+        raise NotImplementedError
+
     def cancelled(self) -> bool:
         return False
+
+    def models_dir(self) -> Any:
+        """Where stages that produce weights for later stages keep them (a folder per stage key)."""
+        from engine import paths
+
+        return paths.stage_models_dir()
 
     # ---------------------------------------------------------------- what methods call
     def check_cancelled(self) -> None:
@@ -96,6 +106,12 @@ class RunContext:
         self.emit({"type": "stage_done", "run_id": self.run_id, "key": key, "predictions": predictions,
                    "seconds": seconds})
 
+    def stage_dynamics(self, key: str, checkpoint: int, step: int, epoch: float,
+                       predictions: dict[str, dict[str, list]]) -> None:
+        """One evaluation point of a running stage: {split: {id, prob}} after optimizer step `step`."""
+        self.emit({"type": "stage_dynamics", "run_id": self.run_id, "key": key, "checkpoint": checkpoint,
+                   "step": step, "epoch": epoch, "predictions": predictions})
+
     def stage_failed(self, key: str, error: str) -> None:
         self.emit({"type": "stage_failed", "run_id": self.run_id, "key": key, "error": error})
 
@@ -125,6 +141,12 @@ class LocalContext(RunContext):
 
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
         return self.store.stage_lookup(key)
+
+    def dynamics_lookup(self, key: str) -> dict[str, list] | None:
+        return self.store.dynamics_lookup(key)
+
+    def models_dir(self) -> Any:
+        return self.store.path.parent / "models"  # beside the database this context writes to
 
     def on_progress(self, stage: str, step: int, total: int, unit: str, eta: float | None) -> None:
         if not self.show_progress:

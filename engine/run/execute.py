@@ -34,6 +34,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     import json
 
     from engine.ml.loading import set_threads
+    from engine.run.generative import generative_finetune
     from engine.run.stages import Experiment
 
     set_threads()
@@ -54,6 +55,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     # What the split left out (repeated ids, training rows also in test, balancing): the studio reports them.
     ctx.metrics([{"name": f"dropped_{why}", "value": n} for why, n in splits.dropped.items()])
     exp = Experiment(spec, ctx, splits, task_version, skey)
+    generative_finetune(exp)  # a no-op unless train.generative_epochs > 0
     return METHODS.get(spec.method)().run(exp, spec.method_config)
 
 

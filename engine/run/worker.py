@@ -61,6 +61,10 @@ class RemoteContext(RunContext):
         self.flush()
         return self.client.stage_lookup(key)
 
+    def dynamics_lookup(self, key: str) -> dict[str, list] | None:
+        self.flush()
+        return self.client.stage_dynamics(key)
+
     def cancelled(self) -> bool:
         return self.stop_requested
 

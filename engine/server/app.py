@@ -7,8 +7,9 @@ Every request must carry `Authorization: Bearer <token>` (token in $W2S_HOME/eng
 of a public studio, one run's worker) and every run-scoped route checks that the caller may see or control it.
 Routers: engine (ping, health, policy, visitors, owner login, shutdown), registry (and presets), data (uploads),
 jobs (validate, submit, cancel, requeue), runs (list, one run, tags, public, log, long-poll), results (metrics,
-curves, per-example predictions), workers (events, the stage cache) and the toolbox (SQL, snapshot, exports, kept
-weights: engine.server.toolbox). Request and reply types are in engine.api, so /docs documents them.
+curves, per-example predictions), analyses (training dynamics, statistics across seeds: engine.server.analyses_api),
+workers (events, the stage cache) and the toolbox (SQL, snapshot, exports, kept weights: engine.server.toolbox).
+Request and reply types are in engine.api, so /docs documents them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from engine import api
+from engine.server.analyses_api import analyses_router
 from engine.server.auth import Caller, Guard, caller_of, need_owner
 from engine.server.engine import Engine, as_table, clean, json_response
 from engine.server.scheduler import log_tail
@@ -377,7 +379,8 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
         return JSONResponse({"detail": f"engine error: {type(exc).__name__}: {exc}"}, status_code=500)
 
     for router in (engine_router(engine, app), registry_router(engine), data_router(engine), jobs_router(engine),
-                   runs_router(engine), results_router(engine), workers_router(engine), toolbox_router(engine)):
+                   runs_router(engine), results_router(engine), analyses_router(engine), workers_router(engine),
+                   toolbox_router(engine)):
         app.include_router(router)
     app.add_middleware(Guard, engine=engine)
     app.add_middleware(CountRequests, engine=engine)

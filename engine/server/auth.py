@@ -28,10 +28,11 @@ from fastapi.responses import JSONResponse
 from engine import api
 
 OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/api/ping"}
-# What a worker's token reaches: its run's config and its events, and the stage cache.
+# What a worker's token reaches: its run's config and its events, and the stage cache (predictions and dynamics).
 WORKER_ROUTES = (("GET", re.compile(r"^/api/runs/(?P<run>[\w-]+)$")),
                  ("POST", re.compile(r"^/api/runs/(?P<run>[\w-]+)/events$")),
-                 ("GET", re.compile(r"^/api/stages/[\w-]+$")))
+                 ("GET", re.compile(r"^/api/stages/[\w-]+$")),
+                 ("GET", re.compile(r"^/api/stages/[\w-]+/dynamics$")))
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,15 @@ MIGRATIONS = [
         role VARCHAR, created TIMESTAMP
     );
     """,
+    # 6: training dynamics. Every classifier stage's p(1) on its training rows and on each split it labels, at each
+    # evaluation point (checkpoint 0, 1, ...; the optimizer step and epoch it was taken at), written as training
+    # goes and kept with the stage like its predictions; `position` is the row's place in what the stage wrote.
+    """
+    CREATE TABLE IF NOT EXISTS dynamics (
+        stage_key VARCHAR, split VARCHAR, example_id VARCHAR, checkpoint INTEGER, step INTEGER, epoch DOUBLE,
+        prob DOUBLE, position INTEGER, PRIMARY KEY (stage_key, split, checkpoint, example_id)
+    );
+    """,
 ]
 
 

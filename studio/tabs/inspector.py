@@ -23,6 +23,7 @@ from studio.common import Handler, csv_file, esc, notice, run_id_of, run_label
 from studio.plots import empty_figure
 from studio.plots_compare import numeric_attributes, rates_by_attribute
 from studio.source import Source, message
+from studio.tabs import dynamics
 from studio.tabs.inspector_view import (
     ALL,
     CLICK_JS,
@@ -92,6 +93,8 @@ def build(source: Source) -> InspectorTab:
                                     elem_id="inspector-attribute",
                                     info="A numeric attribute of the examples' metadata.")
             rates = gr.Plot(label="Weak errors fixed / imitated", elem_id="inspector-rates")
+
+    dynamics.inspector_section(source, run_pick, split_pick, table)  # trajectory and data map: its own events
 
     # ---------------------------------------------------------------- handlers
     def query(run_id: str, other_id: str, split: str, quad: str, region_pick: str, text: str, order: str,

@@ -24,6 +24,7 @@ from studio import plots, setups
 from studio import plots_deception as dplots
 from studio.common import Handler, csv_file, esc, headline, metrics_table, notice, run_id_of, run_label
 from studio.source import Source, frame, message
+from studio.tabs import dynamics
 from studio.trust import run_warnings
 
 ALL = "all"
@@ -109,6 +110,7 @@ def build(source: Source) -> dict[str, Any]:
             with gr.Column(min_width=360):
                 tax_plot = gr.Plot(label="Conflict tax", elem_id="results-tax")
                 tax_csv = gr.DownloadButton("CSV", size="sm", value=None)
+    dynamics.results_section(source, run_pick)  # wires its own events on the run picker
     gr.Markdown("### Across runs", elem_classes=["w2s-section"])
     with gr.Row(equal_height=True):
         task_f = gr.Dropdown([ALL, *[t["name"] for t in registry["tasks"]]], value=ALL, label="Task")
