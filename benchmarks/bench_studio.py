@@ -6,8 +6,9 @@
    already running, and from nothing (the engine is started too);
 2. a real run with 10,000 test examples (the generated toy task, tiny fresh models, so it trains in
    seconds), then each Inspector interaction through the app's own endpoint, as the browser calls it:
-   first open (fetches every row from the engine), a 2x2 cell, a text search, a sort, the next page,
-   the CSV export of the filtered slice, and a comparison with a second run on the same examples; then the
+   first open (one page and the grids' counts from the engine), a 2x2 cell, a text search, a sort, the next
+   page, the CSV export of the filtered slice, a comparison with a second run on the same examples, and the
+   confidence scatter with the rates-by-attribute figure (the only view that reads the whole split); then the
    training-dynamics views (the run stores its default evaluation points): the data map of every test example,
    one example's trajectory, and the Results tab's dynamics section.
 """
@@ -107,7 +108,7 @@ def main() -> None:
 
     first, out = timed(lambda: inspect(), repeat=1)
     rows = len(out[2]["data"])
-    print(f"Inspector, first open of the run ({n_test:,.0f} examples fetched from the engine): {first * 1000:.0f} ms "
+    print(f"Inspector, first open of the run ({n_test:,.0f} examples, one page fetched): {first * 1000:.0f} ms "
           f"({rows} rows on the page)")
     steps = [
         ("2x2 cell 'student imitated'", lambda: inspect("student_imitated")),
@@ -117,6 +118,8 @@ def main() -> None:
         ("export the filtered slice (CSV)", lambda: app.predict(run, "", "test", "student_fixed", "all", "", "example id",
                                                                 False, api_name="/export_slice")),
         ("compare with a second run (first time)", lambda: inspect(other_id=other)),
+        ("scatter and rates by attribute (whole split, first time)",
+         lambda: app.predict(run, "test", "all", "", api_name="/rates_by_attribute")),
         ("data map of the run (training dynamics)", lambda: app.predict(run, "test", api_name="/cartography")),
         ("one example's trajectory", lambda: app.predict(run, out[2]["data"][0][0], api_name="/trajectory")),
         ("Results: training dynamics and seed statistics", lambda: app.predict(run, api_name="/dynamics")),

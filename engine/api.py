@@ -87,9 +87,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+OnDuplicate = Literal["create", "skip", "refuse"]
+
+
 class SubmitRequest(Strict):
     config: dict[str, Any] = Field(description="The experiment config, as in the YAML/JSON the CLI takes.")
     tags: str | None = Field(default=None, description="Free text stored with each run.")
+    on_duplicate: OnDuplicate = Field(default="create", description="A run whose setup and seed an existing run "
+                                      "(queued, running or done) already has: create it anyway, skip it, or refuse "
+                                      "the whole submit (409).")
 
 
 class PublicRequest(Strict):
@@ -104,18 +110,42 @@ class TagsRequest(Strict):
     tags: str | None = Field(description="Free text stored with the run (comma-separated words by convention).")
 
 
+class Duplicate(BaseModel):
+    """An existing run with the same setup (config_key) and seed as one a config asks for."""
+
+    run_id: str
+    status: RunStatus
+    method: str | None = None
+    seed: int | None = None
+    config_key: str
+
+
 class ValidateResponse(BaseModel):
     ok: bool = True
     runs: int = Field(description="How many runs the config expands to (methods x seeds).")
     specs: list[dict[str, Any]] = Field(description="Each run's fully resolved settings.")
     notes: list[str] = Field(default_factory=list, description="What loading the data did: rows skipped, labels "
                                                                "mapped.")
+    config_keys: list[str] = Field(default_factory=list, description="Each run's setup identity (config minus seed "
+                                                                     "and name), in the order of specs.")
+    duplicates: list[Duplicate] = Field(default_factory=list, description="Queued, running or done runs that "
+                                        "already have one of these setups and seeds.")
 
 
 class SubmitResponse(BaseModel):
-    sweep: str
+    sweep: str | None = Field(description="None when every run was skipped as a duplicate.")
     run_ids: list[str]
     notes: list[str] = Field(default_factory=list)
+    duplicates: list[Duplicate] = Field(default_factory=list, description="Existing runs of the same setup and "
+                                        "seed: created again (on_duplicate=create) or skipped.")
+    skipped: int = 0
+
+
+class DeleteReply(BaseModel):
+    run_id: str
+    runs: int
+    stages: int = Field(description="Stages removed with it (collect=true: those no other run uses).")
+    predictions: int = Field(description="Prediction rows removed with those stages.")
 
 
 class Progress(BaseModel):
@@ -125,6 +155,14 @@ class Progress(BaseModel):
     unit: str = "step"
     eta: float | None = Field(default=None, description="Seconds left in this stage, from the rate so far.")
     updated: float = Field(description="Engine clock (unix seconds) when it arrived.")
+
+
+class Table(BaseModel):
+    columns: list[str]
+    data: dict[str, list[Any]]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row)) for row in zip(*(self.data[c] for c in self.columns))]
 
 
 class Run(BaseModel):
@@ -149,20 +187,29 @@ class Run(BaseModel):
     stages: list[dict[str, Any]] = Field(default_factory=list)
     worker_pid: int | None = None
     progress: Progress | None = None
+    config_key: str | None = Field(default=None, description="The run's setup: its config minus seed and name.")
+    curves: Table | None = Field(default=None, description="With curves=true: its training curves.")
+    log: str | None = Field(default=None, description="With log=true: the end of its worker log.")
 
 
-class Table(BaseModel):
-    columns: list[str]
-    data: dict[str, list[Any]]
+class Counts(BaseModel):
+    """The Inspector's grids for a run's split, computed by the engine in one statement."""
 
-    def records(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row)) for row in zip(*(self.data[c] for c in self.columns))]
+    total: int = Field(description="Rows of the split (whatever the filters).")
+    scored: int = Field(default=0, description="Rows with both a weak and a student prediction: the 2x2's total.")
+    predicted: dict[str, int] = Field(default_factory=dict, description="Rows each model (weak, student, ceiling) "
+                                      "predicted on this split.")
+    quadrants: dict[str, int] = Field(default_factory=dict, description="Rows per weak-vs-student quadrant.")
+    regions: dict[str, int] = Field(default_factory=dict, description="Rows per knowledge region (weak x ceiling).")
+    deception: int | None = Field(default=None, description="Deception cases: W_uk ∩ S_k and the student wrong.")
+    compared: int | None = Field(default=None, description="Rows the compared run's student also predicted.")
 
 
 class Page(Table):
     total: int = Field(description="Rows matching the filters (all pages).")
     offset: int
     limit: int
+    counts: Counts | None = Field(default=None, description="With counts=true: the split's grid counts.")
 
 
 class Metrics(BaseModel):
@@ -214,9 +261,19 @@ class WaitReply(BaseModel):
     changed: bool
 
 
+FieldKind = Literal["bool", "int", "float", "str", "choice", "list", "mapping", "any"]
+
+
 class FieldDoc(BaseModel):
+    """One setting of a config dataclass, typed so a form can be built without parsing type strings."""
+
     name: str
-    type: str
+    kind: FieldKind = Field(description="The widget family: bool, int, float, str, choice (one of `choices`), "
+                                        "list (of `item`), mapping or any.")
+    optional: bool = Field(default=False, description="None (empty) is allowed and means 'use the default rule'.")
+    choices: list[Any] | None = Field(default=None, description="The allowed values of a choice field.")
+    item: FieldKind | None = Field(default=None, description="The kind of a list field's items.")
+    type: str = Field(default="", description="The annotation as written in the dataclass (for docs only).")
     default: Any = None
     help: str = ""
 
@@ -272,6 +329,8 @@ class Health(BaseModel):
     running: list[str]
     queued: int
     version: int
+    requests: int = Field(default=0, description="API requests answered since the engine started.")
+    statements: int = Field(default=0, description="Read statements run on the database since it started.")
     instance: str = ""
     public: bool = False
 

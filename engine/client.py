@@ -16,19 +16,17 @@ acts for one visitor at a time: `client.as_visitor(token)` sends that visitor's 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from engine import api, paths
+from engine.discovery import EngineInfo, _alive, _same_instance, find_engine, read_engine_file  # noqa: F401
 from engine.analyses_client import AnalysesClient
 from engine.paths import data_home
 
@@ -41,64 +39,6 @@ class EngineError(RuntimeError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    url: str
-    token: str
-    pid: int
-    db: str
-    instance: str = ""
-    public: bool = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def read_engine_file(home: str | Path | None = None) -> EngineInfo | None:
-    """engine.json as written, or None when it is missing or damaged (a token that is not plain text, ...)."""
-    path = paths.engine_file(Path(home) if home else None)
-    try:
-        raw = json.loads(path.read_text())
-        info = EngineInfo(str(raw["url"]), str(raw["token"]), int(raw["pid"]), str(raw["db"]),
-                          str(raw.get("instance") or ""), bool(raw.get("public")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", info.token) or not re.fullmatch(r"https?://[\w.\-\[\]:]+", info.url):
-        return None
-    return info
-
-
-def find_engine(home: str | Path | None = None) -> EngineInfo | None:
-    """The engine described by engine.json in the data directory, if that very engine is running: its pid is
-    alive and the process answering at its URL has its instance id (a pid alone may have been reused)."""
-    info = read_engine_file(home)
-    if info is None or not _alive(info.pid):
-        return None
-    return info if _same_instance(info) else None
-
-
-def _same_instance(info: EngineInfo) -> bool:
-    try:
-        resp = httpx.get(f"{info.url}/api/ping", timeout=3.0)
-    except httpx.TimeoutException:
-        return True  # something accepted the connection but is busy: assume it is the engine (DuckDB's lock decides)
-    except httpx.HTTPError:
-        return False  # nothing listens there: the file is stale
-    if resp.status_code == 404 or not info.instance:
-        return _alive(info.pid)  # an engine from before /api/ping, or a file without an instance id
-    try:
-        return resp.json().get("instance") == info.instance
-    except ValueError:
-        return False
 
 
 def connect(home: str | Path | None = None, timeout: float = 30.0, frames: bool = True) -> EngineClient:
@@ -273,15 +213,23 @@ class EngineClient(AnalysesClient):
         self._call("POST", "/api/shutdown")
 
     # ---------------------------------------------------------------- jobs
-    def validate(self, config: dict[str, Any]) -> api.ValidateResponse:
-        """Check a config without queueing it; EngineError (422) names the field and the fix."""
-        return api.ValidateResponse(**self._call("POST", "/api/validate", json={"config": config}))
+    def validate(self, config: dict[str, Any], full: bool = True) -> api.ValidateResponse:
+        """Check a config without queueing it (full=False: keys and values only); 422 names the field and the fix."""
+        return api.ValidateResponse(**self._call("POST", "/api/validate", json={"config": config},
+                                                 params={} if full else {"full": "false"}))
 
-    def submit(self, config: dict[str, Any], tags: str | None = None) -> api.SubmitResponse:
-        body: dict[str, Any] = {"config": config}
-        if tags:
-            body["tags"] = tags
+    def submit(self, config: dict[str, Any], tags: str | None = None,
+               on_duplicate: str = "create") -> api.SubmitResponse:
+        """Queue a config's runs; one that repeats a run (same setup and seed) is created, skipped or refused (409)."""
+        body: dict[str, Any] = {"config": config, "tags": tags or None,
+                                "on_duplicate": None if on_duplicate == "create" else on_duplicate}
+        body = {k: v for k, v in body.items() if v is not None}
         return api.SubmitResponse(**self._call("POST", "/api/runs", json=body))
+
+    def delete_run(self, run_id: str, collect: bool = False) -> api.DeleteReply:
+        """Delete a finished run; with `collect` also the stages no other run uses (EngineError 409 while active)."""
+        return api.DeleteReply(**self._call("DELETE", f"/api/runs/{run_id}",
+                                            params={"stages": "collect" if collect else "keep"}))
 
     def set_tags(self, run_id: str, tags: str | None) -> api.Run:
         return api.Run(**self._call("PUT", f"/api/runs/{run_id}/tags", json={"tags": tags}))
@@ -294,15 +242,19 @@ class EngineClient(AnalysesClient):
 
     # ---------------------------------------------------------------- runs and results
     def runs(self, status: str | None = None, task: str | None = None, method: str | None = None,
-             limit: int = 500) -> api.Table:
-        params = {k: v for k, v in {"status": status, "task": task, "method": method}.items() if v}
+             limit: int = 500, configs: bool = False) -> api.Table:
+        """Runs, newest first, with headline metrics and config_key (configs=True: each run's config too)."""
+        params = {k: v for k, v in {"status": status, "task": task, "method": method,
+                                    "configs": "true" if configs else None}.items() if v}
         return self._table(api.Table(**self._call("GET", "/api/runs", params={**params, "limit": limit})))
 
     def _table(self, table: api.Table) -> Any:
         return _frame(table) if self.frames else table
 
-    def run(self, run_id: str, retry_for: float = 0.0) -> api.Run:
-        return api.Run(**self._call("GET", f"/api/runs/{run_id}", retry_for=retry_for))
+    def run(self, run_id: str, curves: bool = False, log: bool = False, retry_for: float = 0.0) -> api.Run:
+        """One run (with curves=True / log=True also its training curves / log tail, in the same request)."""
+        params = {k: "true" for k, v in {"curves": curves, "log": log}.items() if v}
+        return api.Run(**self._call("GET", f"/api/runs/{run_id}", params=params, retry_for=retry_for))
 
     def log(self, run_id: str, max_bytes: int = 8000) -> str:
         return self._call("GET", f"/api/runs/{run_id}/log", params={"max_bytes": max_bytes})["text"]
@@ -314,11 +266,14 @@ class EngineClient(AnalysesClient):
         return self._table(api.Table(**self._call("GET", f"/api/runs/{run_id}/curves")))
 
     def predictions(self, run_id: str, split: str = "test", role: str | None = None, quadrant: str | None = None,
-                    limit: int = 100, offset: int = 0, region: str | None = None, deception: bool = False) -> api.Page:
-        params: dict[str, Any] = {"split": split, "limit": limit, "offset": offset}
-        params.update({k: v for k, v in {"role": role, "quadrant": quadrant, "region": region}.items() if v})
-        if deception:
-            params["deception"] = "true"
+                    limit: int = 100, offset: int = 0, region: str | None = None, deception: bool = False,
+                    search: str | None = None, order: str | None = None, compare: str | None = None,
+                    disagree: bool = False, counts: bool = False) -> api.Page:
+        """A page of a run's rows, filtered, searched and ordered by the engine (counts=True: the grids' counts)."""
+        flags = {"deception": deception, "disagree": disagree, "counts": counts}
+        params = {k: v for k, v in {"role": role, "quadrant": quadrant, "region": region, "search": search,
+                                    "order": order, "compare": compare}.items() if v}
+        params.update({"split": split, "limit": limit, "offset": offset, **{k: "true" for k, v in flags.items() if v}})
         return self._table(api.Page(**self._call("GET", f"/api/runs/{run_id}/predictions", params=params)))
 
     def wait(self, since: int = 0, timeout: float = 25.0, run_id: str | None = None) -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.presets import HUB_PRESETS, preset_path, presets  # noqa: F401 (engine.config.presets is public)
+from engine.fields import FIELD_KINDS, NOT_SETUP, config_key, field_docs, field_kind  # noqa: F401 (their old home)
 from engine.dynamics import DynamicsSettings, check_settings
 from engine.registry import METHODS, TASKS, tracker_names
 from engine.roles import check_overrides, did_you_mean, role_family
@@ -375,18 +376,6 @@ def load_config(path: str | Path) -> ExperimentConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     return config_from_dict(data or {})
-
-
-def field_docs(cls: type) -> list[dict[str, Any]]:
-    """Field name, type, default and help of a config dataclass (docs tables and studio forms)."""
-    rows = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        rows.append({"name": f.name, "type": str(hints[f.name]).replace("typing.", ""), "default": default,
-                     "help": f.metadata.get("help", "")})
-    return rows
 
 
 def spec_from_dict(data: dict[str, Any]) -> Any:

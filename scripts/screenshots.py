@@ -39,12 +39,12 @@ CONFIG = {
 # Wait until this JavaScript expression is true before taking each tab's picture.
 READY = {
     "experiment": "document.querySelector('#exp-task input') && document.querySelector('#exp-task input').value",
-    "runs": "document.querySelectorAll('#runs-table tbody tr').length > 0 && "
+    "runs": "document.querySelectorAll('#runs-table [role=gridcell]').length > 0 && "
             "document.querySelector('#runs-curves .js-plotly-plot')",
     "results": "document.querySelector('#results-ladder .js-plotly-plot') && "
                "document.querySelector('#results-calibration .js-plotly-plot') && "
                "document.querySelector('#results-cards .w2s-card')",
-    "inspector": "document.querySelectorAll('#inspector-table tbody tr').length > 0 && "
+    "inspector": "document.querySelectorAll('#inspector-table [role=gridcell]').length > 0 && "
                  "document.querySelector('#inspector-heatmap .w2s-q')",
 }
 # Close-ups: (name, tab, JavaScript run first (a click), ready expression, elements whose union is captured).

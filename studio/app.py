@@ -9,6 +9,12 @@
 imports neither torch nor duckdb and starts in seconds. URLs take `?tab=runs|results|inspector` and
 `?run=<id>` to open a tab on a given run (shareable links, screenshots). Against an engine in public mode the
 app acts for one visitor per browser (studio.session) and gains the owner's login panel.
+
+Each tab's `build(source)` returns a small dataclass of named components and `Handler`s (studio.common), and this
+module links them by name: a run picked in one tab becomes the current run, and a tab shows it when it is opened
+(so a click on a run loads only what is on screen). A pulse (every 5 s, one health request) keeps the header's
+running / queued counts live, wakes the Runs tab's fast poll when a run starts anywhere, and refreshes the
+across-runs figures and the run pickers when a run finishes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from studio.tabs import experiment, inspector, results, runs
 
 CSS = Path(__file__).resolve().parent / "static" / "studio.css"
 TABS = {"experiment": "Experiment", "runs": "Runs", "results": "Results", "inspector": "Inspector"}
+PULSE = 5.0
 
 
 def theme() -> gr.themes.Base:
@@ -46,18 +53,19 @@ def launch_options(policy: dict[str, Any] | None = None) -> dict[str, Any]:
     return options
 
 
-def header(source: Source) -> str:
+def header(source: Source, health: Any = None) -> str:
     try:
-        h = source.client.health()
+        h = health if health is not None else source.health()
         gpus = ", ".join(h.gpus) if h.gpus else "CPU only"
         engine = (f"engine {esc(h.url)} · {h.workers} worker slot{'s' if h.workers != 1 else ''} · {esc(gpus)} · "
-                  f"{len(h.running)} running, {h.queued} queued")
+                  f'<span class="w2s-live">{len(h.running)} running, {h.queued} queued</span> · stop it with '
+                  "<code>w2s stop</code>")
     except Exception as exc:  # the header must never stop the app from starting
         engine = f"engine unreachable: {esc(exc)}"
     return ('<div class="w2s-header"><div class="w2s-title">Weak-to-Strong Studio</div>'
             '<div class="w2s-tagline">Train a strong student on a weak supervisor’s labels, then see example by '
             'example where it beats, copies or fools its supervisor.</div>'
-            f'<div class="w2s-engine">{engine}</div></div>')
+            f'<div class="w2s-engine" id="w2s-engine">{engine}</div></div>')
 
 
 def build_app(client: Any) -> gr.Blocks:
@@ -76,6 +84,10 @@ def build_app(client: Any) -> gr.Blocks:
             state = visitors.browser_state()
             who = gr.HTML(elem_id="w2s-who")
             owner_panel(visitors, source, state, who, bool(policy.get("owner_login")))
+        current = gr.State("")     # the run last picked in any tab: a tab shows it when opened
+        activity = gr.State("")    # running ids and queued count: a change means a run started or finished
+        pulse = gr.Timer(PULSE)
+        opened = gr.State("")      # "results" once the Results tab was shown: its across-runs figures are drawn
         with gr.Tabs(selected="experiment", elem_id="w2s-tabs") as tabs:
             with gr.Tab(TABS["experiment"], id="experiment") as tab_exp:
                 exp = experiment.build(source)
@@ -90,46 +102,78 @@ def build_app(client: Any) -> gr.Blocks:
         def on_load(request: gr.Request):
             params = dict(request.query_params) if request is not None else {}
             tab = params.get("tab", "experiment")
+            tab = tab if tab in TABS else "experiment"
             run_id = params.get("run", "")
-            res_choices = res["_choices"]()
-            ins_choices, other_choices = ins["_choices"]()
             if not run_id:  # open the newest finished run, so Results and Inspector are never blank
                 done = source.runs(status="done")
                 run_id = str(done["id"].iloc[0]) if not done.empty else ""
             value = run_id or None
-            return (gr.Tabs(selected=tab if tab in TABS else "experiment"), {**res_choices, "value": value},
-                    {**ins_choices, "value": value}, other_choices, gr.update(value=value))
+            # Only the visible tab loads the run now; the others when opened (they read `current`).
+            return (gr.Tabs(selected=tab), run_id, gr.update(value=value),
+                    gr.update(value=value) if tab == "results" else gr.skip(),
+                    gr.update(value=value) if tab == "inspector" else gr.skip(), tab)
+
+        def across_if(opened: str, *values):
+            """The across-runs figures read every finished run's metrics: drawn once the Results tab is shown."""
+            return res.across.fn(*values) if opened == "results" else [gr.skip()] * len(res.across.outputs)
+
+        def trend_if(opened: str, *values):
+            return res.deception_trend.fn(*values) if opened == "results" else [gr.skip(), gr.skip()]
 
         # Public mode: the visitor's identity first, every other load event after it (they read that visitor's runs).
         first = demo.load(visitors.on_load, state, [state, who], api_visibility="private") if visitors else None
         load = first.then if first is not None else demo.load
-        load(on_load, None, [tabs, res["run"], ins["run"], ins["other"], run["run"]], api_visibility="private")
-        load(exp["_load_preset"], exp["_preset_default"], [*exp["_inputs"], exp["errors"]],
-             api_visibility="private").then(exp["_show_config"], exp["_inputs"], exp["_show_out"],
-                                            api_visibility="private")
-        load(run["_runs_table"], run["_filters"], run["_table_out"], api_visibility="private")
-        load(res["_compare"], res["_cmp_in"], res["_cmp_out"], api_visibility="private").then(
-            res["_ds_gap"], res["_ds_in"], res["_ds_out"], api_visibility="private")
+        load(on_load, None, [tabs, current, run.pick, res.pick, ins.pick, opened], api_visibility="private")
+        exp.load_preset.on(load).then(exp.show_config.fn, exp.show_config.inputs, exp.show_config.outputs,
+                                      api_visibility="private")
+        run.refresh.on(load)
+        res.choices.on(load)
+        ins.choices.on(load)
+
+        # ------------------------------------------------------------ the pulse: header, wake-ups, finished runs
+        def beat(seen: str):
+            try:
+                h = source.health()
+            except Exception:  # engine gone: say so in the header, keep the rest as it is
+                return header(source), gr.skip(), gr.skip()
+            now = f"{','.join(sorted(h.running))}|{h.queued}"
+            busy = bool(h.running) or h.queued > 0
+            return header(source, h), (gr.Timer(active=True) if busy else gr.skip()), (now if now != seen
+                                                                                       else gr.skip())
+
+        pulse.tick(beat, activity, [head, run.fast, activity], api_visibility="private", queue=False)
+        changed = activity.change(res.choices.fn, None, res.choices.outputs, api_visibility="private")
+        changed.then(ins.choices.fn, None, ins.choices.outputs, api_visibility="private").then(
+            across_if, [opened, *res.across.inputs], res.across.outputs, api_visibility="private")
 
         # ------------------------------------------------------------ links between tabs
         def follow(ids: str):
-            """After a submit: follow the first new run in the Runs tab, polling fast."""
+            """After a submit (or opening existing runs): follow the first in the Runs tab, polling fast."""
             first = (ids or "").split(",")[0].strip()
-            return (gr.update(value=first) if first else gr.skip()), gr.Timer(active=bool(first))
+            if not first:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.update(value=first), first, gr.Timer(active=True), gr.Tabs(selected="runs")
 
-        exp["run_ids"].change(follow, exp["run_ids"], [run["run"], run["fast"]], api_visibility="private").then(
-            run["_runs_table"], run["_filters"], run["_table_out"], api_visibility="private")
-        tab_runs.select(run["_runs_table"], run["_filters"], run["_table_out"], api_visibility="private")
-        tab_res.select(res["_choices"], None, res["run"], api_visibility="private")
-        tab_ins.select(ins["_choices"], None, [ins["run"], ins["other"]], api_visibility="private")
+        exp.run_ids.change(follow, exp.run_ids, [run.pick, current, run.fast, tabs], api_visibility="private").then(
+            run.refresh.fn, run.refresh.inputs, run.refresh.outputs, api_visibility="private")
+        tab_runs.select(run.refresh.fn, run.refresh.inputs, run.refresh.outputs, api_visibility="private")
+
+        def remember(choice: str):
+            return choice or gr.skip()
+
+        def show_current(cur: str, mine: str):
+            return cur if cur and cur != mine else gr.skip()
+
+        def remember_row(evt: gr.SelectData):
+            return (evt.row_value or [""])[0] or gr.skip()
+
+        for pick in (run.pick, res.pick, ins.pick):
+            pick.input(remember, pick, current, api_visibility="private", queue=False)
+        run.table.select(remember_row, None, current, api_visibility="private", queue=False)
+        tab_res.select(show_current, [current, res.pick], res.pick, api_visibility="private", queue=False)
+        tab_res.select(lambda: "results", None, opened, api_visibility="private", queue=False)
+        opened.change(across_if, [opened, *res.across.inputs], res.across.outputs, api_visibility="private").then(
+            trend_if, [opened, *res.deception_trend.inputs], res.deception_trend.outputs, api_visibility="private")
+        tab_ins.select(show_current, [current, ins.pick], ins.pick, api_visibility="private", queue=False)
         tab_exp.select(lambda: header(source), None, head, api_visibility="private", queue=False)
-
-        def open_in(choice: str):
-            return (choice or gr.skip()), (choice or gr.skip())
-
-        run["run"].input(open_in, run["run"], [res["run"], ins["run"]], api_visibility="private", queue=False)
-        def open_row(evt: gr.SelectData):
-            return open_in(evt.row_value[0] if evt.row_value else "")
-
-        run["table"].select(open_row, None, [res["run"], ins["run"]], api_visibility="private", queue=False)
     return demo

@@ -10,13 +10,31 @@ import math
 import re
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from studio.plots import fmt_pgr, pgr_warning
+from studio.plots import fmt_pgr
+
+
+@dataclass(frozen=True)
+class Handler:
+    """An event function with the components it reads and writes, so studio.app can attach it to any trigger by
+    name (`tab.refresh.on(demo.load)`) instead of passing positional lists around."""
+
+    fn: Callable[..., Any]
+    inputs: list[Any]
+    outputs: list[Any]
+
+    def on(self, trigger: Callable[..., Any], **options: Any) -> Any:
+        """Attach to `trigger` (an event listener such as `demo.load`, `tab.select` or a dependency's `.then`)."""
+        options.setdefault("api_visibility", "private")
+        return trigger(self.fn, self.inputs, self.outputs, **options)
+
 
 STATUS_ICONS = {"queued": "◷", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "interrupted": "⚠"}
 
@@ -89,27 +107,35 @@ def card(label: str, value: str, sub: str = "", muted: bool = False, title: str 
             f'<div class="w2s-card-value">{esc(value)}</div><div class="w2s-card-sub">{esc(sub)}</div></div>')
 
 
-def headline(metrics: dict[str, Any]) -> str:
+def headline(metrics: dict[str, Any], notes: list[Any] | None = None) -> str:
     """The numbers a researcher looks for first: PGR (with its interval), weak / student / ceiling accuracy,
-    agreement and how often the student fixed a weak error. PGR is greyed out with the reason when it
-    should not be trusted (undefined, a gap under 0.1, or a weak model near chance)."""
+    agreement and how often the student fixed a weak error. `notes` (studio.trust.run_warnings) say when they mean
+    little: the PGR card is then greyed out and every reason is listed under the cards."""
     if not metrics:
         return '<div class="w2s-cards w2s-empty">No metrics yet: they appear when the run finishes.</div>'
-    warning = pgr_warning(metrics.get("weak_acc"), metrics.get("ceiling_acc"), metrics.get("pgr_reason"))
+    notes = list(notes or [])
+    grey = [n.text for n in notes if n.greys_pgr]
     pgr_value = fmt_pgr(metrics.get("pgr"))
     ci = ""
     if is_num(metrics.get("pgr_ci_low")) and is_num(metrics.get("pgr_ci_high")):
         ci = f"95% CI [{metrics['pgr_ci_low']:.2f}, {metrics['pgr_ci_high']:.2f}]"
-    cards = [card("PGR", pgr_value, warning or ci, muted=bool(warning), title=warning or "performance gap recovered")]
+    if not is_num(metrics.get("pgr")) and metrics.get("pgr_reason"):
+        ci = str(metrics["pgr_reason"])
+    cards = [card("PGR", pgr_value, ci or ("see below" if grey else ""), muted=bool(grey),
+                  title="; ".join(grey) or "performance gap recovered")]
     for role, label in (("weak", "weak"), ("student", "student"), ("ceiling", "ceiling")):
         cards.append(card(f"{label} acc", num(metrics.get(f"{role}_acc")),
                           f"AUROC {num(metrics.get(f'{role}_auroc'))}" if is_num(metrics.get(f"{role}_auroc")) else ""))
     cards.append(card("agreement", num(metrics.get("agreement")), "student = weak label"))
     cards.append(card("fixed weak errors", num(metrics.get("student_acc_where_weak_wrong")),
                       "student acc where weak wrong"))
+    if is_num(metrics.get("n_test")):
+        cards.append(card("test examples", f"{int(metrics['n_test']):,}",
+                          f"A {int(metrics.get('n_train_a') or 0):,} · B {int(metrics.get('n_train_b') or 0):,}"))
     out = '<div class="w2s-cards">' + "".join(cards) + "</div>"
-    if warning:
-        out += notice(f"PGR shown in grey: {warning}.", "warn")
+    for n in notes:
+        prefix = "PGR shown in grey: " if n.greys_pgr else ""
+        out += notice(f"{prefix}{n.text}.", n.level)
     return out
 
 

@@ -3,7 +3,9 @@
     src = Source(client)
     src.registry()                 # tasks, models, methods with their settings' field docs
     src.runs(status="running")     # DataFrame, one row per run
-    src.run(run_id)                # dict: status, stages, live progress, error, log tail, metrics
+    src.run(run_id, curves=True, log=True)   # dict: status, stages, progress, error, config_key (+ curves, log)
+    src.page(run_id, quadrant="student_fixed", search="red", order="weak_conf", counts=True)
+                                   # one page filtered and sorted by the engine, the match count, the grid counts
     src.examples(run_id)           # DataFrame, one row per test example with every role's p(1)/correctness
 
 Tabs talk to this module only, so the studio meets the engine's API in one place. Nothing here is
@@ -69,6 +71,9 @@ class Source:
         self._policy: dict[str, Any] | None = None
         self._registry: dict[str, Any] | None = None
         self._examples: OrderedDict[tuple[str, str], pd.DataFrame] = OrderedDict()
+        self._curves: OrderedDict[str, pd.DataFrame] = OrderedDict()
+        self._configs: dict[str, Any] = {}  # run id -> resolved config (never changes)
+        self._metrics: OrderedDict[str, dict[str, Any]] = OrderedDict()  # finished runs' metrics
         self._cache_runs = cache_runs
         self._lock = threading.Lock()
 
@@ -130,37 +135,92 @@ class Source:
         reply["preview"] = frame(reply.get("preview"))
         return reply
 
-    def validate(self, config: dict[str, Any]) -> dict[str, Any]:
-        """{ok, runs, specs} or raises with the engine's message."""
-        return _dump(self.client.validate(config))
+    def validate(self, config: dict[str, Any], full: bool = True) -> dict[str, Any]:
+        """{ok, runs, specs, config_keys, duplicates} or raises with the engine's message; full=False checks keys,
+        types and values only (what loading a YAML file needs: the CLI's own config_from_dict)."""
+        return _dump(self.client.validate(config, full=full))
 
-    def submit(self, config: dict[str, Any], tags: str | None = None) -> dict[str, Any]:
-        return _dump(self.client.submit(config, tags=tags))
+    def submit(self, config: dict[str, Any], tags: str | None = None, on_duplicate: str = "create") -> dict[str, Any]:
+        """{sweep, run_ids, duplicates, skipped}; on_duplicate="refuse" raises (409) when a run already exists."""
+        return _dump(self.client.submit(config, tags=tags, on_duplicate=on_duplicate))
+
+    def delete(self, run_id: str, collect: bool = False) -> dict[str, Any]:
+        with self._lock:
+            for key in [k for k in self._examples if k[0] == run_id]:
+                self._examples.pop(key)
+            self._curves.pop(run_id, None)
+            self._metrics.pop(run_id, None)
+        return _dump(self.client.delete_run(run_id, collect=collect))
+
+    def health(self) -> Any:
+        return self.client.health()
 
     def set_tags(self, run_id: str, tags: str | None) -> dict[str, Any]:
         return _dump(self.client.set_tags(run_id, tags))
 
     # ------------------------------------------------------------------ runs
-    def runs(self, status: str | None = None, task: str | None = None, method: str | None = None) -> pd.DataFrame:
-        df = frame(self.client.runs(status=status or None, task=task or None, method=method or None))
-        return df
+    def runs(self, status: str | None = None, task: str | None = None, method: str | None = None,
+             configs: bool = False) -> pd.DataFrame:
+        """One row per run, newest first, with its config_key (and its resolved config with configs=True)."""
+        return frame(self.client.runs(status=status or None, task=task or None, method=method or None,
+                                      configs=configs))
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def runs_with_configs(self, status: str | None = None, task: str | None = None,
+                          method: str | None = None) -> pd.DataFrame:
+        """Runs with a `config` column. A run's config never changes, so configs are asked for (one request with
+        configs=True) only when a run appears that was not seen before; a poll costs the plain listing."""
+        df = self.runs(status=status, task=task, method=method)
+        if df.empty:
+            return df.assign(config=[])
+        with self._lock:
+            unseen = [r for r in df["id"] if r not in self._configs]
+        if unseen:
+            full = self.runs(configs=True)
+            with self._lock:
+                self._configs.update(dict(zip(full["id"], full["config"])))
+        with self._lock:
+            return df.assign(config=[self._configs.get(r) for r in df["id"]])
+
+    def run(self, run_id: str, curves: bool = False, log: bool = False) -> dict[str, Any] | None:
+        """A run (None when the engine does not know it); with curves / log in the same request."""
         if not run_id:
             return None
         try:
-            return _dump(self.client.run(run_id))
+            return _dump(self.client.run(run_id, curves=curves, log=log))
         except Exception as exc:  # a run id the engine does not know (deleted database, typo in a URL)
             if "404" in str(exc) or "no run" in str(exc).lower() or "not found" in str(exc).lower():
                 return None
             raise
 
-    def metrics(self, run_id: str) -> dict[str, Any]:
+    def metrics(self, run_id: str, final: bool = False) -> dict[str, Any]:
+        """A run's metrics; `final` (the caller knows the run is done: its metrics cannot change) keeps them (not in
+        public mode: there the engine is asked each time whether this visitor may see the run)."""
+        with self._lock:
+            if run_id in self._metrics and self.visitor is None:
+                return self._metrics[run_id]
         out = self.client.metrics(run_id)
-        return dict(getattr(out, "metrics", out) or {})
+        out = dict(getattr(out, "metrics", out) or {})
+        if final:
+            with self._lock:
+                self._metrics[run_id] = out
+                while len(self._metrics) > 2000:
+                    self._metrics.popitem(last=False)
+        return out
 
     def curves(self, run_id: str) -> pd.DataFrame:
-        return frame(self.client.curves(run_id))
+        """A run's training curves (kept once the run is finished: they cannot change; in public mode every call
+        asks the engine, which decides whether this visitor may see the run)."""
+        with self._lock:
+            if run_id in self._curves and self.visitor is None:
+                return self._curves[run_id]
+        run = self.run(run_id, curves=True)
+        df = frame((run or {}).get("curves"))
+        if run and run.get("status") in TERMINAL:
+            with self._lock:
+                self._curves[run_id] = df
+                while len(self._curves) > 4 * self._cache_runs:
+                    self._curves.popitem(last=False)
+        return df
 
     def log(self, run_id: str) -> str:
         out = self.client.log(run_id)
@@ -202,15 +262,31 @@ class Source:
 
     # ------------------------------------------------------------------ per-example outputs
     def page(self, run_id: str, split: str = "test", quadrant: str | None = None, offset: int = 0,
-             limit: int = 200) -> tuple[pd.DataFrame, int]:
+             limit: int = 200, **filters: Any) -> tuple[pd.DataFrame, int]:
         """One page of a run's per-example rows (filtered by the engine), and how many rows match in all."""
-        out = self.client.predictions(run_id, split=split, quadrant=quadrant or None, offset=offset, limit=limit)
-        return frame(out), int(getattr(out, "total", 0))
+        df, total, _ = self.inspect(run_id, split=split, quadrant=quadrant, offset=offset, limit=limit, **filters)
+        return df, total
+
+    def inspect(self, run_id: str, split: str = "test", quadrant: str | None = None, offset: int = 0,
+                limit: int = 200, region: str | None = None, deception: bool = False, search: str | None = None,
+                order: str | None = None, compare: str | None = None, disagree: bool = False,
+                counts: bool = False) -> tuple[pd.DataFrame, int, dict[str, Any] | None]:
+        """One page filtered, searched and sorted by the engine, the number of matching rows and (counts=True) the
+        split's quadrant / region counts: everything one Inspector view shows, in one request."""
+        out = self.client.predictions(run_id, split=split, quadrant=quadrant or None, offset=offset, limit=limit,
+                                      region=region or None, deception=deception, search=search or None,
+                                      order=order or None, compare=compare or None, disagree=disagree, counts=counts)
+        return frame(out), int(getattr(out, "total", 0)), _dump(getattr(out, "counts", None))
 
     def examples(self, run_id: str, split: str = "test") -> pd.DataFrame:
         """Every per-example row of a run's split (cached once the run is finished: it cannot change)."""
         key = (run_id, split)
-        run = self.run(run_id)  # first: the engine says whether this visitor may see the run at all
+        if self.visitor is None:  # local mode: the owner may see every run, a kept table needs no request
+            with self._lock:
+                if key in self._examples:
+                    self._examples.move_to_end(key)
+                    return self._examples[key]
+        run = self.run(run_id)  # public mode, first: the engine says whether this visitor may see the run at all
         if run is None:
             raise LookupError(f"no run '{run_id}'; pick one of your runs or a shared one")
         with self._lock:

@@ -5,8 +5,10 @@
     w2s zoo build [--seed S] [--out DIR] pretrain the offline model family
     w2s serve [--db PATH] [--port N] [--workers K] [--backend ray --ray-address ADDR]
                                          start the engine (owns the database, runs jobs here or on Ray)
+    w2s stop                             stop the running engine (running runs become interrupted)
     w2s submit CONFIG.yaml [--wait]      queue an experiment on the running engine
     w2s cancel RUN | requeue RUN         stop a run / queue an interrupted, failed or cancelled run again
+    w2s delete RUN [--collect]           delete a finished run (--collect: and its stages no other run uses)
     w2s logs RUN [--follow]              a run's worker log
     w2s runs [--db PATH]                 list runs (through the engine when one is running)
     w2s show RUN                         a run's metrics, PGR and stages

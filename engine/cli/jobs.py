@@ -1,4 +1,4 @@
-"""Commands that talk to the engine: `w2s serve`, `submit`, `cancel`, `requeue`, `logs`."""
+"""Commands that talk to the engine: `w2s serve`, `stop`, `submit`, `cancel`, `requeue`, `delete`, `logs`."""
 
 from __future__ import annotations
 
@@ -37,9 +37,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return fail(f"cannot read {path}: {exc}")
     try:
         engine = ensure_engine(db=args.db) if args.start else _client_or_exit()
-        reply = engine.submit(config)
+        reply = engine.submit(config, on_duplicate=args.on_duplicate)
     except EngineError as exc:
         return fail(str(exc))
+    if reply.duplicates:
+        what = "skipped" if args.on_duplicate == "skip" else "queued again"
+        print(f"note: {len(reply.duplicates)} run(s) of this setup and seed already exist "
+              f"({', '.join(d.run_id for d in reply.duplicates)}); {what} (--on-duplicate create|skip|refuse)")
+    if not reply.run_ids:
+        print("nothing queued: every run already exists")
+        return 0
     print(f"sweep {reply.sweep}: {len(reply.run_ids)} run(s) queued on {engine.url}: {' '.join(reply.run_ids)}")
     if not args.wait:
         print(f"follow with `w2s runs` or `w2s logs {reply.run_ids[0]} --follow`")
@@ -58,6 +65,50 @@ def _run_action(args: argparse.Namespace, action: str) -> int:
     except EngineError as exc:
         return fail(str(exc))
     print(f"run {run.id}: {run.status}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop the running engine (the one in $W2S_HOME/engine.json); its running runs become interrupted."""
+    import time
+
+    from engine.client import EngineError, _alive, find_engine
+
+    info = find_engine()
+    if info is None:
+        print("no engine running")
+        return 0
+    try:
+        _client_or_exit().shutdown()
+    except EngineError as exc:
+        return fail(str(exc))
+    def running() -> bool:  # an exited engine whose parent has not reaped it yet (a zombie) counts as stopped
+        try:
+            if "State:\tZ" in Path(f"/proc/{info.pid}/status").read_text():
+                return False
+        except OSError:
+            pass
+        return _alive(info.pid)
+
+    deadline = time.monotonic() + args.timeout
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if running():
+        return fail(f"the engine (pid {info.pid}) did not exit within {args.timeout:.0f} s; kill it with "
+                    f"`kill {info.pid}`")
+    print(f"engine at {info.url} (pid {info.pid}) stopped; running runs are marked interrupted (`w2s requeue RUN`)")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from engine.client import EngineError
+
+    try:
+        reply = _client_or_exit().delete_run(args.run, collect=args.collect)
+    except EngineError as exc:
+        return fail(str(exc))
+    kept = "" if args.collect else " (its stages stay in the cache; --collect removes those no other run uses)"
+    print(f"run {reply.run_id} deleted: {reply.stages} stage(s) and {reply.predictions} prediction rows removed{kept}")
     return 0
 
 
@@ -102,8 +153,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "uploads and catalogue models only, visitors kept apart, caps (engine/server/policy.py)")
     r.set_defaults(fn=cmd_serve)
 
+    r = sub.add_parser("stop", help="stop the running engine (running runs become interrupted; requeue them later)")
+    r.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for it to exit")
+    r.set_defaults(fn=cmd_stop)
+
     r = sub.add_parser("submit", help="queue an experiment config on the running engine")
     r.add_argument("config")
+    r.add_argument("--on-duplicate", choices=["create", "skip", "refuse"], default="create",
+                   help="a run whose setup and seed already exist: queue it again (default), skip it, or refuse")
     r.add_argument("--wait", action="store_true", help="wait until every run finished")
     r.add_argument("--start", action="store_true", help="start an engine if none is running")
     r.add_argument("--db", help=DB_HELP + " (with --start)")
@@ -114,6 +171,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         r = sub.add_parser(name, help=text)
         r.add_argument("run")
         r.set_defaults(fn=lambda a, action=action: _run_action(a, action))
+
+    r = sub.add_parser("delete", help="delete a finished run (its stages stay cached unless --collect)")
+    r.add_argument("run")
+    r.add_argument("--collect", action="store_true", help="also remove its stages that no other run uses")
+    r.set_defaults(fn=cmd_delete)
 
     r = sub.add_parser("logs", help="a run's worker log")
     r.add_argument("run")

@@ -89,21 +89,66 @@ def hub_revision(source: str, cache_dir: str | None = None) -> str | None:
     return Path(path).parent.name if isinstance(path, str) else None
 
 
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hugging Face hub cannot be reached now (HF_HUB_OFFLINE, no route, no name service), or None when it
+    answers. One quick request instead of huggingface_hub's retries, which take ~25 s to give up offline."""
+    import httpx
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        httpx.head(constants.ENDPOINT, timeout=timeout)  # any HTTP answer, even an error status, means reachable
+    except httpx.HTTPError as exc:
+        return f"cannot reach {constants.ENDPOINT}: {type(exc).__name__}: {str(exc)[:120]}"
+    return None
+
+
+def _offline_models() -> str:
+    return ", ".join(n for n in MODELS.names() if MODELS.get(n).kind == "zoo")
+
+
 def check_model(name: str, trust_remote_code: bool = False) -> ModelSpec:
-    """Resolve and fetch the model's config (hub ids hit the network or the local cache), so a typo fails
-    before any training starts."""
+    """Resolve and fetch the model's config (hub ids hit the local cache first, then the network), so a typo fails
+    before any training starts. A hub model that is neither cached nor reachable fails at once with "offline?"."""
     spec = resolve_model(name)
+
+    def reason_of(exc: Exception) -> str:
+        return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+
+    listed = name in MODELS
+    if spec.kind == "hub":
+        try:
+            with _TRANSFORMERS_LOCK:
+                from transformers import AutoConfig
+
+                AutoConfig.from_pretrained(spec.source, trust_remote_code=trust_remote_code, local_files_only=True)
+            return spec
+        except Exception:  # not in the local cache: ask the hub, if it can be reached
+            pass
+        offline = hub_unreachable()
+        if offline is not None:
+            if listed:
+                raise ModelError(f"could not download catalogue model '{name}' ({spec.source}); offline? {offline}. "
+                                 "Fix: connect to the internet (or fill the Hugging Face cache), or use an offline "
+                                 f"zoo model ({_offline_models()}) or a local folder")
+            raise ModelError(f"unknown model '{name}': not a catalogue model or a local folder, and the hub cannot be "
+                             f"reached to look it up (offline? {offline}). Fix: check the spelling and the "
+                             f"connection, or use an offline zoo model ({_offline_models()}) or a local folder")
     try:
         with _TRANSFORMERS_LOCK:
             from transformers import AutoConfig
 
             AutoConfig.from_pretrained(spec.source, trust_remote_code=trust_remote_code)
     except Exception as exc:  # hub errors come in many classes; the message is what the user needs
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if listed:
+            raise ModelError(f"could not download catalogue model '{name}' ({spec.source}): {reason_of(exc)}. "
+                             "Fix: check the connection, log in for gated models (HF_TOKEN), or use a local "
+                             "folder") from None
         known = ", ".join(n for n in MODELS.names())
         raise ModelError(
             f"unknown model '{name}': not a catalogue model ({known}), not a local folder, and the hub lookup "
-            f"failed ({reason}). Fix: check the spelling, log in for gated models, or pass a local folder"
+            f"failed ({reason_of(exc)}). Fix: check the spelling, log in for gated models, or pass a local folder"
         ) from None
     return spec
 

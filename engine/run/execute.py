@@ -53,6 +53,8 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
                 cols[col].append(val)
     ctx.examples(task_version, skey, cols)
     ctx.metrics(model_sizes(spec))
+    # What the split left out (repeated ids, training rows also in test, balancing): the studio reports them.
+    ctx.metrics([{"name": f"dropped_{why}", "value": n} for why, n in splits.dropped.items()])
     exp = Experiment(spec, ctx, splits, task_version, skey)
     generative_finetune(exp)  # a no-op unless train.generative_epochs > 0
     return METHODS.get(spec.method)().run(exp, spec.method_config)

@@ -15,11 +15,12 @@ engine.server.toolbox). Request and reply types are in engine.api, so /docs docu
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import time
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -35,6 +36,19 @@ from engine.server.toolbox import toolbox_router
 
 WHO = Depends(caller_of)
 MAX_OFFSET = 10**12  # a page offset beyond any table (DuckDB's OFFSET is a 64-bit integer)
+
+
+class CountRequests:
+    """ASGI middleware: counts the HTTP requests the engine answers (health reports it: what a view costs)."""
+
+    def __init__(self, app: Any, engine: Engine):
+        self.app, self.engine = app, engine
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.engine.requests += 1
+        await self.app(scope, receive, send)
+
 
 def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["engine"])
@@ -52,7 +66,8 @@ def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
                 "backend": engine.backend.name, "workers": engine.scheduler.slots, "gpus": engine.gpus,
                 "running": running,
                 "queued": len(store.runs_with_status("queued")), "version": engine.changes.version,
-                "instance": engine.instance, "public": engine.policy.public}
+                "instance": engine.instance, "public": engine.policy.public, "requests": engine.requests,
+                "statements": store.statements}
 
     @router.get("/policy", response_model=api.PolicyView)
     def policy(caller: Caller = WHO) -> dict[str, Any]:
@@ -86,7 +101,7 @@ def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
 
     @router.post("/shutdown")
     def shutdown(caller: Caller = WHO) -> dict[str, bool]:
-        """Stop the engine; running runs are marked interrupted (requeue them later)."""
+        """Stop the engine (`w2s stop`); running runs are marked interrupted (requeue them later)."""
         need_owner(caller, "stop the engine")
         app.state.server.should_exit = True
         return {"ok": True}
@@ -129,25 +144,41 @@ def jobs_router(engine: Engine) -> APIRouter:
     store = engine.store
 
     @router.post("/validate", response_model=api.ValidateResponse, responses={422: {"model": api.ErrorBody}})
-    def validate(req: api.SubmitRequest, caller: Caller = WHO) -> Response:
-        """Check a config as a submit would, without queueing anything."""
-        specs, notes = engine.expand(req.config, caller)
-        return json_response({"ok": True, "runs": len(specs), "specs": [s.to_dict() for s in specs], "notes": notes})
+    def validate(req: api.SubmitRequest, caller: Caller = WHO, full: bool = Query(
+            True, description="false: keys, types and values only (no model or data checks)")) -> Response:
+        """Check a config as a submit would, without queueing anything; name the existing runs it would repeat."""
+        specs, notes = engine.expand(req.config, caller, check=full)
+        keys, duplicates = engine.duplicates(specs, caller)
+        return json_response({"ok": True, "runs": len(specs), "specs": [s.to_dict() for s in specs], "notes": notes,
+                              "config_keys": keys, "duplicates": duplicates})
 
-    @router.post("/runs", response_model=api.SubmitResponse, status_code=201, responses={422: {"model": api.ErrorBody}})
+    @router.post("/runs", response_model=api.SubmitResponse, status_code=201,
+                 responses={409: {"model": api.ErrorBody}, 422: {"model": api.ErrorBody}})
     def submit(req: api.SubmitRequest, caller: Caller = WHO) -> dict[str, Any]:
-        """Validate a config and queue one run per (method, seed), all under one sweep id, in one transaction."""
+        """Validate a config and queue one run per (method, seed), all under one sweep id, in one transaction. A run
+        whose setup and seed an existing run already has is created, skipped or refused as `on_duplicate` says."""
         specs, notes = engine.expand(req.config, caller)
-        sweep = uuid.uuid4().hex[:8]
+        keys, duplicates = engine.duplicates(specs, caller)
+        if duplicates and req.on_duplicate == "refuse":
+            ids = ", ".join(d["run_id"] for d in duplicates)
+            raise HTTPException(409, f"{len(duplicates)} run(s) with this setup and seed already exist ({ids}); "
+                                     "open them, or submit with on_duplicate=create to run them again (or skip to "
+                                     "queue only the new ones)")
+        taken = {(d["config_key"], d["seed"]) for d in duplicates}
+        todo = [s for k, s in zip(keys, specs) if req.on_duplicate != "skip" or (k, s.seed) not in taken]
+        sweep = uuid.uuid4().hex[:8] if todo else None
         tags = (req.tags or "").strip() or None
-        with engine.scheduler.lock:  # the caps and the insert together: two submits cannot both slip under a cap
-            engine.check_capacity(caller, len(specs))
-            run_ids = store.create_runs([spec.to_dict() for spec in specs], status="queued", sweep=sweep, tags=tags,
-                                        owner=caller.owner_id)
+        run_ids: list[str] = []
+        if todo:
+            with engine.scheduler.lock:  # the caps and the insert together: two submits cannot both slip under a cap
+                engine.check_capacity(caller, len(todo))
+                run_ids = store.create_runs([spec.to_dict() for spec in todo], status="queued", sweep=sweep,
+                                            tags=tags, owner=caller.owner_id)
         for run_id in run_ids:
             engine.changes.bump(run_id)
         engine.scheduler.wake()
-        return {"sweep": sweep, "run_ids": run_ids, "notes": notes}
+        return {"sweep": sweep, "run_ids": run_ids, "notes": notes, "duplicates": duplicates,
+                "skipped": len(specs) - len(todo)}
 
     @router.post("/runs/{run_id}/cancel", response_model=api.Run)
     def cancel(run_id: str, caller: Caller = WHO) -> Response:
@@ -181,22 +212,38 @@ def runs_router(engine: Engine) -> APIRouter:
 
     @router.get("/runs", response_model=api.Table)
     def runs(status: api.RunStatus | None = None, task: str | None = None, method: str | None = None,
-             limit: int = Query(500, ge=1, le=100_000), caller: Caller = WHO) -> Response:
-        """Runs, newest first, with headline metrics and the live stage / step / ETA of running ones; a visitor
-        sees their own runs and the public ones (column `mine` says which are theirs)."""
+             limit: int = Query(500, ge=1, le=100_000), caller: Caller = WHO,
+             configs: bool = Query(False, description="add each run's resolved config (a mapping)")) -> Response:
+        """Runs, newest first, with headline metrics, the live stage / step / ETA of running ones and each run's
+        config_key (its setup: the resolved config minus seed and name); a visitor sees their own runs and the
+        public ones (column `mine` says which are theirs)."""
         df = store.runs(status=status, task=task, method=method, limit=limit,
-                        visible_to=None if caller.is_owner else caller.owner_id)
+                        visible_to=None if caller.is_owner else caller.owner_id, with_config=True)
         live = [engine.progress.get(r) or {} for r in df["id"]]
         for col in ("stage", "step", "total", "eta"):
             df[f"progress_{col}"] = [p.get(col) for p in live]
         df["mine"] = [caller.is_owner or o == caller.owner_id for o in df["owner"]]
         if not caller.is_owner:
             df = df.drop(columns=["owner"])
+        df["config_key"] = [engine.config_key(r, c) for r, c in zip(df["id"], df["config"])]
+        if configs:
+            df["config"] = [json.loads(c) if isinstance(c, str) else None for c in df["config"]]
+        else:
+            df = df.drop(columns=["config"])
         return json_response(as_table(df))
 
     @router.get("/runs/{run_id}", response_model=api.Run, responses={404: {"model": api.ErrorBody}})
-    def run(run_id: str, caller: Caller = WHO) -> Response:
-        return json_response(engine.run_view(run_id, caller))
+    def run(run_id: str, caller: Caller = WHO, curves: bool = Query(False, description="add its training curves"),
+            log: bool = Query(False, description="add the end of its worker log")) -> Response:
+        """One run: its row, stages, live progress and config_key (and, when asked, its curves and log tail)."""
+        return json_response(engine.run_view(run_id, caller, curves=curves, log=log))
+
+    @router.delete("/runs/{run_id}", response_model=api.DeleteReply, responses={409: {"model": api.ErrorBody}})
+    def delete(run_id: str, caller: Caller = WHO, stages: Literal["keep", "collect"] = Query(
+            "keep", description="keep: its stages stay in the cache for other runs; collect: remove the stages no "
+                                "other run uses, with their predictions")) -> dict[str, Any]:
+        """Delete a finished run (not a queued or running one: stop it first); only who may control it."""
+        return engine.delete(run_id, caller, collect=stages == "collect")
 
     @router.put("/runs/{run_id}/tags", response_model=api.Run)
     def set_tags(run_id: str, req: api.TagsRequest, caller: Caller = WHO) -> Response:
@@ -251,15 +298,27 @@ def results_router(engine: Engine) -> APIRouter:
     def predictions(run_id: str, split: str = Query("test", max_length=40), role: str | None = None,
                     quadrant: api.Quadrant | None = None, limit: int = Query(100, ge=1, le=100_000),
                     offset: int = Query(0, ge=0, le=MAX_OFFSET), region: api.Region | None = None,
-                    deception: bool = False, caller: Caller = WHO) -> Response:
+                    deception: bool = False, caller: Caller = WHO,
+                    search: str | None = Query(None, max_length=500, description="text contains it, or id starts "
+                                                                                 "with it"),
+                    order: str | None = Query(None, description="disagreement, weak_conf or student_conf (high "
+                                                                "first; a leading '-' for low first)"),
+                    compare: str | None = Query(None, description="another run: its student joins as other_prob"),
+                    disagree: bool = False, counts: bool = False) -> Response:
         """A page of per-example outputs: text, gold, each role's prob / pred / correct / output record and the
-        knowledge region; filtered by role, weak-vs-student quadrant, region, or deception cases only."""
+        knowledge region; filtered by role, weak-vs-student quadrant, region, deception cases, a text search or
+        where a compared run's student disagrees; sorted by id or a confidence. With counts=true the reply also
+        holds the split's quadrant and region counts, so the Inspector needs one request per view."""
         engine.need_run(run_id, caller)
+        if compare:
+            engine.need_run(compare, caller)
         try:
-            df, total = store.predictions_page(run_id, split, role, quadrant, limit, offset, region, deception)
+            df, total = store.predictions_page(run_id, split, role, quadrant, limit, offset, region, deception,
+                                               search=search, order=order, compare=compare, disagree=disagree)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        return json_response(as_table(df, total=total, offset=offset, limit=limit))
+        extra = {"counts": store.prediction_counts(run_id, split, compare)} if counts else {}
+        return json_response(as_table(df, total=total, offset=offset, limit=limit, **extra))
 
     return router
 
@@ -344,6 +403,7 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
                    toolbox_router(engine)):
         app.include_router(router)
     app.add_middleware(Guard, engine=engine)
+    app.add_middleware(CountRequests, engine=engine)
     return app
 
 

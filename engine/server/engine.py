@@ -100,6 +100,8 @@ class Engine:
                                    worker_tokens=self.workers, env_filter=self.policy.worker_env,
                                    max_run_seconds=60 * self.policy.max_run_minutes)
         self.registry: dict[str, Any] | None = None
+        self.requests = 0  # answered API requests (health reports it with the store's statement count)
+        self._keys: dict[str, str] = {}  # run id -> config_key (a run's config never changes)
 
     def started(self) -> None:
         """After the scheduler started: requeue what a stopped engine interrupted (if the owner asked), forget
@@ -151,9 +153,11 @@ class Engine:
                                          f"limit is {p.max_queued} per visitor (owner setting W2S_MAX_QUEUED). Wait "
                                          "for them to finish, or stop some")
 
-    def expand(self, config: dict[str, Any], caller: Caller = OWNER) -> tuple[list[Any], list[str]]:
+    def expand(self, config: dict[str, Any], caller: Caller = OWNER, check: bool = True) -> tuple[list[Any], list[str]]:
         """Config -> (RunSpecs, notes), checked as the worker would check them (models resolve, local data loads)
-        and against the policy; 422 with the one-line message."""
+        unless `check` is False (keys, types and values only: what loading a YAML file needs), and against the
+        policy; 422 with the one-line message. The CLI's `w2s run` goes through the same config_from_dict, so both
+        refuse the same files."""
         from engine.config import MAX_RUNS_PER_SWEEP, config_from_dict
         from engine.plan import USER_ERRORS, validate
         from engine.registry import UnknownName
@@ -170,6 +174,8 @@ class Engine:
                 if what not in seen:
                     seen.add(what)
                     self.policy.check_spec(spec, lambda ref: self.uploads.owns(ref, caller))
+                    if not check:
+                        continue
                     splits: list[Any] = []
                     notes += validate(spec, check_models=True, splits=splits)
                     for loaded in splits:
@@ -263,13 +269,68 @@ class Engine:
             self.claims[key] = run_id
             return {"state": "train", "holder": run_id}
 
-    def run_view(self, run_id: str, caller: Caller = OWNER) -> dict[str, Any]:
+    # ------------------------------------------------------------------ setups and duplicates
+    def config_key(self, run_id: str, config: Any) -> str | None:
+        """A stored run's setup identity (engine.config.config_key), computed once per run."""
+        from engine.config import config_key
+
+        if run_id not in self._keys:
+            if isinstance(config, str):
+                config = json.loads(config)
+            if not isinstance(config, dict):
+                return None
+            self._keys[run_id] = config_key(config)
+        return self._keys[run_id]
+
+    def duplicates(self, specs: list[Any], caller: Caller = OWNER) -> tuple[list[str], list[dict[str, Any]]]:
+        """Each spec's config_key, and the queued, running or done runs the caller can see that already have one's
+        setup and seed (a visitor is never told of another visitor's runs)."""
+        from engine.config import config_key
+
+        keys = [config_key(spec.to_dict()) for spec in specs]
+        wanted = {(k, spec.seed) for k, spec in zip(keys, specs)}
+        found = []
+        for run_id, status, seed, config in self.store.run_configs():
+            if status not in ("queued", "running", "done") or (self.config_key(run_id, config), seed) not in wanted:
+                continue
+            try:
+                self.need_run(run_id, caller)
+            except HTTPException:
+                continue
+            found.append({"run_id": run_id, "status": status, "method": json.loads(config).get("method"),
+                          "seed": seed, "config_key": self.config_key(run_id, config)})
+        return keys, found
+
+    def delete(self, run_id: str, caller: Caller = OWNER, collect: bool = False) -> dict[str, Any]:
+        """Remove a finished run (and with `collect` the stages no other run uses) and its log; 409 while active."""
+        with self.scheduler.lock:
+            status = self.need_run(run_id, caller, control=True)
+            if status in api.ACTIVE:
+                raise HTTPException(409, f"run {run_id} is {status}; stop it first (POST /api/runs/{run_id}/cancel "
+                                         "or `w2s cancel`), then delete it")
+            counts = self.store.delete_run(run_id, collect=collect)
+        self.scheduler.log_path(run_id).unlink(missing_ok=True)
+        self._keys.pop(run_id, None)
+        self.changes.bump(run_id)
+        return {"run_id": run_id, **counts}
+
+    def run_view(self, run_id: str, caller: Caller = OWNER, curves: bool = False, log: bool = False
+                 ) -> dict[str, Any]:
+        """One run with its live progress; with `curves` / `log` also its training curves and log tail, so a
+        client showing a run needs one request."""
+        from engine.server.scheduler import log_tail
+
         self.need_run(run_id, caller)
         row = self.store.run(run_id)
         if row is None:
             raise HTTPException(404, f"no run '{run_id}'; list runs with GET /api/runs or `w2s runs`")
         row = clean(row)
         row["progress"] = self.progress.get(run_id) if row["status"] == "running" else None
+        row["config_key"] = self.config_key(run_id, row.get("config"))
+        if curves:
+            row["curves"] = as_table(self.store.curves(run_id))
+        if log:
+            row["log"] = log_tail(self.scheduler.log_path(run_id), 8000)
         return self.shown(row, caller)
 
     @staticmethod

@@ -35,12 +35,22 @@ REGION_SQL = {k: f"{_truth('weak_correct', r.weak_knows)} AND {_truth('ceiling_c
               for k, r in REGIONS.items()}
 REGION_CASE = "CASE " + " ".join(f"WHEN {cond} THEN '{name}'" for name, cond in REGION_SQL.items()) + " END"
 DECEPTION_SQL = f"({REGION_SQL[DECEPTION_ZONE]}) AND NOT w.student_correct"  # the strong model knows, the weak cannot check
+# How the Inspector may sort a page (descending; a leading '-' ascending). Confidence is that of the predicted class.
+ORDERS = {
+    "disagreement": "abs(w.student_prob - w.weak_prob)",
+    "weak_conf": "greatest(w.weak_prob, 1 - w.weak_prob)",
+    "student_conf": "greatest(w.student_prob, 1 - w.student_prob)",
+}
+ORDER_ROLES = {"disagreement": ["weak", "student"], "weak_conf": ["weak"], "student_conf": ["student"]}
+DISAGREE_SQL = "(w.other_prob IS NOT NULL AND (w.student_prob >= 0.5) <> (w.other_prob >= 0.5))"
 
 
 class Queries:
     con: Any
+    statements: int = 0  # read statements run so far (the engine's health reports it: what a view costs)
 
     def _df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        self.statements += 1
         cur = self.con.cursor()  # one cursor per call: shared connections are not thread-safe
         try:
             return cur.execute(sql, params or []).df()
@@ -48,6 +58,7 @@ class Queries:
             cur.close()
 
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        self.statements += 1
         cur = self.con.cursor()
         try:
             return cur.execute(sql, params or []).fetchall()
@@ -112,8 +123,10 @@ class Queries:
 
     # ------------------------------------------------------------------ named queries
     def runs(self, status: str | None = None, task: str | None = None, method: str | None = None,
-             limit: int = 500, visible_to: str | None = None) -> pd.DataFrame:
-        """Runs, newest first. `visible_to`: only that owner's runs and the public ones (None: every run)."""
+             limit: int = 500, visible_to: str | None = None, with_config: bool = False) -> pd.DataFrame:
+        """Runs, newest first, with their headline metrics; `seconds` runs on (to now) while a run runs.
+        `visible_to`: only that owner's runs and the public ones (None: every run); `with_config` adds each run's
+        resolved config (JSON text)."""
         where, params = [], []
         for col, val in (("status", status), ("task", task), ("method", method)):
             if val:
@@ -126,16 +139,22 @@ class Queries:
         return self._df(
             f"""
             SELECT r.id, r.status, r.name, r.task, r.weak, r.strong, r.method, r.seed, r.created, r.started,
-                   r.finished, date_diff('millisecond', r.started, coalesce(r.finished, r.started)) / 1000.0 AS seconds,
+                   r.finished, date_diff('millisecond', r.started, coalesce(r.finished, CASE WHEN r.status =
+                   'running' THEN ?::TIMESTAMP END, r.started)) / 1000.0 AS seconds,
                    max(m.value) FILTER (WHERE m.name = 'pgr') AS pgr,
                    max(m.value) FILTER (WHERE m.name = 'weak_acc') AS weak_acc,
                    max(m.value) FILTER (WHERE m.name = 'student_acc') AS student_acc,
                    max(m.value) FILTER (WHERE m.name = 'ceiling_acc') AS ceiling_acc,
                    r.error, r.tags, r.sweep, coalesce(r.owner, '') AS owner, coalesce(r.public, false) AS public
+                   {", r.config" if with_config else ""}
             FROM runs r LEFT JOIN metrics m ON m.run_id = r.id AND m.stage_key IS NULL
             {clause}
             GROUP BY ALL ORDER BY r.created DESC LIMIT ?
-            """, [*params, limit])
+            """, [datetime.now(UTC).replace(tzinfo=None), *params, limit])
+
+    def run_configs(self) -> list[tuple[str, str, int, str]]:
+        """(id, status, seed, config JSON) of every run: what duplicate checks compare against."""
+        return [tuple(r) for r in self._rows("SELECT id, status, seed, config FROM runs ORDER BY created")]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         df = self._df("SELECT * FROM runs WHERE id = ?", [run_id])
@@ -213,13 +232,17 @@ class Queries:
 
     def predictions_page(self, run_id: str, split: str = "test", role: str | None = None,
                          quadrant: str | None = None, limit: int = 100, offset: int = 0, region: str | None = None,
-                         deception: bool = False) -> tuple[pd.DataFrame, int]:
+                         deception: bool = False, *, search: str | None = None, order: str | None = None,
+                         compare: str | None = None, disagree: bool = False) -> tuple[pd.DataFrame, int]:
         """A page of per-example outputs and the number of rows that match.
 
         role: only that model's columns and the examples it predicted; quadrant: both_right, student_fixed
         (weak wrong, student right), student_imitated (both wrong), student_broke (weak right, student wrong);
         region: Wk_Sk, Wk_Suk, Wuk_Sk, Wuk_Suk (weak model / ceiling right or wrong); deception: only the
-        deception cases (Wuk_Sk and the student wrong). Runs with a weak model and a ceiling get a `region` column.
+        deception cases (Wuk_Sk and the student wrong); search: text containing it (any case) or an id starting
+        with it; order: one of ORDERS (a leading '-' for the other direction), else by example id; compare: another
+        run whose student joins as other_prob / other_correct, and with `disagree` only the examples where the two
+        students predict differently. Runs with a weak model and a ceiling get a `region` column.
         """
         roles = self.roles(run_id)
         if role is not None and role not in roles:
@@ -228,14 +251,19 @@ class Queries:
             raise ValueError(f"quadrant '{quadrant}' is not one of {', '.join(QUADRANTS)}")
         if region is not None and region not in REGIONS:
             raise ValueError(f"region '{region}' is not one of {', '.join(REGIONS)}")
+        if order and order.lstrip("-") not in ORDERS:
+            raise ValueError(f"order '{order}' is not one of {', '.join(ORDERS)} (a leading '-' reverses it)")
         shown = [role] if role else roles
+        if order and not set(ORDER_ROLES[order.lstrip("-")]) <= set(roles):
+            order = None  # sorting on a model the run does not have: keep the id order
         wants = (["weak", "student"] if quadrant else []) + (["weak", "ceiling"] if region or deception else []) + (
-            ["student"] if deception else [])
+            ["student"] if deception or compare else []) + (ORDER_ROLES[order.lstrip("-")] if order else [])
         if not set(wants) <= set(roles):
             return pd.DataFrame(columns=["example_id", "text", "gold"]), 0
         with_region = {"weak", "ceiling"} <= set(roles)
         needed = list(dict.fromkeys(shown + wants + (["weak", "ceiling"] if with_region else [])))
-        where = []
+        inner, params = self._inspect_source(run_id, split, needed, compare)
+        where, where_params = [], []
         if role:
             where.append(f'w."{role}_prob" IS NOT NULL')
         if quadrant:
@@ -244,13 +272,65 @@ class Queries:
             where.append(REGION_SQL[region])
         if deception:
             where.append(DECEPTION_SQL)
+        if search and search.strip():
+            where.append("(contains(lower(w.text), lower(?)) OR starts_with(w.example_id, ?))")
+            where_params += [search.strip(), search.strip()]
+        if compare and disagree:
+            where.append(DISAGREE_SQL)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        inner = self._wide_predictions(run_id, needed)
-        params = [split, split, run_id]
-        total = self._rows(f"SELECT count(*) FROM ({inner}) w {clause}", params)[0][0]
+        total = self._rows(f"SELECT count(*) FROM ({inner}) w {clause}", [*params, *where_params])[0][0]
         drop = [f"{r}_{c}" for r in needed if r not in shown for c in ("prob", "pred", "correct", "output")]
         select = "w.*" + (f" EXCLUDE ({', '.join(chr(34) + d + chr(34) for d in drop)})" if drop else "") + (
             f", {REGION_CASE} AS region" if with_region else "")
-        df = self._df(f"SELECT {select} FROM ({inner}) w {clause} ORDER BY w.example_id LIMIT ? OFFSET ?",
-                      [*params, limit, offset])
+        sort = "w.example_id"
+        if order:
+            expr, desc = ORDERS[order.lstrip("-")], not order.startswith("-")
+            sort = f"{expr} {'DESC' if desc else 'ASC'} NULLS LAST, w.example_id"
+        df = self._df(f"SELECT {select} FROM ({inner}) w {clause} ORDER BY {sort} LIMIT ? OFFSET ?",
+                      [*params, *where_params, limit, offset])
         return df, int(total)
+
+    def _inspect_source(self, run_id: str, split: str, roles: list[str], compare: str | None
+                        ) -> tuple[str, list[Any]]:
+        """SQL (and its params) for the wide rows of a split, with a second run's student joined when comparing."""
+        inner, params = self._wide_predictions(run_id, roles), [split, split, run_id]
+        if not compare:
+            return inner, params
+        joined = (f"SELECT w.*, o.prob AS other_prob, o.correct AS other_correct FROM ({inner}) w LEFT JOIN ("
+                  "SELECT p.example_id, p.prob, p.correct FROM run_stages rs JOIN predictions p ON p.stage_key = "
+                  "rs.stage_key WHERE rs.run_id = ? AND rs.role = 'student' AND p.split = ?) o "
+                  "ON o.example_id = w.example_id")
+        return joined, [*params, compare, split]
+
+    def prediction_counts(self, run_id: str, split: str = "test", compare: str | None = None) -> dict[str, Any]:
+        """What the Inspector's grids show, in one statement: rows of the split, how many each model predicted, how
+        many have both a weak and a student prediction (the 2x2 counts only those), each quadrant, each knowledge
+        region (with a weak model and a ceiling), the deception cases, and with `compare` how many examples the
+        other run's student shares."""
+        roles = set(self.roles(run_id))
+        needed = [r for r in ("weak", "student", "ceiling") if r in roles]
+        inner, params = self._inspect_source(run_id, split, needed, compare)
+        cols = ["count(*) AS total", *[f'count(w."{r}_prob") AS "p_{r}"' for r in needed]]
+        quads = {"weak", "student"} <= roles
+        regions = {"weak", "ceiling"} <= roles
+        if quads:
+            cols.append("count(*) FILTER (WHERE w.weak_correct IS NOT NULL AND w.student_correct IS NOT NULL) "
+                        "AS scored")
+            cols += [f"count(*) FILTER (WHERE {cond}) AS \"q_{k}\"" for k, cond in QUADRANT_SQL.items()]
+        if regions:
+            cols += [f"count(*) FILTER (WHERE {cond}) AS \"r_{k}\"" for k, cond in REGION_SQL.items()]
+            if "student" in roles:
+                cols.append(f"count(*) FILTER (WHERE {DECEPTION_SQL}) AS deception")
+        if compare:
+            cols.append("count(*) FILTER (WHERE w.other_prob IS NOT NULL) AS compared")
+        df = self._df(f"SELECT {', '.join(cols)} FROM ({inner}) w", params)
+        row = {k: int(v) for k, v in df.iloc[0].to_dict().items()}
+        out: dict[str, Any] = {"total": row["total"], "scored": row.get("scored", 0),
+                               "predicted": {r: row[f"p_{r}"] for r in needed},
+                               "quadrants": {k: row[f"q_{k}"] for k in QUADRANT_SQL} if quads else {},
+                               "regions": {k: row[f"r_{k}"] for k in REGION_SQL} if regions else {}}
+        if "deception" in row:
+            out["deception"] = row["deception"]
+        if compare:
+            out["compared"] = row["compared"]
+        return out

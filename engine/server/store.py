@@ -137,6 +137,32 @@ class Store(Queries, AnalysisQueries):
 
         self._write(write)
 
+    def delete_run(self, run_id: str, collect: bool = False) -> dict[str, int]:
+        """Remove a run: its row, its stage links and its run-level metrics, in one transaction. Its stages stay in
+        the cache for other runs (and later ones) unless `collect`: then every stage no other run links to goes too,
+        with its predictions and curves. Returns how many runs, stages and prediction rows were removed."""
+
+        def write(con):
+            orphans: list[str] = []
+            if collect:
+                orphans = [r[0] for r in con.execute(
+                    "SELECT stage_key FROM run_stages WHERE run_id = ? AND stage_key NOT IN "
+                    "(SELECT stage_key FROM run_stages WHERE run_id <> ?)", [run_id, run_id]).fetchall()]
+            con.execute("DELETE FROM run_stages WHERE run_id = ?", [run_id])
+            con.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
+            runs = con.execute("DELETE FROM runs WHERE id = ? RETURNING id", [run_id]).fetchall()
+            rows = 0
+            if orphans:
+                marks = ", ".join("?" for _ in orphans)
+                rows = con.execute(f"SELECT count(*) FROM predictions WHERE stage_key IN ({marks})",
+                                   orphans).fetchall()[0][0]
+                con.execute(f"DELETE FROM predictions WHERE stage_key IN ({marks})", orphans)
+                con.execute(f"DELETE FROM metrics WHERE stage_key IN ({marks})", orphans)
+                con.execute(f"DELETE FROM stages WHERE key IN ({marks})", orphans)
+            return {"runs": len(runs), "stages": len(orphans), "predictions": int(rows)}
+
+        return self._write(write)
+
     def set_tags(self, run_id: str, tags: str | None) -> None:
         self._write(lambda con: con.execute("UPDATE runs SET tags = ? WHERE id = ?", [tags or None, run_id]))
 

@@ -157,6 +157,9 @@ class Splits:
     a: list[Example]
     b: list[Example]
     test: list[Example]
+    # Rows the split left out and why: "duplicates" (a repeated id), "overlap" (a training row also in test),
+    # "balance" (undersampled majority class). Reported with the run's metrics, so a smaller set is never silent.
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def by_name(self) -> dict[str, list[Example]]:
         return {"A": self.a, "B": self.b, "test": self.test}
@@ -210,8 +213,9 @@ def split_examples(
     preference example's label is always 1 (its `chosen` response is the better one) and a generation
     example's is unused.
     """
-    train = _dedupe(pools.get("train", []))
-    test = _dedupe(pools.get("test", []))
+    raw_train, raw_test = pools.get("train", []), pools.get("test", [])
+    train, test = _dedupe(raw_train), _dedupe(raw_test)
+    dropped = {"duplicates": len(raw_train) - len(train) + len(raw_test) - len(test)}
     if not train:
         raise TaskError(f"task '{task_name}' yielded no training examples; check its source or filters")
     if len(train) + len(test) < MIN_EXAMPLES:  # else the class check below would blame the labels
@@ -223,7 +227,9 @@ def split_examples(
         k = max(1, int(round(len(train) * test_frac)))
         test, train = train[:k], train[k:]
     test_ids = {e.id for e in test}
+    before = len(train)
     train = [e for e in train if e.id not in test_ids]  # an example never sits in both
+    dropped["overlap"] = before - len(train)
     for name, pool in (("train", train), ("test", test)) if kind == "classification" else ():
         labels = {e.label for e in pool}
         if len(labels) < 2:
@@ -234,7 +240,9 @@ def split_examples(
     train = _seeded_order(train, seed, "train")
     test = _seeded_order(test, TEST_SEED, "test")
     if balance and kind == "classification":
+        before = len(train) + len(test)
         train, test = _balance(train), _balance(test)
+        dropped["balance"] = before - len(train) - len(test)
     if n_train:
         train = train[:n_train]
     if n_test:
@@ -242,7 +250,7 @@ def split_examples(
     half = len(train) // 2
     if half < 2:
         raise TaskError(f"task '{task_name}' has {len(train)} training examples after filtering; need at least 4")
-    return Splits(a=train[:half], b=train[half : 2 * half], test=test)
+    return Splits(a=train[:half], b=train[half : 2 * half], test=test, dropped=dropped)
 
 
 def seeded_rng(seed: int, *salt: Any) -> random.Random:

@@ -1,169 +1,58 @@
 """Experiment tab: pick a task, models and methods, fill their generated settings forms, check and submit.
 
-Every widget feeds one experiment config (the YAML the CLI runs); "Show config" prints it with the
-equivalent `w2s run` line. Settings forms come from the engine's registry field docs (studio/forms.py),
-so a new task or method needs no code here. Invalid settings come back as the engine's own message,
-shown in the box beside the buttons and next to the field it names.
+Every widget feeds one experiment config (the YAML the CLI runs); the summary, the YAML box, the equivalent
+`w2s submit` line and Download YAML follow every change at once. Settings forms come from the engine's typed
+field docs (studio/forms.py), so a new task, method or training setting needs no code here. A loaded YAML is
+checked by the engine with the CLI's own parser first: an unknown key is refused with its message, beside its
+field, instead of being dropped. Submitting a setup and seed that already ran asks first (or opens those runs).
 
-    parts = build(source)        # inside a gr.Blocks; returns the named components
+    tab = build(source)          # inside a gr.Blocks; an ExperimentTab of named components and handlers
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import yaml
 
-from studio.common import export_dir, notice
+from studio.common import Handler, export_dir, notice
 from studio.forms import Form
 from studio.source import Source, message
-from studio.tabs.experiment_values import model_names, one_or_list, parse_seeds
+from studio.tabs.experiment_form import (
+    HANDLED,
+    HELP,
+    ExperimentForm,
+    cli_line,
+    count_line,
+    file_stem,
+    guess_column,
+    notes_html,
+    to_yaml,
+)
 
-HANDLED = ("name", "task", "weak", "strong", "methods", "seeds", "train", "settings")  # own widgets
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq", ".gz"]
 
 
-def to_yaml(config: dict[str, Any]) -> str:
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None, allow_unicode=True)
+@dataclass
+class ExperimentTab:
+    form: ExperimentForm
+    preset: gr.Dropdown
+    errors: gr.HTML
+    summary: gr.HTML
+    submitted: gr.HTML
+    run_ids: gr.Textbox       # the runs to follow after a submit (new ones, or the existing ones the user opened)
+    yaml: gr.Code
+    cli: gr.Code
+    download: gr.DownloadButton
+    load_yaml: gr.UploadButton
+    load_preset: Handler      # preset label -> every input and the error box
+    show_config: Handler      # inputs -> YAML, command, download, summary, studio-side problem
 
 
-def cli_line(config: dict[str, Any]) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(config.get("name") or "experiment"))
-    return f"# the same experiment headless: save the YAML above as {name}.yaml, then\nw2s run {name}.yaml"
-
-
-def notes_html(reply: dict[str, Any]) -> str:
-    """What the engine noticed while loading the data (rows skipped, labels mapped), one line each."""
-    return "".join(notice(f"Note: {n}", "info") for n in reply.get("notes") or [])
-
-
-def guess_column(columns: list[str], wanted: tuple[str, ...], exclude: str | None = None) -> str | None:
-    lowered = {c.lower(): c for c in columns if c != exclude}
-    for w in wanted:
-        if w in lowered:
-            return lowered[w]
-    return next((c for c in columns if c != exclude), None)
-
-
-class ExperimentForm:
-    """All widgets of the tab in one fixed order, and the conversions config <-> widget values."""
-
-    def __init__(self, registry: dict[str, Any], max_seeds: int | None = None):
-        self.registry = registry
-        self.max_seeds = max_seeds or 1000
-        self.tasks = [t["name"] for t in registry["tasks"]]
-        self.methods = [m["name"] for m in registry["methods"]]
-        self.models = [m["name"] for m in registry["models"]]
-        self.task_forms: dict[str, Form] = {}
-        self.task_groups: dict[str, gr.Group] = {}
-        self.method_forms: dict[str, Form] = {}
-        self.method_groups: dict[str, gr.Accordion] = {}
-        self.train_form: Form | None = None
-        self.extra_form: Form | None = None
-
-    # The fixed order of inputs: name, task, weak, strong, methods, seeds, tags, task forms..., method forms...,
-    # train form, extra form.
-    def inputs(self) -> list[Any]:
-        head = [self.name, self.task, self.weak, self.strong, self.method_pick, self.seeds, self.tags]
-        return head + [w for f in self.forms() for w in f.inputs]
-
-    def forms(self) -> list[Form]:
-        return [*self.task_forms.values(), *self.method_forms.values(), self.train_form, self.extra_form]
-
-    def annotated(self) -> list[Any]:
-        """Widgets that can show an error beside them (the event outputs of `annotate`)."""
-        return [self.task, self.weak, self.strong, self.method_pick, self.seeds] + [
-            w for f in self.forms() for w in f.inputs]
-
-    def config(self, values: list[Any]) -> tuple[dict[str, Any], str | None]:
-        """Widget values -> (experiment config, a studio-side problem or None)."""
-        name, task, weak, strong, methods, seeds, _tags = values[:7]
-        rest = list(values[7:])
-        taken: dict[Form, list[Any]] = {}
-        for f in self.forms():
-            taken[f], rest = rest[:len(f.inputs)], rest[len(f.inputs):]
-        problem = None
-        config: dict[str, Any] = {"name": (name or "experiment").strip()}
-        task_settings = self.task_forms[task].read(taken[self.task_forms[task]]) if task in self.task_forms else {}
-        config["task"] = {"name": task, **task_settings} if task_settings else task
-        config["weak"], config["strong"] = one_or_list(model_names(weak)), one_or_list(model_names(strong))
-        config["methods"] = list(methods or [])
-        parsed = parse_seeds(seeds, self.max_seeds)
-        if isinstance(parsed, str):
-            problem, parsed = parsed, [0]
-        config["seeds"] = parsed
-        train = self.train_form.read(taken[self.train_form])
-        if train:
-            config["train"] = train
-        settings = {m: self.method_forms[m].read(taken[self.method_forms[m]]) for m in config["methods"]
-                    if m in self.method_forms}
-        settings = {m: s for m, s in settings.items() if s}
-        if settings:
-            config["settings"] = settings
-        config.update(self.extra_form.read(taken[self.extra_form]))
-        if not config["methods"]:
-            problem = problem or "methods: pick at least one method"
-        return config, problem
-
-    def fill(self, config: dict[str, Any]) -> list[Any]:
-        """A config (as loaded from YAML) -> widget values in `inputs` order; unknown keys are left to the
-        engine's validation, which names them."""
-        config = dict(config or {})
-        for single, plural in (("method", "methods"), ("seed", "seeds")):
-            if single in config and plural not in config:
-                value = config.pop(single)
-                config[plural] = value if isinstance(value, list) else [value]
-        task = config.get("task", self.tasks[0] if self.tasks else "")
-        task_settings: dict[str, Any] = {}
-        if isinstance(task, dict):
-            task_settings = {k: v for k, v in task.items() if k != "name"}
-            task = task.get("name", "")
-        methods = config.get("methods") or []
-        methods = methods if isinstance(methods, list) else [methods]
-        seeds = config.get("seeds", [0])
-        seeds = seeds if isinstance(seeds, list) else [seeds]
-        values = [config.get("name", "experiment"), task, model_names(config.get("weak")),
-                  model_names(config.get("strong")),
-                  [m for m in methods if m in self.methods], ", ".join(map(str, seeds)), config.get("tags", "")]
-        settings = config.get("settings") or {}
-        for name, form in self.task_forms.items():
-            values += form.fill(task_settings if name == task else {})
-        for name, form in self.method_forms.items():
-            values += form.fill(settings.get(name, {}))
-        values += self.train_form.fill(config.get("train") or {})
-        values += self.extra_form.fill({k: v for k, v in config.items() if k not in HANDLED})
-        return values
-
-    def annotate(self, msg: str | None, values: list[Any] | None = None) -> list[Any]:
-        """Updates showing `msg` beside the widgets it concerns, clearing older marks."""
-        msg = msg or ""
-        weak, strong = (model_names(values[2]), model_names(values[3])) if values else ([], [])
-
-        def named(names: list[str]) -> bool:
-            return any(f"'{n}'" in msg for n in names)
-
-        def mark(hit: bool, info: str | None = None) -> Any:
-            return gr.update(info=f"⚠ {msg}", elem_classes=["field-error"]) if hit else gr.update(
-                info=info, elem_classes=[])
-
-        out = [
-            mark(msg.startswith("task") or "task '" in msg, "What the models learn to classify."),
-            mark(named(weak) or "weak x strong grid" in msg, "Weak supervisor(s): zoo name, hub id or local folder; "
-                 "several make a grid."),
-            mark(named([n for n in strong if n not in weak]) or "weak x strong grid" in msg,
-                 "Strong student(s): zoo name, hub id or folder; several make a grid."),
-            mark(msg.startswith("methods") or "method '" in msg, "Several methods = a sweep (one run each)."),
-            mark(msg.startswith("seeds"), "One run per seed and method, e.g. 0, 1, 2 or 0-4."),
-        ]
-        for f in self.forms():
-            out += f.annotate(msg)
-        return out
-
-
-def build(source: Source) -> dict[str, Any]:
+def build(source: Source) -> ExperimentTab:
     registry = source.registry()
     policy = source.policy()
     public = bool(policy.get("public"))  # public mode: catalogue models only, no remote code (the engine enforces it)
@@ -180,12 +69,12 @@ def build(source: Source) -> dict[str, Any]:
         with gr.Column(scale=3, min_width=420):
             with gr.Row():
                 preset = gr.Dropdown(list(all_presets), value=next(iter(all_presets), None), label="Preset",
-                                     info="Fill the form from a ready-made experiment.", scale=3)
+                                     info="Fill the form from a ready-made experiment.", scale=3, elem_id="exp-preset")
                 ef.name = gr.Textbox(value=default.get("name", "experiment"), label="Name", scale=2,
-                                     info="Stored with every run of this experiment.")
+                                     info="Stored with every run of this experiment.", elem_id="exp-name")
             with gr.Group():
-                ef.task = gr.Dropdown([(f"{n}", n) for n in tasks], value=None, label="Task",
-                                      info="What the models learn to classify.", elem_id="exp-task")
+                ef.task = gr.Dropdown([(f"{n}", n) for n in tasks], value=None, label="Task", info=HELP["task"],
+                                      elem_id="exp-task")
                 task_help = gr.Markdown(elem_classes=["w2s-help"])
             with gr.Group(visible=False) as upload_panel:
                 gr.Markdown("**Your data**: a CSV, TSV, JSONL or Parquet file with a text column and a "
@@ -204,19 +93,17 @@ def build(source: Source) -> dict[str, Any]:
                     ef.task_forms[name] = Form.build(fields, prefix=f"task-{name}", where=f"task '{name}'")
                     if not fields:
                         gr.Markdown("This task has no settings.", elem_classes=["w2s-help"])
-                ef.task_groups[name] = group
+                ef.task_groups[name] = ef.sections[ef.task_forms[name]] = group
             with gr.Row():
                 ef.weak = gr.Dropdown(model_choices, value=[], label="Weak supervisor", allow_custom_value=not public,
-                                      multiselect=True, elem_id="exp-weak",
-                                      info="Weak supervisor(s): zoo name, hub id or local folder; several make a grid.")
+                                      multiselect=True, info=HELP["weak"], elem_id="exp-weak")
                 ef.strong = gr.Dropdown(model_choices, value=[], label="Strong student", allow_custom_value=not public,
-                                        multiselect=True, elem_id="exp-strong",
-                                        info="Strong student(s): zoo name, hub id or folder; several make a grid.")
+                                        multiselect=True, info=HELP["strong"], elem_id="exp-strong")
             with gr.Row():
                 ef.method_pick = gr.CheckboxGroup(list(methods), value=[], label="Methods", scale=3,
-                                                  info="Several methods = a sweep (one run each).")
-                ef.seeds = gr.Textbox("0", label="Seeds", scale=1, max_lines=1,
-                                      info="One run per seed and method, e.g. 0, 1, 2 or 0-4.")
+                                                  info=HELP["methods"], elem_id="exp-methods")
+                ef.seeds = gr.Textbox("0", label="Seeds", scale=1, max_lines=1, info=HELP["seeds"],
+                                      elem_id="exp-seeds")
             method_help = gr.Markdown(elem_classes=["w2s-help"])
             for name, entry in methods.items():
                 with gr.Accordion(f"{name} settings", open=False, visible=False) as acc:
@@ -224,30 +111,41 @@ def build(source: Source) -> dict[str, Any]:
                                                        where=f"settings.{name}")
                     if not entry.get("fields"):
                         gr.Markdown("This method has no settings.", elem_classes=["w2s-help"])
-                ef.method_groups[name] = acc
-            with gr.Accordion("Training settings (every stage)", open=False):
+                ef.method_groups[name] = ef.sections[ef.method_forms[name]] = acc
+            with gr.Accordion("Training settings (every stage)", open=False, elem_id="exp-train") as train_acc:
                 ef.train_form = Form.build(registry.get("train") or [], prefix="train", where="train",
                                            skip=("trust_remote_code",) if public else ())
             extra_fields = [f for f in registry.get("experiment") or [] if f["name"] not in HANDLED]
-            with gr.Accordion("Data and PGR settings", open=False):
+            with gr.Accordion("Data and PGR settings", open=False) as extra_acc:
                 ef.extra_form = Form.build(extra_fields, prefix="exp", where="config")
+            ef.sections[ef.train_form], ef.sections[ef.extra_form] = train_acc, extra_acc
             ef.tags = gr.Textbox(label="Tags", placeholder="e.g. baseline, lr-sweep", max_lines=1,
                                  info="Free text stored with each run; filter by it in the Runs tab.")
 
         with gr.Column(scale=2, min_width=360, elem_classes=["w2s-side"]):
-            summary = gr.HTML(elem_classes=["w2s-summary"])
+            summary = gr.HTML(elem_classes=["w2s-summary"], elem_id="exp-summary")
             errors = gr.HTML(elem_id="exp-errors")
             with gr.Row():
-                check_btn = gr.Button("Check", variant="secondary")
+                check_btn = gr.Button("Check", variant="secondary", elem_id="exp-check")
                 submit_btn = gr.Button("Submit", variant="primary", elem_id="exp-submit")
-            submitted = gr.HTML()
+            with gr.Group(visible=False, elem_id="exp-duplicates") as dup_box:
+                dup_note = gr.HTML()
+                with gr.Row():
+                    again_btn = gr.Button("Run them again", size="sm", elem_id="exp-dup-again")
+                    skip_btn = gr.Button("Queue only the new ones", size="sm", elem_id="exp-dup-skip")
+                    open_btn = gr.Button("Open the existing runs", size="sm", variant="primary",
+                                         elem_id="exp-dup-open")
+            dup_ids = gr.State([])
+            submitted = gr.HTML(elem_id="exp-submitted")
             run_ids = gr.Textbox(visible=False, label="submitted run ids")
-            show_btn = gr.Button("Show config", size="sm")
-            yaml_box = gr.Code(language="yaml", label="Experiment config (YAML)", interactive=False, lines=12)
-            cli_box = gr.Code(language="shell", label="Equivalent command", interactive=False, lines=2)
+            yaml_box = gr.Code(language="yaml", label="Experiment config (YAML)", interactive=False, lines=12,
+                               elem_id="exp-yaml")
+            cli_box = gr.Code(language="shell", label="Equivalent command", interactive=False, lines=3,
+                              elem_id="exp-cli")
             with gr.Row():
-                download = gr.DownloadButton("Download YAML", value=None, size="sm")
-                load_btn = gr.UploadButton("Load YAML", file_types=[".yaml", ".yml", ".json"], size="sm")
+                download = gr.DownloadButton("Download YAML", value=None, size="sm", elem_id="exp-download")
+                load_btn = gr.UploadButton("Load YAML", file_types=[".yaml", ".yml", ".json"], size="sm",
+                                           elem_id="exp-load")
 
     inputs = ef.inputs()
     annotated = ef.annotated()
@@ -270,58 +168,67 @@ def build(source: Source) -> dict[str, Any]:
 
     def render(config: dict[str, Any]) -> tuple[str, str, str]:
         text = to_yaml(config)
-        path = export_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', config.get('name') or 'experiment')}.yaml"
+        path = export_dir() / f"{file_stem(config)}.yaml"
         path.write_text(text)
         return text, cli_line(config), str(path)
 
-    def count_line(config: dict[str, Any], n: int | None = None) -> str:
-        m, s = len(config.get("methods") or []), len(config.get("seeds") or [])
-        weaks, strongs = model_names(config.get("weak")), model_names(config.get("strong"))
-        task = config.get("task")
-        task = task if isinstance(task, str) else task["name"]
-        grid = len(weaks) * len(strongs) > 1
-        models = (f"{len(weaks)} weak × {len(strongs)} strong (pairs whose weak model is not smaller are skipped) · "
-                  if grid else f"{', '.join(weaks) or '?'} → {', '.join(strongs) or '?'} · ")
-        total = f"{n} run{'s' if n != 1 else ''}" if n is not None else (
-            f"up to {m * s * len(weaks) * len(strongs)} runs" if grid else f"{m * s} run{'s' if m * s != 1 else ''}")
-        return (f'<div class="w2s-count"><b>{total}</b>: {models}{m} method{"s" if m != 1 else ""} × '
-                f'{s} seed{"s" if s != 1 else ""} · {task}</div>')
-
     def show_config(*values):
+        """The live view of the form: YAML, command, the file Download YAML gives, the run count."""
         config, problem = ef.config(list(values))
         text, cli, path = render(config)
         return text, cli, path, count_line(config), notice(problem)
 
+    def view_only(*values):
+        """The live view without the message box: after a load whose message must stay on screen."""
+        return show_config(*values)[:4]
+
     def check(*values):
         values = list(values)
         config, problem = ef.config(values)
-        text, cli, path = render(config)
         if problem:
-            return [notice(problem), count_line(config), text, cli, path, *ef.annotate(problem, values)]
+            return [notice(problem), count_line(config), *ef.annotate(problem, values)]
         try:
             reply = source.validate(config)
         except Exception as exc:
             msg = message(exc)
-            return [notice(msg), count_line(config), text, cli, path, *ef.annotate(msg, values)]
-        ok = notice(f"Config is valid: {reply.get('runs')} run(s) ready to submit.", "ok") + notes_html(reply)
-        return [ok, count_line(config, reply.get("runs")), text, cli, path, *ef.annotate(None, values)]
+            return [notice(msg), count_line(config), *ef.annotate(msg, values)]
+        dups = reply.get("duplicates") or []
+        ok = notice(f"Config is valid: {reply.get('runs')} run(s) ready to submit." + (
+            f" {len(dups)} of them already exist ({', '.join(d['run_id'] for d in dups)}): Submit asks first."
+            if dups else ""), "ok") + notes_html(reply)
+        return [ok, count_line(config, reply.get("runs")), *ef.annotate(None, values)]
 
-    def submit(*values):
-        values = list(values)
-        config, problem = ef.config(values)
-        text, cli, path = render(config)
-        tags = (values[6] or "").strip() or None
-        if problem:
-            return ["", "", notice(problem), text, cli, path, *ef.annotate(problem, values)]
-        try:
-            reply = source.submit(config, tags=tags)
-        except Exception as exc:
-            msg = message(exc)
-            return ["", "", notice(msg), text, cli, path, *ef.annotate(msg, values)]
-        ids = reply.get("run_ids") or []
-        done = notice(f"Queued {len(ids)} run(s) as sweep {reply.get('sweep')}: {', '.join(ids)}. "
-                      "Follow them in the Runs tab.", "ok") + notes_html(reply)
-        return [done, ",".join(ids), "", text, cli, path, *ef.annotate(None, values)]
+    def submit_as(mode: str):
+        def fn(*values):
+            values = list(values)
+            hide = [gr.update(visible=False), "", []]
+            config, problem = ef.config(values)
+            if problem:
+                return ["", "", notice(problem), *hide, *ef.annotate(problem, values)]
+            try:
+                reply = source.submit(config, tags=ef.tags_of(values), on_duplicate=mode)
+            except Exception as exc:
+                msg = message(exc)
+                if getattr(exc, "status", None) == 409:  # the same setup and seed already ran: ask
+                    dups = (source.validate(config, full=False).get("duplicates") or [])
+                    ids = [d["run_id"] for d in dups]
+                    listed = ", ".join(f"{d['run_id']} ({d['method']}, seed {d['seed']}, {d['status']})" for d in dups)
+                    note = notice(f"{len(dups)} of these runs already exist with the same setup and seed: {listed}. "
+                                  "Run them again (their medians then count each setup and seed once), queue only "
+                                  "the runs that do not exist yet, or open the existing ones.", "warn")
+                    return ["", "", "", gr.update(visible=True), note, ids, *ef.annotate(None, values)]
+                return ["", "", notice(msg), *hide, *ef.annotate(msg, values)]
+            ids = reply.get("run_ids") or []
+            skipped = f" ({reply.get('skipped')} that already existed skipped)" if reply.get("skipped") else ""
+            done = notice(f"Queued {len(ids)} run(s) as sweep {reply.get('sweep')}: {', '.join(ids)}{skipped}. "
+                          "Follow them in the Runs tab." if ids else "Nothing queued: every run already exists.",
+                          "ok") + notes_html(reply)
+            return [done, ",".join(ids), "", *hide, *ef.annotate(None, values)]
+        return fn
+
+    def open_existing(ids: list[str]):
+        return (notice(f"Opened the existing run(s): {', '.join(ids)}.", "info"), ",".join(ids or []),
+                gr.update(visible=False))
 
     def load_preset(label: str):
         config = all_presets.get(label)
@@ -330,19 +237,28 @@ def build(source: Source) -> dict[str, Any]:
         return [*ef.fill(config), ""]
 
     def load_config(file: Any):
+        """A YAML file into the form, after the engine accepted it (the CLI's parser: an unknown key is refused,
+        never dropped); a refused file leaves the form as it was and says why, beside the field it names."""
         path = getattr(file, "name", file)
+        keep = [gr.skip() for _ in inputs]
         try:
             config = yaml.safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError) as exc:
-            return [*[gr.skip() for _ in inputs], notice(f"cannot read {Path(str(path)).name}: {exc}")]
+            return [*keep, notice(f"cannot read {Path(str(path)).name}: {exc}"), *[gr.skip() for _ in annotated]]
         if not isinstance(config, dict):
-            return [*[gr.skip() for _ in inputs], notice("a config file must hold a mapping (key: value lines)")]
-        return [*ef.fill(config), ""]
+            return [*keep, notice("a config file must hold a mapping (key: value lines)"),
+                    *[gr.skip() for _ in annotated]]
+        try:
+            source.validate(config, full=False)
+        except Exception as exc:
+            msg = message(exc)
+            return [*keep, notice(f"{Path(str(path)).name} was not loaded: {msg}"), *ef.annotate(msg)]
+        return [*ef.fill(config), "", *ef.annotate(None)]
 
     file_form = ef.task_forms.get("file")
 
     def upload_data(file: Any):
-        """Keep the file where workers can read it, show its first rows and guess the columns."""
+        """Send the file to the engine (where workers read it), show its first rows and guess the columns."""
         n_out = 4 + (len(file_form.inputs) if file_form else 0)
         if not file:
             return [gr.skip()] * (n_out + 2)
@@ -373,34 +289,38 @@ def build(source: Source) -> dict[str, Any]:
                 gr.update(choices=["", *columns], value=""), "file", *form_values,
                 gr.update(value=df.head(5), visible=True), notice(problem)]
 
-    def set_field(name: str):
-        def fn(value):
-            return value or ""
-        return fn
+    def copy_value(value):
+        return value or ""
 
     # ---------------------------------------------------------------- wiring
+    live = Handler(show_config, inputs, [yaml_box, cli_box, download, summary, errors])
+    # Every edit re-renders the YAML, command, download and count (always_last: a burst of edits renders once).
+    # Registered first so the endpoint keeps its name (later private events of the same function would take it).
+    gr.on([w.input for w in inputs], show_config, inputs, live.outputs, api_name="show_config",
+          trigger_mode="always_last")
     ef.task.change(on_task, ef.task, [task_help, upload_panel, *ef.task_groups.values()], api_visibility="private",
                    queue=False)
     ef.method_pick.change(on_methods, ef.method_pick, [method_help, *ef.method_groups.values()],
                           api_visibility="private", queue=False)
-    preset.input(load_preset, preset, [*inputs, errors], api_name="load_preset")
-    load_btn.upload(load_config, load_btn, [*inputs, errors], api_name="load_config")
-    show_btn.click(show_config, inputs, [yaml_box, cli_box, download, summary, errors], api_name="show_config")
-    check_btn.click(check, inputs, [errors, summary, yaml_box, cli_box, download, *annotated], api_name="check")
-    submit_btn.click(submit, inputs, [submitted, run_ids, errors, yaml_box, cli_box, download, *annotated],
-                     api_name="submit", concurrency_limit=1)
+    preset.input(load_preset, preset, [*inputs, errors], api_name="load_preset").then(
+        show_config, inputs, live.outputs, api_visibility="private")
+    load_btn.upload(load_config, load_btn, [*inputs, errors, *annotated], api_name="load_config").then(
+        view_only, inputs, live.outputs[:4], api_visibility="private")
+    check_btn.click(check, inputs, [errors, summary, *annotated], api_name="check")
+    submit_out = [submitted, run_ids, errors, dup_box, dup_note, dup_ids, *annotated]
+    submit_btn.click(submit_as("refuse"), inputs, submit_out, api_name="submit", concurrency_limit=1)
+    again_btn.click(submit_as("create"), inputs, submit_out, api_name="submit_again", concurrency_limit=1)
+    skip_btn.click(submit_as("skip"), inputs, submit_out, api_name="submit_new_only", concurrency_limit=1)
+    open_btn.click(open_existing, dup_ids, [submitted, run_ids, dup_box], api_visibility="private")
     if file_form is not None:
         upload.upload(upload_data, upload,
                       [text_col, label_col, pair_col, ef.task, *file_form.inputs, preview, errors],
-                      api_name="upload_data")
+                      api_name="upload_data").then(view_only, inputs, live.outputs[:4], api_visibility="private")
         for widget, field_name in ((text_col, "text_column"), (label_col, "label_column"),
                                    (pair_col, "text_pair_column")):
-            widget.input(set_field(field_name), widget, file_form.widgets[field_name], api_visibility="private",
-                         queue=False)
+            widget.input(copy_value, widget, file_form.widgets[field_name], api_visibility="private",
+                         queue=False).then(show_config, inputs, live.outputs, api_visibility="private")
 
-    return {"preset": preset, "name": ef.name, "task": ef.task, "weak": ef.weak, "strong": ef.strong,
-            "methods": ef.method_pick, "seeds": ef.seeds, "tags": ef.tags, "errors": errors, "summary": summary,
-            "submit": submit_btn, "check": check_btn, "submitted": submitted, "run_ids": run_ids, "yaml": yaml_box,
-            "cli": cli_box, "download": download, "load": load_btn, "upload": upload, "preview": preview,
-            "_form": ef, "_load_preset": load_preset, "_inputs": inputs, "_preset_default": preset,
-            "_show_config": show_config, "_show_out": [yaml_box, cli_box, download, summary, errors]}
+    return ExperimentTab(form=ef, preset=preset, errors=errors, summary=summary, submitted=submitted,
+                         run_ids=run_ids, yaml=yaml_box, cli=cli_box, download=download, load_yaml=load_btn,
+                         load_preset=Handler(load_preset, [preset], [*inputs, errors]), show_config=live)

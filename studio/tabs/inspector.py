@@ -1,269 +1,65 @@
-"""Inspector tab: a run's test examples, one by one, sorted into the 2x2 of weak right/wrong x student right/wrong.
+"""Inspector tab: a run's examples, one by one, sorted into the 2x2 of weak right/wrong x student right/wrong.
 
-Click a cell of the 2x2 (or pick it in the radio) to see the examples where the student fixed the
-supervisor's error, imitated it, broke a right label, or where both were right. Search the text, sort
-by confidence or by how far the student moved from its supervisor, page through 200 rows at a time,
-open one example, export the filtered slice as CSV, and compare with a second run on the same examples.
+Click a cell of the 2x2 (or a dot of the confidence scatter) to see the examples where the student fixed the
+supervisor's error, imitated it, broke a right label, or where both were right. Search the text, sort by
+confidence or by how far the student moved from its supervisor, page through 200 rows at a time, open one
+example, export the filtered slice as CSV, compare with a second run on the same examples, and see how the fix
+and imitate rates move along any numeric attribute of the examples (the world's entity frequency, ...).
 
-    parts = build(source)        # inside a gr.Blocks; returns the named components
+The engine filters, searches, sorts and counts (one request per view: a page plus the grids' counts); the
+scatter and the attribute figure read the split's rows once (kept for a finished run).
 
-A finished run's per-example table is fetched once and kept (it cannot change), so every filter, sort
-and page is a pandas operation on at most a few tens of thousands of rows.
+    tab = build(source)          # inside a gr.Blocks; an InspectorTab of named components and handlers
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from dataclasses import dataclass
 
 import gradio as gr
-import numpy as np
 import pandas as pd
 
-from engine import api
-from studio.common import csv_file, esc, notice, run_id_of, run_label
-from studio.plots import QUADRANTS
+from studio.common import Handler, csv_file, esc, notice, run_id_of, run_label
+from studio.plots import empty_figure
+from studio.plots_compare import numeric_attributes, rates_by_attribute
 from studio.source import Source, message
 from studio.tabs import dynamics
+from studio.tabs.inspector_view import (
+    ALL,
+    CLICK_JS,
+    DECEPTION,
+    QUADRANT_CHOICES,
+    REGION_CHOICES,
+    SORTS,
+    detail_html,
+    heatmap_html,
+    regions_html,
+    scatter_html,
+    table_view,
+)
 
 PAGE = 200
-ALL = "all"
-QUADRANT_CHOICES = [("all examples", ALL)] + [(label, key) for key, (label, *_rest) in QUADRANTS.items()]
-SORTS = {
-    "example id": None,
-    "disagreement |student − weak| (high first)": "disagreement",
-    "weak confidence (high first)": "weak_conf",
-    "weak confidence (low first)": "-weak_conf",
-    "student confidence (high first)": "student_conf",
-    "student confidence (low first)": "-student_conf",
-}
 SHOWN = ["example", "text", "gold", "weak", "weak conf", "student", "student conf", "ceiling", "ceiling conf",
          "quadrant"]
-SHORT = {k: q.short for k, q in api.QUADRANTS.items()}
-DECEPTION = "deception"
-REGION_NAMES = {k: r.label for k, r in api.REGIONS.items()}
-REGION_CHOICES = [("all regions", ALL), *[(v, k) for k, v in REGION_NAMES.items()],
-                  ("deception cases: W_uk ∩ S_k, student wrong", DECEPTION)]
-WIDTHS = ["9%", "26%", "4%", "6%", "6%", "7%", "7%", "7%", "7%", "9%", "12%"]
-CLICK_JS = """
-element.addEventListener('click', (e) => {
-  const cell = e.target.closest('[data-quadrant]');
-  if (cell) { trigger('click', {quadrant: cell.dataset.quadrant}); }
-  const region = e.target.closest('[data-region]');
-  if (region) { trigger('click', {region: region.dataset.region}); }
-});
-"""
+SPLITS = [("test", "test"), ("half B (what the student learned from)", "B"),
+          ("half A (the weak model's ground truth)", "A")]
 
 
-def enrich(df: pd.DataFrame) -> pd.DataFrame:
-    """Add confidences (of the predicted class), the quadrant and the student-weak disagreement."""
-    df = df.copy()
-    for role in ("weak", "student", "ceiling"):
-        if f"{role}_prob" in df:
-            p = df[f"{role}_prob"].astype(float)
-            df[f"{role}_conf"] = np.maximum(p, 1 - p)
-    if {"weak_correct", "student_correct"} <= set(df.columns):
-        w = df["weak_correct"].astype("boolean")
-        s = df["student_correct"].astype("boolean")
-        q = pd.Series(pd.NA, index=df.index, dtype="object")
-        for key, (_, wr, sr, _) in QUADRANTS.items():
-            q[(w == wr) & (s == sr)] = key
-        df["quadrant"] = q
-    if {"weak_prob", "student_prob"} <= set(df.columns):
-        df["disagreement"] = (df["student_prob"].astype(float) - df["weak_prob"].astype(float)).abs()
-    for role in ("weak", "student", "ceiling"):  # preference runs: the margin each model put between the responses
-        if f"{role}_output" in df:
-            margins = df[f"{role}_output"].map(_margin)
-            if margins.notna().any():
-                df[f"{role}_margin"] = margins
-    return df
+@dataclass
+class InspectorTab:
+    pick: gr.Dropdown
+    other: gr.Dropdown
+    choices: Handler          # -> the run and compare pickers' finished runs
 
 
-def _margin(record: Any) -> float | None:
-    if not isinstance(record, str) or not record:
-        return None
-    try:
-        value = json.loads(record).get("margin")
-    except (ValueError, AttributeError):
-        return None
-    return float(value) if isinstance(value, int | float) else None
-
-
-def join_other(df: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
-    """Columns of a second run's student on the same examples: other_prob, other_correct, runs_disagree."""
-    if other is None or other.empty or "student_prob" not in other:
-        return df
-    o = other.set_index("example_id")
-    df = df.copy()
-    df["other_prob"] = df["example_id"].map(o["student_prob"])
-    df["other_correct"] = df["example_id"].map(o["student_correct"]) if "student_correct" in o else pd.NA
-    a = df["student_prob"].astype(float) >= 0.5
-    b = df["other_prob"].astype(float) >= 0.5
-    df["runs_disagree"] = (a != b) & df["other_prob"].notna()
-    return df
-
-
-def select(df: pd.DataFrame, quadrant: str = ALL, search: str = "", sort: str | None = None,
-           only_diff: bool = False, region: str = ALL) -> pd.DataFrame:
-    """The filtered, sorted slice: quadrant, knowledge region (or the deception cases), case-insensitive text/id
-    search, runs-disagree filter."""
-    out = df
-    if quadrant and quadrant != ALL and "quadrant" in out:
-        out = out[out["quadrant"] == quadrant]
-    if region and region != ALL and "region" in out:
-        if region == DECEPTION:
-            out = out[(out["region"] == api.DECEPTION_ZONE) & ~out["student_correct"].fillna(True).astype(bool)]
-        else:
-            out = out[out["region"] == region]
-    if search:
-        needle = search.strip()
-        hit = out["text"].astype(str).str.contains(needle, case=False, regex=False)
-        hit |= out["example_id"].astype(str).str.startswith(needle)
-        out = out[hit]
-    if only_diff and "runs_disagree" in out:
-        out = out[out["runs_disagree"].fillna(False).astype(bool)]
-    key = SORTS.get(sort or "", sort)
-    if key:
-        col, asc = (key[1:], True) if key.startswith("-") else (key, False)
-        if col in out:
-            out = out.sort_values([col, "example_id"], ascending=[asc, True], kind="stable")
-    else:
-        out = out.sort_values("example_id", kind="stable")
-    return out
-
-
-def _mark(correct: Any) -> str:
-    if correct is None or correct is pd.NA or (isinstance(correct, float) and np.isnan(correct)):
-        return ""
-    return " ✓" if bool(correct) else " ✗"
-
-
-def table_view(page: pd.DataFrame) -> pd.DataFrame:
-    """Rows as shown: prediction with ✓/✗, confidence, quadrant label, text cut to 180 characters."""
-    out = pd.DataFrame({"example": page["example_id"].astype(str),
-                        "text": page["text"].astype(str).map(lambda t: t if len(t) <= 180 else t[:177] + "…"),
-                        "gold": page["gold"]})
-    for role in ("weak", "student", "ceiling"):
-        if f"{role}_prob" in page:
-            pred = (page[f"{role}_prob"].astype(float) >= 0.5).astype(int).astype(str)
-            # .astype(str): on an empty page map() keeps the bool dtype, and str + bool fails
-            out[role] = pred + page[f"{role}_correct"].map(_mark).astype(str) if f"{role}_correct" in page else pred
-            out[f"{role} conf"] = page[f"{role}_conf"].round(3)
-    if "quadrant" in page:
-        out["quadrant"] = page["quadrant"].map(lambda q: SHORT.get(q, ""))
-    if "region" in page:
-        out["region"] = page["region"].map(lambda r: REGION_NAMES.get(r, ""))
-    for role in ("weak", "student"):
-        if f"{role}_margin" in page:
-            # 4 significant digits: a weak reward model's margins can be a few thousandths
-            out[f"{role} margin"] = page[f"{role}_margin"].astype(float).map(lambda v: float(f"{v:.4g}"))
-    if "other_prob" in page:
-        pred = (page["other_prob"].astype(float) >= 0.5).map({True: "1", False: "0"})
-        out["run B student"] = pred.where(page["other_prob"].notna(), "").astype(str) + \
-            page["other_correct"].map(_mark).astype(str)
-        out["run B conf"] = np.maximum(page["other_prob"], 1 - page["other_prob"]).round(3)
-    return out.reset_index(drop=True)
-
-
-def heatmap_html(counts: dict[str, int], active: str = ALL) -> str:
-    """The clickable 2x2: rows weak right / wrong, columns student right / wrong; shade grows with the count."""
-    total = sum(counts.values()) or 1
-    top = max(counts.values()) if counts else 0
-
-    def cell(key: str) -> str:
-        label, _, _, color = QUADRANTS[key]
-        n = counts.get(key, 0)
-        alpha = 0.12 + 0.55 * (n / top if top else 0)
-        sel = " w2s-q-active" if key == active else ""
-        return (f'<button class="w2s-q{sel}" data-quadrant="{key}" style="--q-color:{color};--q-alpha:{alpha:.2f}" '
-                f'title="show these examples"><span class="w2s-q-n">{n:,}</span>'
-                f'<span class="w2s-q-label">{esc(label)}</span><span class="w2s-q-share">{n / total:.1%}</span></button>')
-
-    all_sel = " w2s-q-active" if active == ALL else ""
-    return (
-        '<div class="w2s-quad"><div></div><div class="w2s-q-head">student right</div>'
-        '<div class="w2s-q-head">student wrong</div>'
-        f'<div class="w2s-q-side">weak right</div>{cell("both_right")}{cell("student_broke")}'
-        f'<div class="w2s-q-side">weak wrong</div>{cell("student_fixed")}{cell("student_imitated")}'
-        f'<div></div><button class="w2s-q-all{all_sel}" data-quadrant="all">all {total:,} examples</button></div>'
-    )
-
-
-def regions_html(counts: dict[str, int], active: str = ALL) -> str:
-    """The clickable W_k/W_uk x S_k/S_uk grid; the deception zone (W_uk ∩ S_k) is outlined."""
-    if not counts:
-        return ""
-    total = sum(counts.values()) or 1
-
-    def cell(key: str) -> str:
-        sel = " w2s-q-active" if key == active else ""
-        zone = " w2s-zone" if key == api.DECEPTION_ZONE else ""
-        n = counts.get(key, 0)
-        color = "#D55E00" if key == api.DECEPTION_ZONE else "#0072B2"
-        return (f'<button class="w2s-q{sel}{zone}" data-region="{key}" style="--q-color:{color};--q-alpha:'
-                f'{0.12 + 0.4 * n / total:.2f}" title="show these examples"><span class="w2s-q-n">{n:,}</span>'
-                f'<span class="w2s-q-label">{esc(REGION_NAMES[key])}</span><span class="w2s-q-share">{n / total:.1%}'
-                '</span></button>')
-
-    dec = " w2s-q-active" if active == DECEPTION else ""
-    return ('<div class="w2s-quad"><div></div><div class="w2s-q-head">strong knows (S_k)</div>'
-            '<div class="w2s-q-head">strong does not (S_uk)</div>'
-            f'<div class="w2s-q-side">weak knows (W_k)</div>{cell("Wk_Sk")}{cell("Wk_Suk")}'
-            f'<div class="w2s-q-side">weak does not (W_uk)</div>{cell("Wuk_Sk")}{cell("Wuk_Suk")}'
-            f'<div></div><button class="w2s-q-all{dec}" data-region="{DECEPTION}">deception cases: '
-            f'{counts.get(DECEPTION, 0):,}</button></div>')
-
-
-def detail_html(row: dict[str, Any] | None, other_id: str = "") -> str:
-    if not row:
-        return '<div class="w2s-empty">Click a row to see the example in full.</div>'
-    lines = []
-    for role in ("weak", "student", "ceiling", *sorted({k[:-5] for k in row if k.endswith("_prob")} -
-                                                       {"weak", "student", "ceiling", "other"})):
-        p = row.get(f"{role}_prob")
-        if p is None or (isinstance(p, float) and np.isnan(p)):
-            continue
-        lines.append(f"<tr><td>{esc(role)}</td><td>{int(p >= 0.5)}{_mark(row.get(f'{role}_correct'))}</td>"
-                     f"<td>{p:.3f}</td></tr>")
-    if other_id and row.get("other_prob") is not None and not pd.isna(row.get("other_prob")):
-        p = float(row["other_prob"])
-        lines.append(f"<tr><td>student of {esc(other_id)}</td><td>{int(p >= 0.5)}{_mark(row.get('other_correct'))}"
-                     f"</td><td>{p:.3f}</td></tr>")
-    outputs = ""
-    for key in sorted(k for k in row if k.endswith("_output")):
-        record = row.get(key)
-        if isinstance(record, str) and record:
-            try:
-                record = json.loads(record)
-            except ValueError:
-                pass
-            outputs += (f"<div class='w2s-output'><b>{esc(key[:-7])}</b><pre class='w2s-meta'>"
-                        f"{esc(json.dumps(record, indent=1, default=str))}</pre></div>")
-    meta = row.get("meta")
-    if isinstance(meta, str):
-        try:
-            meta = json.loads(meta)
-        except ValueError:
-            pass
-    meta_html = ""
-    if meta:
-        meta_html = "<pre class='w2s-meta'>" + esc(json.dumps(meta, indent=1, default=str)) + "</pre>"
-    quadrant = QUADRANTS.get(row.get("quadrant"), ("",))[0]
-    return (f'<div class="w2s-detail"><div class="w2s-detail-id">{esc(row.get("example_id"))} · gold '
-            f'<b>{esc(row.get("gold"))}</b> · {esc(quadrant)}</div><div class="w2s-detail-text">{esc(row.get("text"))}'
-            f'</div><table class="w2s-probs"><tr><th>model</th><th>prediction</th><th>p(1)</th></tr>{"".join(lines)}'
-            f"</table>{outputs}{meta_html}</div>")
-
-
-def build(source: Source) -> dict[str, Any]:
+def build(source: Source) -> InspectorTab:
     with gr.Row(equal_height=True):
         run_pick = gr.Dropdown([], label="Run", allow_custom_value=True, scale=3, elem_id="inspector-pick")
         other_pick = gr.Dropdown([], label="Compare with run (same examples)", allow_custom_value=True, scale=3,
-                                 value=None)
-        split_pick = gr.Dropdown([("test", "test"), ("half B (what the student learned from)", "B"),
-                                  ("half A (the weak model's ground truth)", "A")], value="test", label="Split",
-                                 scale=2, info="B holds each method's training records: weak labels, selections, "
-                                               "samples, pairs.")
+                                 value=None, elem_id="inspector-other")
+        split_pick = gr.Dropdown(SPLITS, value="test", label="Split", scale=2, elem_id="inspector-split",
+                                 info="B holds each method's training records: weak labels, selections, samples, "
+                                      "pairs. Models not scored on a split show no prediction there.")
         refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
@@ -280,94 +76,147 @@ def build(source: Source) -> dict[str, Any]:
                 sort = gr.Dropdown(list(SORTS), value="disagreement |student − weak| (high first)", label="Sort",
                                    scale=3)
                 only_diff = gr.Checkbox(False, label="Only where the two runs' students disagree", scale=2)
-            info = gr.HTML()
+            info = gr.HTML(elem_id="inspector-info")
             table = gr.Dataframe(pd.DataFrame(columns=SHOWN), interactive=False, max_height=560, wrap=True,
-                                 elem_id="inspector-table", column_widths=WIDTHS)
+                                 elem_id="inspector-table")
             with gr.Row(equal_height=True):
                 prev_btn = gr.Button("◀ Previous", size="sm", min_width=90)
                 page = gr.Number(1, label="Page", precision=0, minimum=1, min_width=80)
                 next_btn = gr.Button("Next ▶", size="sm", min_width=90)
                 export_btn = gr.Button("Export filtered CSV", size="sm", min_width=150)
-            export_file = gr.File(label="Filtered slice", visible=False, height=60)
+            export_file = gr.File(label="Filtered slice", visible=False, height=60, elem_id="inspector-export")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=320):
+            scatter = gr.HTML("", js_on_load=CLICK_JS, elem_id="inspector-scatter")
+        with gr.Column(scale=3, min_width=420):
+            attribute = gr.Dropdown([], label="Fix / imitate rates against", allow_custom_value=True,
+                                    elem_id="inspector-attribute",
+                                    info="A numeric attribute of the examples' metadata.")
+            rates = gr.Plot(label="Weak errors fixed / imitated", elem_id="inspector-rates")
 
-    dyn = dynamics.inspector_section(source, run_pick, split_pick, table)  # trajectory and data map
+    dynamics.inspector_section(source, run_pick, split_pick, table)  # trajectory and data map: its own events
 
     # ---------------------------------------------------------------- handlers
-    def load(run_id: str, other_id: str, split: str = "test") -> tuple[pd.DataFrame, str | None]:
-        df = enrich(source.examples(run_id, split=split or "test"))
-        if other_id and other_id != run_id:
-            df = join_other(df, source.examples(other_id, split=split or "test"))
-            if "other_prob" in df and df["other_prob"].notna().sum() == 0:
-                return df, (f"run {other_id} shares no test example with {run_id} (another task, split or seed); "
-                            "compare runs of the same task and seed")
-        return df, None
+    def query(run_id: str, other_id: str, split: str, quad: str, region_pick: str, text: str, order: str,
+              diff: bool) -> dict:
+        return dict(split=split or "test", quadrant=quad if quad and quad != ALL else None,
+                    region=region_pick if region_pick not in (ALL, DECEPTION, None, "") else None,
+                    deception=region_pick == DECEPTION, search=(text or "").strip() or None,
+                    order=SORTS.get(order or "", order) or None,
+                    compare=other_id if other_id and other_id != run_id else None, disagree=bool(diff and other_id))
 
     def inspect(choice: str, other: str, split: str, quad: str, region_pick: str, text: str, order: str, diff: bool,
                 page_no: float):
-        """One page of the filtered slice, the 2x2 counts, the region grid and a line saying what is shown."""
+        """One page of the filtered slice, the 2x2 and region counts, and a line saying what is shown: one request."""
         run_id, other_id = run_id_of(choice), run_id_of(other)
         if not run_id:
             return heatmap_html({}), "", pd.DataFrame(columns=SHOWN), notice("Pick a run.", "info"), 1
+        page_no = max(1, int(page_no or 1))
+        args = query(run_id, other_id, split, quad, region_pick, text, order, diff)
         try:
-            df, warn = load(run_id, other_id, split)
+            rows, matching, counts = source.inspect(run_id, offset=(page_no - 1) * PAGE, limit=PAGE, counts=True,
+                                                    **args)
+            pages = max(1, -(-matching // PAGE))
+            if page_no > pages:  # past the end (the filter shrank): the last page
+                page_no = pages
+                rows, matching, counts = source.inspect(run_id, offset=(page_no - 1) * PAGE, limit=PAGE,
+                                                        counts=True, **args)
         except Exception as exc:
             return heatmap_html({}), "", pd.DataFrame(columns=SHOWN), notice(message(exc)), 1
-        if df.empty:
+        counts = counts or {}
+        total = int(counts.get("total") or 0)
+        if not total:
             return heatmap_html({}), "", pd.DataFrame(columns=SHOWN), notice(
                 f"run {run_id} has no {split or 'test'} predictions yet", "info"), 1
-        counts = {k: int((df["quadrant"] == k).sum()) for k in QUADRANTS} if "quadrant" in df else {}
-        regions = {}
-        if "region" in df and df["region"].notna().any():
-            regions = {k: int((df["region"] == k).sum()) for k in REGION_NAMES}
-            regions[DECEPTION] = len(select(df, region=DECEPTION))
-        sliced = select(df, quad, text, order, diff, region_pick)
-        pages = max(1, -(-len(sliced) // PAGE))
-        page_no = int(min(max(1, int(page_no or 1)), pages))
-        shown = sliced.iloc[(page_no - 1) * PAGE: page_no * PAGE]
         what = next((label for label, key in QUADRANT_CHOICES if key == quad), "all examples")
         if region_pick and region_pick != ALL:
             what += " · " + next((label for label, key in REGION_CHOICES if key == region_pick), region_pick)
-        line = (f'<div class="w2s-info"><b>{len(sliced):,}</b> of {len(df):,} examples · {esc(what)}'
+        notes = []
+        if counts.get("compared") == 0:
+            notes.append(notice(f"run {other_id} shares no {split or 'test'} example with {run_id} (another task, "
+                                "split or seed); compare runs of the same task and seed", "warn"))
+        predicted = counts.get("predicted") or {}
+        missing = [r for r in ("weak", "student", "ceiling") if r in predicted and not predicted[r]]
+        if missing:
+            notes.append(notice(f"on this split {' and '.join(missing)} made no prediction (not scored here): "
+                                "their columns are left out, never shown as 0" + (
+                                    "; the 2x2 needs a weak and a student prediction" if quad and quad != ALL
+                                    and "student" in missing else ""), "info"))
+        line = (f'<div class="w2s-info"><b>{matching:,}</b> of {total:,} examples · {esc(what)}'
                 f'{" · matching “" + esc(text) + "”" if text else ""} · page {page_no} of {pages}</div>')
-        if sliced.empty:
-            line += notice("No example matches these filters: clear the search or pick another cell.", "info")
-        return (heatmap_html(counts, quad), regions_html(regions, region_pick), table_view(shown),
-                line + notice(warn, "warn"), page_no)
+        if not matching:
+            notes.append(notice("No example matches these filters: clear the search or pick another cell.", "info"))
+        return (heatmap_html(counts, quad), regions_html(counts, region_pick), table_view(rows),
+                line + "".join(notes), page_no)
 
     def first_page(*args):
         return inspect(*args[:-1], 1)
+
+    def new_split(choice, other, split, quad, region_pick, *rest):
+        """Another split is another population: its 2x2 and regions start unfiltered."""
+        out = inspect(choice, other, split, ALL, ALL, *rest[:-1], 1)
+        return (*out, ALL if quad != ALL else gr.skip(), ALL if region_pick != ALL else gr.skip())
 
     def step(delta: int):
         def fn(*args):
             return inspect(*args[:-1], int(args[-1] or 1) + delta)
         return fn
 
+    def overview(choice: str, split: str, quad: str, attr: str):
+        """The scatter and the attribute figure of the whole split (its rows are read once for a finished run)."""
+        run_id = run_id_of(choice)
+        if not run_id:
+            return "", gr.update(choices=[]), empty_figure("pick a run")
+        try:
+            df = source.examples(run_id, split=split or "test")
+        except Exception as exc:
+            return notice(message(exc)), gr.update(choices=[]), empty_figure("no examples")
+        names = numeric_attributes(df)
+        attr = attr if attr in names else (next((n for n in names if "freq" in n), names[0] if names else None))
+        fig = rates_by_attribute(df, attr) if attr else empty_figure("the examples carry no numeric attribute")
+        return scatter_html(df, quad or ALL), gr.update(choices=names, value=attr), fig
+
     def pick_cell(evt: gr.EventData):
         value = getattr(evt, "_data", {}) or {}
         q = value.get("quadrant") if isinstance(value, dict) else None
         return q if q in {k for _, k in QUADRANT_CHOICES} else gr.skip()
+
+    def pick_dot(choice: str, other: str, split: str, evt: gr.EventData):
+        value = getattr(evt, "_data", {}) or {}
+        example = value.get("example") if isinstance(value, dict) else None
+        q = value.get("quadrant") if isinstance(value, dict) else None
+        if not example:
+            return gr.skip(), gr.skip()
+        return (q if q in {k for _, k in QUADRANT_CHOICES} else gr.skip()), example_detail(choice, other, split,
+                                                                                          example)
 
     def pick_region(evt: gr.EventData):
         value = getattr(evt, "_data", {}) or {}
         r = value.get("region") if isinstance(value, dict) else None
         return r if r in {k for _, k in REGION_CHOICES} else gr.skip()
 
+    def example_detail(choice: str, other: str, split: str, example_id: str) -> str:
+        run_id, other_id = run_id_of(choice), run_id_of(other)
+        rows, _, _ = source.inspect(run_id, split=split or "test", search=example_id, limit=50,
+                                    compare=other_id if other_id and other_id != run_id else None)
+        hit = rows[rows["example_id"].astype(str) == str(example_id)] if not rows.empty else rows
+        return detail_html(hit.iloc[0].to_dict() if len(hit) else None, other_id)
+
     def show_detail(choice: str, other: str, split: str, evt: gr.SelectData):
         row = evt.row_value or []
-        if not row:
-            return gr.skip()
-        run_id, other_id = run_id_of(choice), run_id_of(other)
-        df, _ = load(run_id, other_id, split)
-        hit = df[df["example_id"].astype(str) == str(row[0])]
-        return detail_html(hit.iloc[0].to_dict() if len(hit) else None, other_id)
+        return example_detail(choice, other, split, str(row[0])) if row else gr.skip()
 
     def export(choice: str, other: str, split: str, quad: str, region_pick: str, text: str, order: str, diff: bool):
         run_id, other_id = run_id_of(choice), run_id_of(other)
         if not run_id:
             return gr.update(visible=False)
-        df, _ = load(run_id, other_id, split)
-        sliced = select(df, quad, text, order, diff, region_pick)
-        return gr.update(value=csv_file(sliced, f"{run_id}-{quad}"), visible=True)
+        rows, _, _ = source.inspect(run_id, limit=100_000, **query(run_id, other_id, split, quad, region_pick, text,
+                                                                   order, diff))
+        return gr.update(value=csv_file(rows, f"{run_id}-{split or 'test'}-{quad}"), visible=True)
+
+    def reset():
+        """A new run, comparison or split: the detail and the exported file belonged to the old one."""
+        return detail_html(None), gr.update(value=None, visible=False)
 
     def choices():
         df = source.runs(status="done")
@@ -376,20 +225,24 @@ def build(source: Source) -> dict[str, Any]:
 
     filters = [run_pick, other_pick, split_pick, quadrant, region, search, sort, only_diff]
     outs = [heat, region_heat, table, info, page]
-    for trigger in (run_pick.change, other_pick.change, split_pick.input, quadrant.change, region.change, sort.input,
+    for trigger in (run_pick.change, other_pick.change, quadrant.change, region.change, sort.input,
                     only_diff.input, search.submit):
         trigger(first_page, [*filters, page], outs, api_visibility="private")
+    split_pick.input(new_split, [*filters, page], [*outs, quadrant, region], api_visibility="private")
+    for trigger in (run_pick.change, other_pick.change, split_pick.input):
+        trigger(reset, None, [detail, export_file], api_visibility="private", queue=False)
+    for trigger in (run_pick.change, split_pick.input, quadrant.change):
+        trigger(overview, [run_pick, split_pick, quadrant, attribute], [scatter, attribute, rates],
+                api_visibility="private", trigger_mode="always_last")
+    attribute.input(overview, [run_pick, split_pick, quadrant, attribute], [scatter, attribute, rates],
+                    api_name="rates_by_attribute")
     page.submit(inspect, [*filters, page], outs, api_name="inspect")
     prev_btn.click(step(-1), [*filters, page], outs, api_visibility="private")
     next_btn.click(step(+1), [*filters, page], outs, api_visibility="private")
     heat.click(pick_cell, None, quadrant, api_visibility="private", queue=False)
+    scatter.click(pick_dot, [run_pick, other_pick, split_pick], [quadrant, detail], api_visibility="private")
     region_heat.click(pick_region, None, region, api_visibility="private", queue=False)
     table.select(show_detail, [run_pick, other_pick, split_pick], detail, api_visibility="private")
     export_btn.click(export, filters, export_file, api_name="export_slice")
     refresh.click(choices, None, [run_pick, other_pick], api_visibility="private")
-
-    return {"run": run_pick, "other": other_pick, "split": split_pick, "heatmap": heat, "quadrant": quadrant, "region": region,
-            "regions": region_heat, "search": search,
-            "sort": sort, "only_diff": only_diff, "table": table, "info": info, "page": page, "detail": detail,
-            "export": export_btn, "export_file": export_file, "refresh": refresh, "_choices": choices,
-            "_inspect": inspect, **dyn}
+    return InspectorTab(pick=run_pick, other=other_pick, choices=Handler(choices, [], [run_pick, other_pick]))

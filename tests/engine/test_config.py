@@ -117,6 +117,41 @@ def test_resources_travel_with_each_run_and_bad_ones_are_named(tiny_models):
         config_from_dict(small_config(tiny_models, resources={"memory": "lots"})).expand()
     with pytest.raises(ConfigError, match="resources: unknown key 'gpus'; did you mean 'num_gpus'"):
         config_from_dict(small_config(tiny_models, resources={"gpus": 1})).expand()
+
+
+def test_field_docs_describe_each_setting_by_kind_not_by_a_type_string():
+    from engine.config import ExperimentConfig, TrainConfig, field_docs
+
+    train = {f["name"]: f for f in field_docs(TrainConfig)}
+    assert train["lora"]["kind"] == "bool" and train["batch_size"]["kind"] == "int"
+    assert train["epochs"]["kind"] == "float" and not train["epochs"]["optional"]
+    assert train["lr"]["kind"] == "float" and train["lr"]["optional"] and train["lr"]["default"] is None
+    assert train["dtype"]["kind"] == "choice" and train["dtype"]["choices"] == ["auto", "float32", "bfloat16",
+                                                                                 "float16"]
+    experiment = {f["name"]: f for f in field_docs(ExperimentConfig)}
+    assert experiment["seeds"]["kind"] == "list" and experiment["seeds"]["item"] == "int"
+    assert experiment["n_train"]["kind"] == "int" and experiment["n_train"]["optional"]
+    assert experiment["train"]["kind"] == "mapping"
+    from engine.api import FieldDoc
+
+    for f in [*train.values(), *experiment.values()]:
+        FieldDoc(**f)  # what the engine sends validates against the wire type
+
+
+def test_config_key_is_the_setup_without_seed_and_name(tiny_models):
+    from engine.config import config_from_dict, config_key
+
+    specs = config_from_dict(toy_config(tiny_models, seeds=[0, 1], name="a")).expand()
+    renamed = config_from_dict(toy_config(tiny_models, seeds=[0], name="b")).expand()[0]
+    longer = config_from_dict(toy_config(tiny_models, seeds=[0], epochs=60)).expand()[0]
+    keys = [config_key(s.to_dict()) for s in (*specs, renamed, longer)]
+    assert keys[0] == keys[1] == keys[2] and keys[3] != keys[0]
+    import json
+
+    stored = json.loads(json.dumps(specs[0].to_dict(), default=str))  # as the runs table keeps it
+    assert config_key(stored) == keys[0]
+
+
 @pytest.mark.parametrize("over,words", [
     ({"train": {"epochs": float("inf")}}, "train.epochs: inf is not a finite number"),
     ({"train": {"lr": float("nan")}}, "train.lr: nan is not a finite number"),

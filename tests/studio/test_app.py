@@ -25,6 +25,11 @@ def preset_values(app: StudioProcess, label: str = DEMO) -> tuple[list, dict[str
         index.setdefault(name, i)
     return values[:n_inputs], index
 
+def stop_if_active(app: StudioProcess, run_id: str) -> None:
+    if app.engine.run(run_id).status in ("queued", "running"):
+        app.engine.cancel(run_id)
+
+
 def table_rows(table: dict) -> list[dict]:
     return [dict(zip(table["headers"], row)) for row in table["data"]]
 
@@ -64,11 +69,11 @@ def test_demo_preset_runs_and_every_tab_agrees_with_duckdb(tmp_path):
         assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
 
         # Runs tab: both runs, done, tagged; the tag filter finds them and a made-up tag finds none.
-        table, _, _ = app.client.predict("all", "all", "all", "studio-test", "", api_name="/runs_table")
+        table, *_ = app.client.predict("all", "all", "all", "studio-test", False, api_name="/runs_table")
         shown = {r["run"]: r for r in table_rows(table)}
         assert set(shown) == set(run_ids) and {r["status"] for r in shown.values()} == {"done"}
         assert {r["tags"] for r in shown.values()} == {"studio-test"}
-        table, _, _ = app.client.predict("all", "all", "all", "no-such-tag", "", api_name="/runs_table")
+        table, *_ = app.client.predict("all", "all", "all", "no-such-tag", False, api_name="/runs_table")
         assert table["data"] == []
 
         naive = next(r for r in runs if r.method == "naive")
@@ -112,7 +117,7 @@ def test_bad_hub_id_shows_the_engines_message_beside_the_field(app):
     values[at["Weak supervisor"]] = "no-such-org/no-such-model"
     out = app.client.predict(*values, api_name="/check")
     assert "unknown model &#x27;no-such-org/no-such-model&#x27;" in out[0] and "Fix:" in out[0]
-    weak_update = out[6]
+    weak_update = out[3]  # outputs: errors, summary, then the annotated fields (task, weak, ...)
     assert "no-such-org/no-such-model" in weak_update["info"] and "field-error" in weak_update["elem_classes"]
     before = len(app.engine.runs().data["id"])
     out = app.client.predict(*values, api_name="/submit")
@@ -202,11 +207,80 @@ def test_run_state_survives_a_studio_restart(app):
     try:
         assert second.engine_pid == app.engine_pid  # no second engine was started
         for studio in (app, second):
-            table, _, _ = studio.client.predict("all", "all", "all", "", "", api_name="/runs_table")
+            table, *_ = studio.client.predict("all", "all", "all", "", False, api_name="/runs_table")
             assert {r["run"]: r["status"] for r in table_rows(table)}[run_id] == "cancelled"
     finally:
         second.stop()
     assert app.engine.health().ok
+
+
+# ----------------------------------------------------------------------------- across runs, W&B-style
+def test_runs_table_shows_what_differs_groups_by_setup_and_diffs_two_configs(app, small_run):
+    table, *_ = app.client.predict("all", "all", "all", "", False, api_name="/runs_table")
+    rows = {r["run"]: r for r in table_rows(table)}
+    for column in ("name", "sweep", "tags", "setup"):
+        assert column in table["headers"]
+    assert rows[small_run]["setup"] == app.engine.run(small_run).config_key
+    other = next(r for r, row in rows.items() if row["sweep"] == rows[small_run]["sweep"] and r != small_run)
+    grouped, *_ = app.client.predict("all", "all", "all", "", True, api_name="/runs_table")
+    setups = {r["setup"]: r for r in table_rows(grouped)}
+    assert setups[rows[small_run]["setup"]]["runs"] >= 1 and "median PGR" in grouped["headers"]
+    diff = table_rows(app.client.predict(small_run, other, api_name="/config_diff"))
+    assert {"setting": "method", "this run": "naive", "other run": "aux_conf"} in diff
+    assert all(d["setting"] != "seed" for d in diff)  # same seed: not a difference
+
+
+def test_curves_of_several_runs_overlay_one_line_per_run(app, small_run):
+    other = next(r for r in app.engine.runs(status="done").data["id"] if r != small_run)
+    out = app.client.predict(small_run, "train_loss", 0.5, [other], "student", "", api_name="/run_detail")
+    import json
+
+    fig = json.loads(out[2]["plot"])
+    named = [t["name"] for t in fig["data"] if t.get("showlegend") is not False]
+    assert len(named) == 2 and named[0].startswith(small_run) and named[1].startswith(other)
+
+
+def test_results_warn_when_numbers_mean_little_and_hide_what_does_not_apply(app, small_run):
+    results = app.client.predict(small_run, False, "train_loss", 0.0, api_name="/results")
+    cards, setup = results[0], results[1]
+    assert "only 100 test examples" in cards and "w2s-muted" in cards  # small_run's n_test is 100
+    assert app.engine.run(small_run).config_key in setup
+    # a naive run has no conflicting objective: no deception cards
+    assert not any(isinstance(x, str) and "deception cases" in x for x in results)
+
+
+def test_fix_and_imitate_rates_along_an_example_attribute(app, small_run):
+    scatter, attribute, fig = app.client.predict(small_run, "test", "all", "freq_rank",
+                                                 api_name="/rates_by_attribute")
+    assert attribute["value"] == "freq_rank" and "mentions_xs" in str(attribute["choices"])
+    assert scatter.count("<circle") == 100
+    import json
+
+    names = [t["name"] for t in json.loads(fig["plot"])["data"]]
+    assert names == ["fixed", "imitated"]
+
+
+def test_resubmitting_a_setup_asks_first_and_can_queue_only_new_runs(app):
+    values, at = preset_values(app)
+    values[at["Seeds"]], values[at["Methods"]] = "0", ["naive"]
+    values[at["n_train"]], values[at["n_test"]], values[at["epochs"]] = "100", "40", 1
+    values[at["Name"]] = "duplicate-check"
+    first = app.client.predict(*values, api_name="/submit")
+    (run_id,) = first[1].split(",")
+    try:
+        again = app.client.predict(*values, api_name="/submit")
+        # the API's outputs leave out layout and state: submitted, run ids, errors, the question, the fields
+        assert again[1] == "" and run_id in again[3] and "already exist with the same setup and seed" in again[3]
+        skipped = app.client.predict(*values, api_name="/submit_new_only")
+        assert skipped[1] == "" and "Nothing queued" in skipped[0]
+        forced = app.client.predict(*values, api_name="/submit_again")
+        assert forced[1] and forced[1] != run_id
+        stop_if_active(app, forced[1])
+    finally:
+        stop_if_active(app, run_id)
+    app.engine.wait_for([run_id], timeout=120)
+    deleted = app.client.predict(run_id, True, api_name="/delete")
+    assert f"Run {run_id} deleted" in deleted[0] and run_id not in app.engine.runs().data["id"]
 
 
 def test_a_failed_upload_clears_the_previous_file_from_the_form(app, tmp_path):

@@ -27,7 +27,7 @@ def public_app(tmp_path_factory):
 
 
 def runs_of(client: Client) -> dict[str, str]:
-    table, _, _ = client.predict("all", "all", "all", "", "", api_name="/runs_table")
+    table, *_ = client.predict("all", "all", "all", "", False, api_name="/runs_table")
     return {r["run"]: r["status"] for r in table_rows(table)}
 
 
@@ -43,8 +43,8 @@ def test_two_visitors_do_not_see_or_control_each_others_runs(public_app):
     assert runs_of(a)[ids[0]] == "queued"
     inspected = b.predict(ids[0], "", "test", "all", "all", "", "example id", False, 1, api_name="/inspect")
     assert "no run" in inspected[3]
-    # The per-visitor cap: 6 queued, the demo adds 6 more, the limit is 8.
-    out = a.predict(*values, api_name="/submit")
+    # The per-visitor cap: 6 queued, the demo again (same setups and seeds, created anyway) adds 6, the limit is 8.
+    out = a.predict(*values, api_name="/submit_again")
     assert out[1] == "" and "you have 6 queued or running run(s) and this sweep adds 6; the limit is 8" in out[2]
     assert "W2S_MAX_QUEUED" in out[2]
     for run_id in ids:
@@ -146,8 +146,9 @@ def test_two_browser_contexts_and_the_owner(public_app):
         alice_id = alice.js("document.querySelector('#w2s-who b').innerText")
         assert alice.wait("document.querySelector('#exp-task input') && document.querySelector('#exp-task input').value")
         alice.click("#exp-submit")
-        assert alice.wait("document.body.innerText.includes('Queued 6 run(s)')", timeout=90), alice.text()[-800:]
-        ids = [r for r in alice.text().split("Queued 6 run(s) as sweep ")[1].split(":", 1)[1].split(".")[0]
+        # textContent: the submit moves the page to the Runs tab, so the Experiment tab's message is hidden
+        assert alice.wait("document.body.textContent.includes('Queued 6 run(s)')", timeout=90), alice.text()[-800:]
+        ids = [r for r in alice.js("document.body.textContent").split("Queued 6 run(s) as sweep ")[1].split(":", 1)[1].split(".")[0]
                .replace(" ", "").split(",")]
         assert len(ids) == 6
 

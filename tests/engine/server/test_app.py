@@ -8,6 +8,7 @@ import socket
 import httpx
 import pytest
 
+from engine import api
 from engine.client import EngineError
 from tests.helpers import toy_config
 
@@ -88,6 +89,108 @@ def test_client_that_disconnects_mid_request_changes_nothing(engine):
             h.get("/api/wait", params={"since": 10**9, "timeout": 5}, timeout=0.5)
     assert engine.client.health().ok
     assert len(engine.client.runs().data["id"]) == before
+
+
+# ----------------------------------------------------------------------------- what the studio reads
+@pytest.fixture(scope="module")
+def pair(engine, tiny_models):
+    """Two finished runs on the same examples (seed 0), trained for one and for two epochs: two setups."""
+    ids = [engine.client.submit(toy_config(tiny_models, epochs=e, n=120, name=f"pair-{e}")).run_ids[0] for e in (1, 2)]
+    runs = engine.client.wait_for(ids, timeout=180)
+    assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
+    return ids
+
+
+def test_one_request_gives_a_page_and_the_grids_counts(engine, pair):
+    c = engine.client
+    page = c.predictions(pair[0], limit=1000, counts=True)
+    rows = page.records()
+    counts = page.counts
+    assert counts.total == page.total == len(rows) == c.metrics(pair[0])["n_test"] and counts.scored == counts.total
+    for key, q in api.QUADRANTS.items():
+        assert counts.quadrants[key] == sum(r["weak_correct"] == q.weak_right and r["student_correct"] ==
+                                            q.student_right for r in rows)
+    assert sum(counts.regions.values()) == counts.total and counts.deception == sum(
+        r["region"] == api.DECEPTION_ZONE and not r["student_correct"] for r in rows)
+    half_b = c.predictions(pair[0], split="B", limit=1, counts=True).counts
+    n_b = c.metrics(pair[0])["n_train_b"]
+    assert half_b.total == n_b and half_b.scored == 0  # no student prediction on B
+    assert half_b.predicted == {"weak": n_b, "student": 0, "ceiling": 0}
+
+
+def test_the_engine_searches_sorts_and_compares_pages(engine, pair):
+    c = engine.client
+    rows = c.predictions(pair[0], limit=1000).records()
+    word = rows[0]["text"].split()[-1]
+    found = c.predictions(pair[0], search=word.upper(), limit=1000)
+    assert found.total == sum(word in r["text"].lower() for r in rows) and found.total >= 1
+    assert c.predictions(pair[0], search=rows[0]["example_id"][:6], limit=5).records()[0]["example_id"].startswith(
+        rows[0]["example_id"][:6])
+    conf = [max(p, 1 - p) for p in c.predictions(pair[0], order="weak_conf", limit=1000).data["weak_prob"]]
+    assert conf == sorted(conf, reverse=True)
+    low = [max(p, 1 - p) for p in c.predictions(pair[0], order="-student_conf", limit=1000).data["student_prob"]]
+    assert low == sorted(low)
+    both = c.predictions(pair[0], compare=pair[1], limit=1000, counts=True)
+    assert both.counts.compared == both.total and "other_prob" in both.columns
+    differ = c.predictions(pair[0], compare=pair[1], disagree=True, limit=1000).records()
+    assert all((r["student_prob"] >= 0.5) != (r["other_prob"] >= 0.5) for r in differ)
+    assert len(differ) == sum((r["student_prob"] >= 0.5) != (r["other_prob"] >= 0.5) for r in both.records())
+    with pytest.raises(EngineError, match="order 'loudness'"):
+        c.predictions(pair[0], order="loudness")
+
+
+def test_a_run_with_its_curves_and_log_is_one_request(engine, pair):
+    c = engine.client
+    before = c.health()
+    run = c.run(pair[0], curves=True, log=True)
+    after = c.health()
+    assert run.curves.data["name"] and "worker pid" in run.log and run.config_key
+    assert after.requests - before.requests == 2  # the run, and the second health call itself
+    # the access check, the run row, its stages and its curves (the scheduler's own poll may add one or two)
+    assert after.statements - before.statements - 1 <= 6
+
+
+def test_runs_carry_their_setup_and_duplicates_are_named_before_queueing(engine, tiny_models, pair):
+    c = engine.client
+    listed = {r["id"]: r for r in c.runs(configs=True).records()}
+    keys = {listed[i]["config_key"] for i in pair}
+    assert len(keys) == 2 and listed[pair[0]]["config"]["train"]["epochs"] == 1.0  # epochs 1 vs 2: two setups
+    again = toy_config(tiny_models, epochs=1, n=120, name="renamed", seeds=[0, 1])
+    check = c.validate(again)
+    assert check.config_keys[0] == check.config_keys[1] == listed[pair[0]]["config_key"]  # the name is no setting
+    assert [(d.run_id, d.seed) for d in check.duplicates] == [(pair[0], 0)]
+    with pytest.raises(EngineError, match=f"already exist \\({pair[0]}\\)") as err:
+        c.submit(again, on_duplicate="refuse")
+    assert err.value.status == 409
+    before = len(c.runs().data["id"])
+    skipped = c.submit(again, on_duplicate="skip")
+    assert skipped.skipped == 1 and len(skipped.run_ids) == 1 and len(c.runs().data["id"]) == before + 1
+    c.cancel(skipped.run_ids[0])
+
+
+def test_validate_without_checks_reads_keys_types_and_values_only(engine):
+    c = engine.client
+    reply = c.validate({"task": "toy_sentiment", "weak": "no-such-org/no-such-model"}, full=False)
+    assert reply.runs == 1  # the model is not looked up: what loading a YAML file needs
+    with pytest.raises(EngineError, match="train: unknown key 'epoch'; did you mean 'epochs'"):
+        c.validate({"task": "toy_sentiment", "train": {"epoch": 5}}, full=False)
+
+
+def test_delete_refuses_an_active_run_and_removes_a_finished_one(engine, tiny_models):
+    c = engine.client
+    queued = c.submit(toy_config(tiny_models, epochs=1, n=80, seed=9)).run_ids[0]
+    try:
+        with pytest.raises(EngineError, match="stop it first") as err:
+            c.delete_run(queued)
+        assert err.value.status == 409
+    finally:
+        c.cancel(queued)
+    c.wait_for([queued], timeout=60)
+    reply = c.delete_run(queued, collect=True)
+    assert reply.runs == 1 and queued not in c.runs().data["id"]
+    with pytest.raises(EngineError) as gone:
+        c.run(queued)
+    assert gone.value.status == 404
 
 
 def test_out_of_range_numbers_in_a_config_or_a_query_are_4xx_and_queue_nothing(engine, tiny_models):

@@ -37,3 +37,15 @@ def test_split_balances_and_carves_test():
 def test_split_rejects_one_class():
     with pytest.raises(TaskError, match="both classes"):
         split_examples({"train": _pool(50, labels=(1,))}, 0, task_name="mine")
+
+
+def test_split_reports_the_rows_it_dropped():
+    """Repeated ids, training rows also in the test pool and balancing each leave rows out: the split says how
+    many (the run records them as dropped_* metrics and the studio reports them)."""
+    train = [Example(f"e{i}", f"x {i}", int(i < 30)) for i in range(100)] + [Example("e1", "again", 1)]
+    test = [Example(f"t{i}", f"t {i}", i % 2) for i in range(20)] + [Example("e5", "in both", 1)]
+    s = split_examples({"train": train, "test": test}, seed=0, balance=True)
+    # train: e1 twice (1 duplicate), e5 also in test (1 overlap); 29 positives are left, so 70 - 29 negatives go;
+    # test: 11 positives and 10 negatives, so 1 positive goes
+    assert s.dropped == {"duplicates": 1, "overlap": 1, "balance": 41 + 1}
+    assert len(s.a) + len(s.b) == 58 and len(s.test) == 20
