@@ -6,7 +6,7 @@
 Runs `w2s run` of the config in a fresh process (cold imports, a fresh database, one torch thread) with the
 project's functions wrapped by timers (in this benchmark only). Each CPU second goes to the innermost phase
 running (a DuckDB write during training counts as a write, not as training):
-imports (torch, transformers, trl, peft, datasets, the engine), data (task loading, splits, tokenization),
+imports (torch, transformers with its Trainer, which brings peft and datasets, the engine), data (task loading, splits, tokenization),
 model loading, trainer set-up (Trainer construction), training steps, labelling, DuckDB writes, other.
 Prints CPU seconds and shares per phase, wall and CPU time of the run, and peak memory.
 """
@@ -61,11 +61,8 @@ class Phases:
 def child(config: str, db: str, out: str) -> None:
     phases = Phases()
     phases.stack.append("imports")
-    import datasets  # noqa: F401
-    import peft  # noqa: F401
     import torch
     import transformers
-    import trl  # noqa: F401
     from transformers import AutoModelForSequenceClassification, Trainer  # noqa: F401
 
     import engine.cli
@@ -109,8 +106,11 @@ def main() -> None:
         env = {**os.environ, "W2S_HOME": tmp, "OMP_NUM_THREADS": "1", "W2S_THREADS": "1", "HF_HUB_OFFLINE": "1",
                "PYTHONPATH": str(ROOT)}
         t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([sys.executable, __file__, "--child", config, str(Path(tmp) / "runs.duckdb"), str(out)],
-                       check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        done = subprocess.run([sys.executable, __file__, "--child", config, str(Path(tmp) / "runs.duckdb"),
+                               str(out)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+        if done.returncode:
+            raise SystemExit(f"the profiled run failed:\n{done.stderr[-3000:]}")
         c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall, cpu = time.perf_counter() - t0, (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
         res = json.loads(out.read_text())
