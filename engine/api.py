@@ -194,6 +194,15 @@ class StageLookup(BaseModel):
     predictions: dict[str, dict[str, list[Any]]] | None = None
 
 
+class StageClaim(BaseModel):
+    """The engine's answer to a worker that is about to train a stage it did not find in the cache."""
+
+    state: Literal["train", "wait", "done"] = Field(description="train: this run trains it; done: read it from the "
+                                                                "cache; wait: another live run trains it, ask again.")
+    holder: str | None = Field(default=None, description="The run that trains (or trained) the stage.")
+    cancelled: bool = Field(default=False, description="True when the asking run was cancelled: stop.")
+
+
 class WaitReply(BaseModel):
     version: int = Field(description="Pass it back as `since` to wait for the next change.")
     changed: bool
@@ -251,6 +260,7 @@ class Health(BaseModel):
     pid: int
     db: str
     url: str
+    backend: str = Field(default="subprocess", description="Where workers run: subprocess (this machine) or ray.")
     workers: int
     gpus: list[str]
     running: list[str]

@@ -154,15 +154,18 @@ def _answers(info: EngineInfo) -> bool:
 
 class EngineClient:
     def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None,
-                 visitor: str | None = None, http: httpx.Client | None = None):
+                 retry_for: float | None = None, visitor: str | None = None, http: httpx.Client | None = None):
         self.url, self.info, self.visitor = url.rstrip("/"), info, visitor
         self._token = token
+        # how long worker calls ride out an unreachable engine ($W2S_ENGINE_RETRY; Ray workers outlive a restart)
+        self.retry_for = paths.engine_retry() if retry_for is None else retry_for
         self._http = http or httpx.Client(base_url=self.url, timeout=timeout,
                                           headers={api.TOKEN_HEADER: f"Bearer {token}"})
 
     def as_visitor(self, token: str | None) -> EngineClient:
         """The same engine connection, acting for one visitor of a public studio (None: as the owner)."""
-        return EngineClient(self.url, self._token, info=self.info, visitor=token, http=self._http)
+        return EngineClient(self.url, self._token, info=self.info, retry_for=self.retry_for, visitor=token,
+                            http=self._http)
 
     def close(self) -> None:
         self._http.close()
@@ -269,8 +272,8 @@ class EngineClient:
         params = {k: v for k, v in {"status": status, "task": task, "method": method}.items() if v}
         return api.Table(**self._call("GET", "/api/runs", params={**params, "limit": limit}))
 
-    def run(self, run_id: str) -> api.Run:
-        return api.Run(**self._call("GET", f"/api/runs/{run_id}"))
+    def run(self, run_id: str, retry_for: float = 0.0) -> api.Run:
+        return api.Run(**self._call("GET", f"/api/runs/{run_id}", retry_for=retry_for))
 
     def log(self, run_id: str, max_bytes: int = 8000) -> str:
         return self._call("GET", f"/api/runs/{run_id}/log", params={"max_bytes": max_bytes})["text"]
@@ -313,8 +316,13 @@ class EngineClient:
     # ---------------------------------------------------------------- what workers call
     def post_events(self, run_id: str, attempt: str, seq: int, events: list[dict[str, Any]]) -> api.EventReply:
         body = {"attempt": attempt, "seq": seq, "events": events}
-        return api.EventReply(**self._call("POST", f"/api/runs/{run_id}/events", retry_for=15.0, json=body))
+        return api.EventReply(**self._call("POST", f"/api/runs/{run_id}/events", retry_for=self.retry_for, json=body))
 
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
-        reply = api.StageLookup(**self._call("GET", f"/api/stages/{key}", retry_for=15.0))
+        reply = api.StageLookup(**self._call("GET", f"/api/stages/{key}", retry_for=self.retry_for))
         return reply.predictions if reply.found else None
+
+    def claim_stage(self, run_id: str, key: str, wait: float = 20.0) -> api.StageClaim:
+        """Ask to train stage `key` (after a cache miss); waits up to `wait` s while another run trains it."""
+        return api.StageClaim(**self._call("POST", f"/api/runs/{run_id}/stages/{key}/claim", params={"wait": wait},
+                                           retry_for=self.retry_for, timeout=wait + 30))

@@ -1,13 +1,14 @@
 """Experiment configs: the YAML/JSON a user writes, validated into dataclasses and expanded into runs.
 
     name: demo
-    task: world_size                 # or {name: file, path: data.csv, text_column: review}
-    weak: world-xs
+    task: world_size                 # or {name: file, path: data.csv, text_column: review}; or a list of tasks
+    weak: world-xs                   # or a list: a grid of every weak x strong pair
     strong: world-l
-    methods: [naive, aux_conf]       # a sweep: one run per method x seed
+    methods: [naive, aux_conf]       # a sweep: one run per task x model pair x method x seed
     seeds: [0, 1, 2]
     train: {epochs: 10, batch_size: 32}
     settings: {aux_conf: {aux_coef: 0.75}}
+    resources: {num_gpus: 1, memory: 16GB}   # what each run's worker asks a Ray cluster for
 
 `load_config(path)` -> ExperimentConfig; `.expand()` -> list[RunSpec], one per run. Every unknown
 key is an error naming the key, a close match and the valid keys, raised before anything trains.
@@ -24,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.presets import HUB_PRESETS, preset_path, presets  # noqa: F401 (engine.config.presets is public)
 from engine.registry import METHODS, TASKS
 from engine.roles import check_overrides, did_you_mean, role_family
+from engine.sweep import ModelListError, Resources, model_pairs
 
 
 class ConfigError(ValueError):
@@ -153,10 +156,11 @@ class RunSpec:
     balance: bool = True
     test_frac: float = 0.2
     pgr_min_gap: float = 0.0
+    resources: Resources = field(default_factory=Resources)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for key in ("task_config", "method_config", "train"):
+        for key in ("task_config", "method_config", "train", "resources"):
             out[key] = dataclasses.asdict(out[key])
         return out
 
@@ -168,8 +172,8 @@ class RunSpec:
 class ExperimentConfig:
     name: str = "experiment"
     task: Any = "world_size"
-    weak: str = "world-xs"
-    strong: str = "world-l"
+    weak: str | list[str] = "world-xs"
+    strong: str | list[str] = "world-l"
     methods: list[str] = field(default_factory=lambda: ["naive"])
     seeds: list[int] = field(default_factory=lambda: [0])
     train: dict[str, Any] = field(default_factory=dict)
@@ -179,6 +183,11 @@ class ExperimentConfig:
     balance: bool = True
     test_frac: float = 0.2
     pgr_min_gap: float = 0.0
+    all_pairs: bool = field(default=False, metadata={
+        "help": "With lists of weak and strong models, also run the pairs whose weak model is not smaller than the "
+                "strong one (default: skipped; sizes are parameter counts)."})
+    resources: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "What each run's worker asks a Ray cluster for: num_cpus, num_gpus, memory (e.g. 16GB)."})
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_test"):
@@ -191,33 +200,44 @@ class ExperimentConfig:
             raise ValueError(f"pgr_min_gap={self.pgr_min_gap} must be >= 0")
 
     def expand(self) -> list[RunSpec]:
-        """One RunSpec per (method, seed), every part validated."""
-        task_name, task_args = _task_parts(self.task)
+        """One RunSpec per (task, weak x strong pair, method, seed), every part validated."""
+        tasks = [_task_parts(t) for t in (self.task if isinstance(self.task, list) else [self.task])]
+        if not tasks:
+            raise ConfigError("task is an empty list; name at least one task, e.g. world_size")
         try:
-            task_cls = TASKS.get(task_name)
-        except KeyError as exc:
-            raise ConfigError(f"task: {exc}") from None
-        task_config = from_dict(task_cls.Config, task_args, f"task '{task_name}'")
-        # A task whose prompts are long (few-shot reasoning) brings its own room, unless the config sets one.
-        room = {"max_length": getattr(task_cls, "max_length", None) or ModelSettings.max_length}
-        train = from_dict(TrainConfig, {**room, **(self.train or {})}, "train")
+            pairs = model_pairs(self.weak, self.strong, self.all_pairs)
+        except ModelListError as exc:
+            raise ConfigError(str(exc)) from None
+        resources = from_dict(Resources, self.resources, "resources")
         for key in self.settings:
             if key not in self.methods:
                 raise ConfigError(f"settings has an entry for '{key}', which is not in methods {self.methods}")
-        specs = []
+        methods = []
         for method in self.methods:
             try:
                 method_cls = METHODS.get(method)
             except KeyError as exc:
                 raise ConfigError(f"methods: {exc}") from None
-            method_config = from_dict(method_cls.Config, self.settings.get(method, {}), f"settings.{method}")
-            for seed in self.seeds:
-                specs.append(RunSpec(
-                    name=self.name, task=task_name, task_config=task_config, weak=self.weak, strong=self.strong,
-                    method=method, method_config=method_config, seed=int(seed), train=train,
-                    n_train=self.n_train, n_test=self.n_test, balance=self.balance, test_frac=self.test_frac,
-                    pgr_min_gap=self.pgr_min_gap,
-                ))
+            methods.append((method, from_dict(method_cls.Config, self.settings.get(method, {}), f"settings.{method}")))
+        specs = []
+        for task_name, task_args in tasks:
+            try:
+                task_cls = TASKS.get(task_name)
+            except KeyError as exc:
+                raise ConfigError(f"task: {exc}") from None
+            task_config = from_dict(task_cls.Config, task_args, f"task '{task_name}'")
+            # A task whose prompts are long (few-shot reasoning) brings its own room, unless the config sets one.
+            room = {"max_length": getattr(task_cls, "max_length", None) or ModelSettings.max_length}
+            train = from_dict(TrainConfig, {**room, **(self.train or {})}, "train")
+            for weak, strong in pairs:
+                for method, method_config in methods:
+                    for seed in self.seeds:
+                        specs.append(RunSpec(
+                            name=self.name, task=task_name, task_config=task_config, weak=weak, strong=strong,
+                            method=method, method_config=method_config, seed=int(seed), train=train,
+                            n_train=self.n_train, n_test=self.n_test, balance=self.balance, test_frac=self.test_frac,
+                            pgr_min_gap=self.pgr_min_gap, resources=resources,
+                        ))
         return specs
 
 
@@ -288,9 +308,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     """Build dataclass `cls` from a mapping, rejecting unknown keys and wrong types with a clear message."""
-    data = dict(data or {})
-    if not isinstance(data, dict):
+    if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of settings, got {data!r}")
+    data = dict(data or {})
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
@@ -329,39 +349,6 @@ def config_from_dict(data: dict[str, Any], max_runs: int = MAX_RUNS_PER_SWEEP) -
         if not 0 <= seed <= MAX_SEED:
             raise ConfigError(f"seeds: {seed} is out of range; use whole numbers from 0 to {MAX_SEED:,}")
     return cfg
-
-
-def preset_path(name: str) -> Path | None:
-    """The shipped preset called `name` (assets/configs/<name>.yaml), if there is one."""
-    from engine.paths import configs_dir
-
-    path = configs_dir() / f"{name}.yaml"
-    return path if name and "/" not in name and path.is_file() else None
-
-
-HUB_PRESETS = ("burns_", "paper_")  # presets of the papers' own setups: hub models and data, a GPU
-
-
-def presets() -> list[dict[str, Any]]:
-    """The shipped presets, demo first and the hub ones (the papers' setups) last: {name, label, description, config},
-    the label and description from the file's opening comment."""
-    import yaml
-
-    from engine.paths import configs_dir
-
-    out = []
-    order = lambda p: (p.stem != "demo", p.stem.startswith(HUB_PRESETS), p.stem)  # noqa: E731
-    for path in sorted(configs_dir().glob("*.yaml"), key=order):
-        text = path.read_text()
-        try:
-            config = yaml.safe_load(text) or {}
-        except yaml.YAMLError:
-            continue
-        comment = " ".join(line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#"))
-        hint = comment.split(":", 1)[0] if comment else ("offline" if path.stem == "demo" else "")
-        out.append({"name": path.stem, "label": f"{path.stem} ({hint.lower()})" if hint else path.stem,
-                    "description": comment, "config": config})
-    return out
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
@@ -403,6 +390,7 @@ def spec_from_dict(data: dict[str, Any]) -> Any:
     data["task_config"] = from_dict(task_cls.Config, data.get("task_config"), f"task '{data['task']}'")
     data["method_config"] = from_dict(method_cls.Config, data.get("method_config"), f"settings.{data['method']}")
     data["train"] = from_dict(TrainConfig, data.get("train"), "train")
+    data["resources"] = from_dict(Resources, data.get("resources"), "resources")
     names = {f.name for f in dataclasses.fields(RunSpec)}
     unknown = sorted(set(data) - names)
     if unknown:

@@ -13,7 +13,9 @@ Standard library only: the client, the CLI and the studio's engine handshake imp
 | W2S_ZOO_DIR | offline world zoo weights | <assets>/zoo |
 | W2S_ARITH_DIR | arithmetic zoo weights | <assets>/zoo/arith |
 | W2S_THREADS | torch intra-op threads per worker | 1 |
-| W2S_ENGINE_URL, W2S_ENGINE_TOKEN | where a worker posts its events (set by the scheduler) | engine.json |
+| W2S_ENGINE_URL, W2S_ENGINE_TOKEN | where a worker posts its events, and its run's token (set by the scheduler) | engine.json |
+| W2S_ENGINE_RETRY | seconds a worker keeps retrying an engine it cannot reach (Ray workers outlive a restart) | 15 |
+| W2S_NODE | the machine a worker runs on, named in its messages (set by the Ray backend) | this host |
 | W2S_VLLM_PYTHON | the Python of a separate venv with vLLM (the generation backend) | this one, if it has vllm |
 | W2S_VLLM_MEMORY | share of GPU memory vLLM may take while it generates | 0.5 |
 | W2S_PUBLIC | public mode (also on when SPACE_ID is set); its rules and caps: engine/server/policy.py | off |
@@ -31,6 +33,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent          # engine/
 SOURCE_ROOT = PACKAGE.parent                        # the checkout (or site-packages when installed)
 ENGINE_URL_VAR, ENGINE_TOKEN_VAR = "W2S_ENGINE_URL", "W2S_ENGINE_TOKEN"
+ENGINE_RETRY_VAR, NODE_VAR = "W2S_ENGINE_RETRY", "W2S_NODE"
 
 
 def data_home() -> Path:
@@ -53,6 +56,18 @@ def logs_dir(home: Path | None = None) -> Path:
 
 def run_log(run_id: str, home: Path | None = None) -> Path:
     return logs_dir(home) / f"{run_id}.log"
+
+
+def engine_retry() -> float:
+    """Seconds a worker retries an engine it cannot reach before giving up: $W2S_ENGINE_RETRY, default 15."""
+    return float(os.environ.get(ENGINE_RETRY_VAR, "15"))
+
+
+def node_name() -> str:
+    """The machine this process runs on, as messages name it: $W2S_NODE, else the host name."""
+    import socket
+
+    return os.environ.get(NODE_VAR) or socket.gethostname()
 
 
 def uploads_dir(home: Path | None = None) -> Path:

@@ -3,6 +3,7 @@ and its data split.
 
     notes = validate(spec)               # ConfigError / ModelError / TaskError with a one-line message; notes say
                                          # what loading the data did (rows skipped, labels mapped)
+    local_paths(spec)                    # [("weak model folder", "/models/w"), ("data file (path)", "d.csv")]
     task_version, splits = load_splits(spec)
     key = split_key(spec, task_version)  # identity of the split: part of every stage's cache key
 
@@ -16,7 +17,7 @@ import hashlib
 from typing import Any
 
 from engine.config import ConfigError, RunSpec
-from engine.models import ModelError, check_model
+from engine.models import ModelError, check_model, resolve_model
 from engine.registry import METHODS, TASKS
 from engine.tasks.base import Splits, TaskError, split_examples
 
@@ -53,6 +54,29 @@ def method_models(cfg: Any) -> list[str]:
             out += list(value)
         elif f.name.endswith("_model") and isinstance(value, str) and value:
             out.append(value)
+    return out
+
+
+def local_paths(spec: RunSpec) -> list[tuple[str, str]]:
+    """What the run reads from this machine's disk, as (what, path): every model given as a local or zoo folder
+    and every data file its task names (the fields path, data_files and *_path). Hub ids are not paths."""
+    out: list[tuple[str, str]] = []
+    models = [("weak model", spec.weak), ("strong model", spec.strong)]
+    for model in method_models(spec.method_config):
+        models.append(("model", model))
+    for what, model in models:
+        try:
+            source = resolve_model(model)
+        except ModelError:  # a folder that does not exist here
+            out.append((f"{what} folder", model))
+            continue
+        if source.kind != "hub":
+            out.append((f"{what} folder", source.source))
+    for f in dataclasses.fields(spec.task_config):
+        value = getattr(spec.task_config, f.name)
+        if (f.name in ("path", "data_files") or f.name.endswith("_path")) and isinstance(value, str) and value:
+            if not any(c in value for c in "*?["):  # a glob names files, not one path
+                out.append((f"data file ({f.name})", value))
     return out
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
+import yaml
 
 
 def _literal_choices(tp: str) -> list[Any] | None:
@@ -34,7 +35,7 @@ def _literal_choices(tp: str) -> list[Any] | None:
 
 
 def kind_of(tp: str) -> str:
-    """The widget family of a field type string: literal, bool, int, float, list, or text."""
+    """The widget family of a field type string: literal, bool, int, float, list, dict (a YAML mapping), or text."""
     tp = str(tp).replace("<class '", "").replace("'>", "")
     if _literal_choices(tp) is not None:
         return "literal"
@@ -47,6 +48,8 @@ def kind_of(tp: str) -> str:
         return "float"
     if base.startswith("list"):
         return "list"
+    if base.startswith("dict"):
+        return "dict"
     return "text"
 
 
@@ -55,6 +58,8 @@ def optional(tp: str) -> bool:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, dict):  # one line of YAML: {num_gpus: 1, memory: 16GB}
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip() if value else ""
     if isinstance(value, list):
         return ", ".join(map(str, value))
     return "" if value is None else str(value)
@@ -129,7 +134,8 @@ def widget(f: dict[str, Any], elem_id: str) -> gr.components.Component:
         return gr.Checkbox(value=bool(default), **common)
     if kind in ("int", "float") and not optional(tp):
         return gr.Number(value=default, precision=0 if kind == "int" else None, **common)
-    placeholder = "empty = default" if optional(tp) else ("comma-separated" if kind == "list" else None)
+    hints = {"list": "comma-separated", "dict": "{key: value, ...}"}
+    placeholder = "empty = default" if optional(tp) else hints.get(kind)
     return gr.Textbox(value=_show(default), placeholder=placeholder, max_lines=1, **common)
 
 
@@ -157,6 +163,12 @@ def coerce(f: dict[str, Any], value: Any) -> Any:
     if kind == "list":
         items = value if isinstance(value, list) else [v.strip() for v in str(value).split(",") if v.strip()]
         return items
+    if kind == "dict":  # YAML mapping text; text that is not one goes on as is, for the engine to name
+        try:
+            parsed = yaml.safe_load(value) if isinstance(value, str) else value
+        except yaml.YAMLError:
+            return value
+        return {} if parsed is None else parsed
     if kind in ("int", "float"):
         try:
             number = float(value)

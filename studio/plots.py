@@ -168,6 +168,18 @@ def _panels(title: str, tasks: list[str], **layout) -> go.Figure:
     return fig
 
 
+def known_sizes(runs: pd.DataFrame, sizes: dict[str, float] | None = None) -> dict[str, float]:
+    """Model -> parameter count: `sizes` (the registry's), completed by what the runs measured themselves
+    (their weak_params / strong_params metrics), so local folders in a grid get a size axis too."""
+    out = dict(sizes or {})
+    for role in ("weak", "strong"):
+        if f"{role}_params" in runs and role in runs:
+            for name, count in zip(runs[role], runs[f"{role}_params"]):
+                if name not in out and _finite(count):
+                    out[name] = float(count)
+    return out
+
+
 def pgr_vs_size_data(runs: pd.DataFrame, sizes: dict[str, float] | None = None) -> pd.DataFrame:
     """Per (task, method, weak, strong): median PGR over runs, the number of runs and the strong model's size
     (params). Tasks and methods are never pooled: each is its own panel and series."""
@@ -176,7 +188,7 @@ def pgr_vs_size_data(runs: pd.DataFrame, sizes: dict[str, float] | None = None) 
     df = df[df["pgr"].notna()] if "pgr" in df else df.iloc[0:0]
     if df.empty:
         return pd.DataFrame(columns=cols)
-    sizes = sizes or {}
+    sizes = known_sizes(df, sizes)
     out = (df.groupby(["task", "method", "weak", "strong"], sort=False)["pgr"].agg(["median", "count"]).reset_index()
            .rename(columns={"median": "median_pgr", "count": "n_runs"}))
     out["strong_params"] = [sizes.get(s, np.nan) for s in out["strong"]]
@@ -190,6 +202,7 @@ def pgr_vs_size(runs: pd.DataFrame, sizes: dict[str, float] | None = None,
     """Burns et al.'s grid: one panel per task, one line per method (colour) and weak model (dash), x = the
     strong student's parameter count (log axis) when `sizes` knows every strong model, else the strong model
     names in size order; dots = single runs."""
+    sizes = known_sizes(runs, sizes)
     data = pgr_vs_size_data(runs, sizes)
     if data.empty:
         return empty_figure("no run with a defined PGR yet")

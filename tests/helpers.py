@@ -63,13 +63,14 @@ def terminate(proc: subprocess.Popen) -> None:
 class EngineProcess:
     """`w2s serve` in a subprocess, polled until it answers."""
 
-    def __init__(self, home: Path, db: Path, workers: int = 1, public: bool = False, env: dict | None = None):
+    def __init__(self, home: Path, db: Path, workers: int = 1, port: int = 0, args: tuple[str, ...] = (),
+                 public: bool = False, env: dict | None = None):
         self.home, self.db = home, db
         home.mkdir(parents=True, exist_ok=True)
         self.log = (home / f"serve-{time.time_ns()}.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "serve", "--db", str(db), "--port", "0", "--workers", str(workers),
-             "--grace", "3", *(["--public"] if public else [])], cwd=ROOT,
+            [sys.executable, "-m", "engine.cli", "serve", "--db", str(db), "--port", str(port), "--workers",
+             str(workers), "--grace", "3", *(["--public"] if public else []), *args], cwd=ROOT,
             env={**os.environ, "W2S_HOME": str(home), **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -179,6 +180,77 @@ class StudioProcess:
         self.log.close()
 
 
+class LocalRayCluster:
+    """A real Ray cluster on this machine: a head and `nodes - 1` worker nodes, CPU only, each `ray start --block` in
+    its own session on free ports under a private temp dir. stop() kills exactly those process groups; never
+    `ray stop`, which stops every Ray process on the machine (other clusters included)."""
+
+    def __init__(self, nodes: int = 2, cpus: int = 1, memory: int = 3 * 2**30, timeout: float = 120):
+        import tempfile
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="w2sray-", dir="/tmp"))  # short: Ray's socket paths have a limit
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []
+        t0 = time.monotonic()
+        try:
+            for i in range(nodes):
+                self._start(i, cpus, memory, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - t0
+
+    def _start(self, i: int, cpus: int, memory: int, timeout: float) -> None:
+        ray = Path(sys.executable).with_name("ray")
+        args = [str(ray), "start", "--block", "--disable-usage-stats", f"--num-cpus={cpus}", "--num-gpus=0",
+                f"--memory={memory}", f"--object-store-memory={100 * 2**20}",
+                f"--dashboard-agent-listen-port={free_port()}", f"--resources={{\"node{i}\": 1}}"]
+        if i == 0:
+            args += ["--head", f"--port={self.port}", f"--ray-client-server-port={free_port()}",
+                     f"--dashboard-port={free_port()}", "--include-dashboard=false", f"--temp-dir={self.tmp}"]
+        else:
+            args += [f"--address={self.address}"]
+        log_path = self.tmp / f"node{i}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT,
+                                    env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)})
+        self.procs.append(proc)
+        deadline = time.monotonic() + timeout
+        while "Ray runtime started" not in log_path.read_text(errors="replace"):
+            assert proc.poll() is None, f"ray start exited: {log_path.read_text(errors='replace')[-3000:]}"
+            assert time.monotonic() < deadline, f"ray node {i} did not start: {log_path.read_text()[-3000:]}"
+            time.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the cluster's own processes: raylets, GCS, agents and the Ray
+        worker processes the actors run in (a run's worker, in its own session, is not counted)."""
+        groups, total = {p.pid for p in self.procs}, 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) in groups:  # pgrp
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def kill_node(self, i: int) -> None:
+        """Node i dies at once (its raylet and every worker process on it), as a machine that loses power."""
+        import signal
+
+        try:
+            os.killpg(self.procs[i].pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.procs[i].wait()
+
+    def stop(self) -> None:
+        import shutil
+
+        for i in reversed(range(len(self.procs))):
+            self.kill_node(i)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 def run_config(store, cfg: dict):
     """Run the one run `cfg` expands to in this process on `store`; (run id, summary), asserting it finished."""
     from engine.config import config_from_dict

@@ -3,7 +3,8 @@
     w2s run CONFIG.yaml [--db PATH]      run an experiment (a sweep of methods x seeds) in this process
     w2s ls [tasks|models|methods]        what is registered
     w2s zoo build [--seed S] [--out DIR] pretrain the offline model family
-    w2s serve [--db PATH] [--port N] [--workers K]   start the engine (owns the database, runs jobs)
+    w2s serve [--db PATH] [--port N] [--workers K] [--backend ray --ray-address ADDR]
+                                         start the engine (owns the database, runs jobs here or on Ray)
     w2s submit CONFIG.yaml [--wait]      queue an experiment on the running engine
     w2s cancel RUN | requeue RUN         stop a run / queue an interrupted, failed or cancelled run again
     w2s logs RUN [--follow]              a run's worker log

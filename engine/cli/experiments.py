@@ -33,12 +33,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ReadError as exc:
         return fail(str(exc))
     sweep = uuid.uuid4().hex[:8]
+    pairs = list(dict.fromkeys((s.weak, s.strong) for s in specs))
+    models = f"{specs[0].weak} -> {specs[0].strong}" if len(pairs) == 1 else f"{len(pairs)} weak x strong pairs"
     print(f"{len(specs)} run(s): {', '.join(sorted({s.method for s in specs}))} x seeds "
-          f"{sorted({s.seed for s in specs})} on {specs[0].task} ({specs[0].weak} -> {specs[0].strong}); db {store.path}",
-          file=sys.stderr)
+          f"{sorted({s.seed for s in specs})} on {', '.join(dict.fromkeys(s.task for s in specs))} ({models}); "
+          f"db {store.path}", file=sys.stderr)
     outcomes = []
     for spec in specs:
-        print(f"\n== {spec.method} seed {spec.seed}", file=sys.stderr)
+        print(f"\n== {spec.method} seed {spec.seed}" + (f", {spec.weak} -> {spec.strong}" if len(pairs) > 1 else ""),
+              file=sys.stderr)
         run_id, status, out = run_local(spec, store, progress=not args.quiet, sweep=sweep)
         if status == "failed":
             print(f"run {run_id} failed: {out}", file=sys.stderr)
@@ -47,22 +50,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     for spec, run_id, status, out in outcomes:
         m = out if isinstance(out, dict) else {}
         ci = f"[{fmt(m.get('pgr_ci_low'), 2)}, {fmt(m.get('pgr_ci_high'), 2)}]" if m.get("pgr_ci_low") is not None else "-"
-        rows.append([run_id, spec.method, spec.seed, status, m.get("weak_acc"), m.get("student_acc"),
+        rows.append([run_id, *pair_of(spec, pairs), spec.method, spec.seed, status, m.get("weak_acc"), m.get("student_acc"),
                      m.get("ceiling_acc"), m.get("pgr") if m.get("pgr") is not None else m.get("pgr_reason"), ci])
     print()
-    print(table(rows, ["run", "method", "seed", "status", "weak", "student", "ceiling", "PGR", "PGR 95% CI"]))
-    by_method: dict[str, list] = {}
+    print(table(rows, ["run", *(["weak model", "strong model"] if len(pairs) > 1 else []), "method", "seed", "status",
+                       "weak", "student", "ceiling", "PGR", "PGR 95% CI"]))
+    by_setup: dict[tuple, list] = {}  # (weak, strong,) method: a grid is never pooled over its pairs
     for spec, _, status, out in outcomes:
         if isinstance(out, dict):
-            by_method.setdefault(spec.method, []).append(out)
-    if by_method:
+            by_setup.setdefault((*pair_of(spec, pairs), spec.method), []).append(out)
+    if by_setup:
         print("\nmedians over seeds")
-        print(table([[m, len(v), median_over_seeds([x["weak_acc"] for x in v]),
+        print(table([[*k, len(v), median_over_seeds([x["weak_acc"] for x in v]),
                       median_over_seeds([x["student_acc"] for x in v]),
                       median_over_seeds([x["ceiling_acc"] for x in v]), median_over_seeds([x.get("pgr") for x in v])]
-                     for m, v in by_method.items()], ["method", "runs", "weak", "student", "ceiling", "median PGR"]))
+                     for k, v in by_setup.items()], [*(["weak model", "strong model"] if len(pairs) > 1 else []),
+                                                     "method", "runs", "weak", "student", "ceiling", "median PGR"]))
     store.close()
     return 0 if all(r[2] == "done" for r in outcomes) else 1
+
+
+def pair_of(spec, pairs: list) -> list[str]:
+    """The weak and strong model of a run, for the tables of a sweep over several pairs (nothing for one pair)."""
+    return [spec.weak, spec.strong] if len(pairs) > 1 else []
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

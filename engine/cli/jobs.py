@@ -12,7 +12,8 @@ from engine.cli._format import DB_HELP, fail, table
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.server.serve import serve
 
-    return serve(args.db, port=args.port, workers=args.workers, grace=args.grace, public=args.public or None)
+    return serve(args.db, port=args.port, workers=args.workers, grace=args.grace, backend=args.backend,
+                 ray_address=args.ray_address, host=args.host, public=args.public or None)
 
 
 def _client_or_exit():
@@ -88,8 +89,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("serve", help="start the engine: owns the database, runs queued jobs in worker processes")
     r.add_argument("--db", help=DB_HELP)
     r.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
-    r.add_argument("--workers", type=int, help="runs at once (default: one per GPU, 1 on CPU; 0 = only queue)")
+    r.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 lets Ray "
+                                                       "nodes on other machines reach it, over plain HTTP)")
+    r.add_argument("--workers", type=int, help="runs at once (default: one per GPU, 1 on CPU; with Ray: the "
+                                                "cluster's CPUs; 0 = only queue)")
     r.add_argument("--grace", type=float, default=5.0, help="seconds a cancelled worker gets before SIGKILL")
+    r.add_argument("--backend", choices=["subprocess", "ray"], default="subprocess",
+                   help="where workers run: subprocesses on this machine (default) or a Ray cluster")
+    r.add_argument("--ray-address", help="the Ray cluster (host:port of its head; default $RAY_ADDRESS, else a "
+                                         "local Ray instance that stops with the engine)")
     r.add_argument("--public", action="store_true", help="public mode (also on with SPACE_ID or W2S_PUBLIC=1): "
                    "uploads and catalogue models only, visitors kept apart, caps (engine/server/policy.py)")
     r.set_defaults(fn=cmd_serve)

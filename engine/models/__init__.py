@@ -1,8 +1,9 @@
 """Model catalogue and name resolution: a catalogue entry, a local folder or a hub id becomes a `ModelSpec`.
 
-    from engine.models import check_model, resolve_model
+    from engine.models import check_model, param_count, resolve_model
     spec = resolve_model("world-l")              # or "gpt2", "Qwen/Qwen2.5-0.5B", "/path/to/folder"
     check_model("gpt2")                          # fetches the config: a typo fails before anything trains
+    param_count("world-l")                       # 564224, read from the weights' header (no weights loaded)
 
 One file per catalogue (`hub`, `world`, `arith`) registers named entries in engine.registry.MODELS: Burns et
 al.'s hub ladder and the offline zoos, each with a default learning rate and a description. Any hub id or
@@ -12,7 +13,10 @@ imports torch.
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,7 @@ class ModelSpec:
     default_lr: float = 1e-5
     description: str = ""
     kind: Literal["hub", "local", "zoo"] = "hub"
+    params: float | None = None  # the parameter count a catalogue entry states (hub entries: the model card's)
 
 
 # transformers' lazy modules are not safe to import from two threads at once: the engine validates submissions
@@ -101,3 +106,65 @@ def check_model(name: str, trust_remote_code: bool = False) -> ModelSpec:
             f"failed ({reason}). Fix: check the spelling, log in for gated models, or pass a local folder"
         ) from None
     return spec
+
+
+def _safetensors_params(folder: Path) -> int | None:
+    """Parameters stored in a folder's *.safetensors files, summed from each file's JSON header (tensor shapes):
+    exact, and no tensor is read. None when the folder has no safetensors weights."""
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return None
+    total = 0
+    for path in files:
+        with path.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        total += sum(math.prod(t["shape"]) for name, t in header.items() if name != "__metadata__")
+    return total
+
+
+def _config_params(source: str, trust_remote_code: bool = False) -> int | None:
+    """Parameters of the model a config describes (a folder's config.json, or a hub id's from the cache or the
+    network), counted on an empty model built on torch's meta device, which allocates nothing. None on failure."""
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+        return int(model.num_parameters())
+    except Exception:  # an architecture without a causal-LM class, no config reachable: the size is unknown
+        return None
+
+
+def param_count(name: str) -> int | None:
+    """How many parameters model `name` has, without loading its weights: a catalogue entry's stated figure, else
+    a local folder's (zoo or your own) safetensors headers, else a model built on the meta device from its
+    config.json (or, for a hub id, the hub config in the cache or online). None when none of these is available.
+    This is what "smaller" means in a weak x strong grid."""
+    spec = resolve_model(name)
+    if spec.params:
+        return int(spec.params)
+    if spec.kind != "hub":
+        counted = _safetensors_params(Path(spec.source))
+        if counted is not None:
+            return counted
+    return _config_params(spec.source)
+
+
+def smaller_pairs(weaks: list[str], strongs: list[str]) -> list[tuple[str, str]]:
+    """Every (weak, strong) pair whose weak model has fewer parameters than its strong one, in list order.
+    ModelError when a size is unknown or no pair is left, naming the models and the fix."""
+    sizes = {m: param_count(m) for m in dict.fromkeys(weaks + strongs)}
+    unknown = [m for m, n in sizes.items() if n is None]
+    if unknown:
+        raise ModelError(f"weak x strong grid: the size of {', '.join(map(repr, unknown))} is unknown (not in the "
+                         "catalogue, no weights or config.json to count), so smaller-than pairs cannot be picked; "
+                         "set all_pairs: true to run every pair")
+    kept = [(w, s) for w in weaks for s in strongs if sizes[w] < sizes[s]]
+    if not kept:
+        listed = ", ".join(f"{m} {n:,}" for m, n in sizes.items())
+        raise ModelError(f"weak x strong grid: no pair has a weak model smaller than its strong model ({listed} "
+                         "parameters); swap the lists or set all_pairs: true")
+    return kept

@@ -49,6 +49,11 @@ class RunContext:
     def cancelled(self) -> bool:
         return False
 
+    def claim_stage(self, key: str, role: str) -> bool:
+        """Called on a cache miss, before training stage `key`: True = train it; False = another run trained it
+        meanwhile, read it from the cache. Alone in its process (the CLI) a run always trains it."""
+        return True
+
     # ---------------------------------------------------------------- what methods call
     def check_cancelled(self) -> None:
         if self.cancelled():

@@ -50,8 +50,25 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
                              ("meta", json.dumps(e.meta, default=str)), ("split", split)):
                 cols[col].append(val)
     ctx.examples(task_version, skey, cols)
+    ctx.metrics(model_sizes(spec))
     exp = Experiment(spec, ctx, splits, task_version, skey)
     return METHODS.get(spec.method)().run(exp, spec.method_config)
+
+
+def model_sizes(spec: RunSpec) -> list[dict[str, Any]]:
+    """The run's weak_params and strong_params (parameter counts), which the PGR-vs-size figure plots; a model
+    whose size cannot be read without loading it is left out."""
+    from engine.models import ModelError, param_count
+
+    rows = []
+    for role, model in (("weak", spec.weak), ("strong", spec.strong)):
+        try:
+            count = param_count(model)
+        except ModelError:
+            count = None
+        if count is not None:
+            rows.append({"name": f"{role}_params", "value": float(count)})
+    return rows
 
 
 def describe_error(exc: BaseException) -> str:

@@ -13,7 +13,9 @@ the stage that produced them plus any transform; not the float values, which mov
 the loss, the training settings the stage reads (the learning rate it uses, not `lr` and `weak_lr`; never
 `eval_batch_size`; `grad_accum` only where the trainer is not invariant to it), seed and the ids of every
 split it predicts. A run that shares a weak model or ceiling with an earlier run reuses it; a stage that did
-not finish is never reused (the store commits predictions and the "done" mark in one transaction).
+not finish is never reused (the store commits predictions and the "done" mark in one transaction). Two runs that
+miss the same key at once do not both train it: the context's claim_stage lets one train while the other waits
+and then reads the cache.
 
 Predictions come back in one order whether a stage ran now or came from the cache: the order the stage
 produced them in (the store keeps each row's position), which its key fixes. Consumers still join by
@@ -234,6 +236,8 @@ class Experiment:
         recorded and never reused). Returns the rows by split (output records as JSON text when they came from
         the cache, as computed otherwise) and whether they were cached."""
         found = self.ctx.stage_lookup(key)
+        if found is None and not self.ctx.claim_stage(key, role):  # another run trained it while we waited
+            found = self.ctx.stage_lookup(key)
         if found is not None:
             self.ctx.stage_cached(key, role)
             self.ctx.log(f"{role}: reusing cached stage {key} ({model})")

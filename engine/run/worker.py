@@ -1,12 +1,14 @@
 """A worker: runs one queued run in its own process and streams its events to the engine.
 
     python -m engine.run.worker RUN_ID        # started by the engine's scheduler, output to logs/RUN_ID.log
-    W2S_ENGINE_URL / W2S_ENGINE_TOKEN     # where the engine is (default: $W2S_HOME/engine.json)
+    W2S_ENGINE_URL / W2S_ENGINE_TOKEN     # where the engine is and the run's token (default: engine.json)
 
-It loads the run's stored config, rebuilds the RunSpec, calls engine.run.execute.execute with a
-RemoteContext and reports done / failed / cancelled itself. SIGTERM (the engine's cancel) is turned
-into a Cancelled at the next training step or labelling batch. Everything goes through the HTTP
-API, so the same worker can run on another machine against the same engine.
+It loads the run's stored config, rebuilds the RunSpec, checks that every model folder and data file it names
+exists on this machine (the message names the node: a Ray worker may run anywhere), calls
+engine.run.execute.execute with a RemoteContext and reports done / failed / cancelled itself. SIGTERM (the
+engine's cancel) is turned into a Cancelled at the next training step or labelling batch. Before training a stage
+it missed in the cache it claims it, so two runs never train the same stage at once. Everything goes through the
+HTTP API, so the same worker can run on another machine against the same engine.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import traceback
 import uuid
 from typing import Any
 
+from engine import paths
 from engine.client import EngineClient, EngineError, connect
 from engine.run.context import Cancelled, RunContext, coalesce
 
@@ -61,6 +64,24 @@ class RemoteContext(RunContext):
         self.flush()
         return self.client.stage_lookup(key)
 
+    def claim_stage(self, key: str, role: str) -> bool:
+        """Ask the engine to train `key`; while another live run trains it, wait (long-polls) and then read it."""
+        self.flush()
+        waiting = False
+        while True:
+            reply = self.client.claim_stage(self.run_id, key, wait=20.0 if waiting else 0.0)  # first: say why we wait
+            if reply.cancelled:
+                self.stop_requested = True
+            self.check_cancelled()
+            if reply.state != "wait":
+                if waiting:
+                    print(f"{role}: run {reply.holder} finished stage {key}" if reply.state == "done" else
+                          f"{role}: the run training stage {key} stopped; training it here", flush=True)
+                return reply.state == "train"
+            if not waiting:
+                print(f"{role}: stage {key} is being trained by run {reply.holder}; waiting for it", flush=True)
+                waiting = True
+
     def cancelled(self) -> bool:
         return self.stop_requested
 
@@ -89,9 +110,10 @@ def run_worker(client: EngineClient, run_id: str) -> int:
     ctx = RemoteContext(client, run_id)
     signal.signal(signal.SIGTERM, lambda *_: setattr(ctx, "stop_requested", True))
     try:
-        spec = spec_from_dict(client.run(run_id).config or {})
-        print(f"worker pid {os.getpid()}: run {run_id}: {spec.method} seed {spec.seed} on {spec.task}, "
-              f"{spec.weak} -> {spec.strong}", flush=True)
+        spec = spec_from_dict(client.run(run_id, retry_for=client.retry_for).config or {})
+        print(f"worker pid {os.getpid()} on {paths.node_name()}: run {run_id}: {spec.method} seed {spec.seed} on "
+              f"{spec.task}, {spec.weak} -> {spec.strong}", flush=True)
+        check_local_paths(spec)
         summary = execute(spec, ctx)
         ctx.report("done")
         ctx.close()
@@ -105,6 +127,18 @@ def run_worker(client: EngineClient, run_id: str) -> int:
         tail = traceback.format_exc()
         print(tail, file=sys.stderr, flush=True)
         return _last_word(ctx, "failed", describe_error(exc), tail[-4000:], 1)
+
+
+def check_local_paths(spec: Any) -> None:
+    """Every model folder and data file the run names must exist here; the error names this machine, since a
+    cluster may have placed the worker on a node that lacks what the engine's machine has."""
+    from engine.config import ConfigError
+    from engine.plan import local_paths
+
+    missing = [f"{what} {path}" for what, path in local_paths(spec) if not os.path.exists(path)]
+    if missing:
+        raise ConfigError(f"{'; '.join(missing)}: not found on node {paths.node_name()}; put it at the same path on "
+                          "every node (a shared filesystem), or use a hub id")
 
 
 def _last_word(ctx: RemoteContext, status: str, error: str, tail: str | None, code: int) -> int:

@@ -7,8 +7,8 @@ Every request must carry `Authorization: Bearer <token>` (token in $W2S_HOME/eng
 of a public studio, one run's worker) and every run-scoped route checks that the caller may see or control it.
 Routers: engine (ping, health, policy, visitors, owner login, shutdown), registry (and presets), data (uploads),
 jobs (validate, submit, cancel, requeue), runs (list, one run, tags, public, log, long-poll), results (metrics,
-curves, per-example predictions) and workers (events, the stage cache). Request and reply types are in
-engine.api, so /docs documents them.
+curves, per-example predictions) and workers (events, stage claims, the stage cache). Request and reply types
+are in engine.api, so /docs documents them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def engine_router(engine: Engine, app: FastAPI) -> APIRouter:
     def health(caller: Caller = WHO) -> dict[str, Any]:
         running = [r for r in engine.scheduler.running() if _sees(engine, r, caller)]
         return {"ok": True, "pid": os.getpid(), "db": str(store.path), "url": engine.url,
-                "workers": engine.scheduler.slots, "gpus": engine.gpus, "running": running,
+                "backend": engine.backend.name, "workers": engine.scheduler.slots, "gpus": engine.gpus,
+                "running": running,
                 "queued": len(store.runs_with_status("queued")), "version": engine.changes.version,
                 "instance": engine.instance, "public": engine.policy.public}
 
@@ -271,6 +272,25 @@ def workers_router(engine: Engine) -> APIRouter:
             need_owner(caller, "post a run's events")
         engine.need_run(run_id, caller)
         return engine.apply(run_id, batch)
+
+    @router.post("/runs/{run_id}/stages/{key}/claim", response_model=api.StageClaim)
+    async def claim(run_id: str, key: str, wait: float = Query(20.0, ge=0, le=60),
+                    caller: Caller = WHO) -> dict[str, Any]:
+        """Before training stage `key` (a cache miss): "train" (this run trains it), "done" (read it from the
+        cache) or, after waiting up to `wait` seconds while another live run trains it, "wait" (ask again)."""
+        if caller.role != "worker":
+            need_owner(caller, "claim a run's stages")
+        await anyio.to_thread.run_sync(engine.need_run, run_id, caller)
+        deadline = time.monotonic() + wait
+        while True:
+            version = engine.changes.version
+            reply = await anyio.to_thread.run_sync(engine.claim_stage, run_id, key)
+            left = deadline - time.monotonic()
+            if reply["state"] != "wait" or left <= 0:
+                break
+            await engine.changes.wait(version, min(left, 2.0))  # a holder's end or its stage_done wakes us
+        status = await anyio.to_thread.run_sync(store.run_status, run_id)
+        return {**reply, "cancelled": status in ("cancelled", "interrupted")}
 
     @router.get("/stages/{key}", response_model=api.StageLookup)
     def stage(key: str, caller: Caller = WHO) -> Response:

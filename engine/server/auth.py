@@ -28,9 +28,10 @@ from fastapi.responses import JSONResponse
 from engine import api
 
 OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/api/ping"}
-# What a worker's token reaches: its run's config and its events, and the stage cache.
+# What a worker's token reaches: its run's config, its events and stage claims, and the stage cache.
 WORKER_ROUTES = (("GET", re.compile(r"^/api/runs/(?P<run>[\w-]+)$")),
                  ("POST", re.compile(r"^/api/runs/(?P<run>[\w-]+)/events$")),
+                 ("POST", re.compile(r"^/api/runs/(?P<run>[\w-]+)/stages/[\w-]+/claim$")),
                  ("GET", re.compile(r"^/api/stages/[\w-]+$")))
 
 
@@ -92,6 +93,13 @@ class WorkerTokens:
         with self._lock:
             self._by_token[token] = run_id
         return token
+
+    def adopt(self, token: str, run_id: str) -> None:
+        """Accept again the token a worker that outlived an engine still holds (a Ray actor the next engine adopts):
+        the scheduler calls this only for the workers its backend hands back for runs that are running."""
+        if token.startswith("w"):
+            with self._lock:
+                self._by_token[token] = run_id
 
     def revoke(self, run_id: str) -> None:
         with self._lock:
@@ -166,8 +174,8 @@ class Guard:
             match = pattern.match(scope["path"])
             if scope["method"] == method and match and match.groupdict().get("run", run_id) == run_id:
                 return Caller("worker", run_id=run_id)
-        raise HTTPException(403, f"a worker token reaches only its own run ({run_id}): its config, its events and "
-                                 "the stage cache")
+        raise HTTPException(403, f"a worker token reaches only its own run ({run_id}): its config, its events, its "
+                                 "stage claims and the stage cache")
 
 
 def _too_large(limit: int) -> JSONResponse:

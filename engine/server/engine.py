@@ -1,11 +1,13 @@
 """The engine service: what every endpoint shares (store, scheduler, live progress, the change counter, the policy
 and who may see which run) and the operations behind them (expand and validate a config, apply a worker's
-events, the views of a run and the registry), plus the conversion of query results to JSON.
+events, coordinate stage claims, the views of a run and the registry), plus the conversion of query results to JSON.
 
-    engine = Engine(store, home, url, slots=1, gpus=[], policy=Policy.load(), secret=b"...")
+    engine = Engine(store, home, url, slots=1, gpus=[], policy=Policy.load(), secret=b"...")  # backend: subprocess
     specs, notes = engine.expand(config, caller)   # HTTPException 422 with the one-line message
     engine.need_run(run_id, caller, control=True)  # 404 unless the caller may see (and control) the run
-    engine.apply(run_id, batch)                    # a worker's events, each in a transaction
+    engine.apply(run_id, batch)                    # a worker's events, each in a transaction; `log` events are
+                                                   # appended to the run's log file here
+    engine.claim_stage(run_id, key)                # "train" / "wait" (another live run trains it) / "done"
 
 engine.server.app maps HTTP routes onto this; engine.server.serve builds it and runs uvicorn.
 """
@@ -24,7 +26,7 @@ from typing import Any
 from fastapi import HTTPException
 from fastapi.responses import Response
 
-from engine import api
+from engine import api, paths
 from engine.server.auth import OWNER, Caller, Identities, WorkerTokens
 from engine.server.policy import Policy, PolicyError
 from engine.server.scheduler import Changes, Scheduler
@@ -63,11 +65,25 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload, default=str), status_code=status, media_type="application/json")
 
 
+def _known_params(name: str, spec: Any) -> int | None:
+    """A catalogue model's parameter count when it is known without a download (stated, or in local weights)."""
+    from engine.models import ModelError, param_count
+
+    if spec.kind == "hub" and not spec.params:
+        return None
+    try:
+        return param_count(name)
+    except ModelError:  # a zoo whose weights are not built
+        return None
+
+
 class Engine:
     """What the endpoints share: the store, the scheduler, live progress and the change counter."""
 
     def __init__(self, store: Any, home: Path, url: str, slots: int, gpus: list[str], grace: float = 5.0,
-                 policy: Policy | None = None, secret: bytes | None = None, instance: str = ""):
+                 policy: Policy | None = None, secret: bytes | None = None, instance: str = "", backend: Any = None):
+        from engine.server.backends import make_backend
+
         self.store, self.home, self.url, self.gpus, self.instance = store, home, url, gpus, instance
         self.policy = policy or Policy()
         self.token = secrets.token_urlsafe(32)
@@ -77,8 +93,10 @@ class Engine:
         self.changes = Changes()
         self.progress: dict[str, dict[str, Any]] = {}
         self.batches: dict[tuple[str, str], int] = {}  # (run, worker attempt) -> last applied batch number
+        self.claims: dict[str, str] = {}  # stage key -> the run that was told to train it
         self._lock = threading.Lock()
-        self.scheduler = Scheduler(store, home, url, self.token, slots, gpus, self.changes, grace,
+        self.backend = backend or make_backend("subprocess", gpus=gpus)
+        self.scheduler = Scheduler(store, home, url, slots, self.backend, self.changes, grace,
                                    worker_tokens=self.workers, env_filter=self.policy.worker_env,
                                    max_run_seconds=60 * self.policy.max_run_minutes)
         self.registry: dict[str, Any] | None = None
@@ -207,6 +225,11 @@ class Engine:
             self.progress[run_id] = {"stage": str(event["stage"]), "step": int(event["step"]),
                                      "total": int(event["total"]), "unit": str(event.get("unit", "step")),
                                      "eta": event.get("eta"), "updated": time.time()}
+        elif kind == "log":  # a remote worker's output: the engine keeps every run's log, whatever ran it
+            path = paths.run_log(run_id, self.home)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("ab") as log:
+                log.write(str(event["text"]).encode(errors="replace"))
         elif kind == "run_status":  # a worker's own report counts only while the run is running
             if event.get("status") not in ("done", "failed", "cancelled"):
                 raise ValueError(f"a worker may report done, failed or cancelled, not {event.get('status')!r}")
@@ -217,6 +240,28 @@ class Engine:
             self.scheduler.wake()
         else:
             self.store.handle({**event, "run_id": run_id})
+            if kind in ("stage_done", "stage_failed"):
+                with self._lock:
+                    self.claims.pop(str(event["key"]), None)
+
+    # ------------------------------------------------------------------ stage sharing between running runs
+    def claim_stage(self, run_id: str, key: str) -> dict[str, Any]:
+        """May `run_id` train stage `key` now? "done" (it is in the cache: read it), "train" (go ahead: the claim
+        is yours), or "wait" (another live run is training it; ask again when something changed). A claim lives
+        as long as its run is running: a dead, cancelled or finished holder frees it. Claims made before an
+        engine restart are read back from the stages table (the holder's running stage row)."""
+        with self._lock:
+            state = self.store.stage_state(key)  # (status, first_run) or None
+            if state is not None and state[0] == "done":
+                self.claims.pop(key, None)
+                return {"state": "done", "holder": state[1]}
+            holder = self.claims.get(key)
+            if holder is None and state is not None and state[0] == "running":
+                holder = state[1]
+            if holder and holder != run_id and self.store.run_status(holder) == "running":
+                return {"state": "wait", "holder": holder}
+            self.claims[key] = run_id
+            return {"state": "train", "holder": run_id}
 
     def run_view(self, run_id: str, caller: Caller = OWNER) -> dict[str, Any]:
         self.need_run(run_id, caller)
@@ -269,7 +314,8 @@ class Engine:
                 "methods": [{"name": n, "description": doc(c), "fields": field_docs(c.Config),
                              "extra": {"task_kinds": list(c.task_kinds)}} for n, c in METHODS.items()],
                 "models": [{"name": n, "description": m.description, "fields": [],
-                            "extra": {"source": m.source, "kind": m.kind, "default_lr": m.default_lr}}
+                            "extra": {"source": m.source, "kind": m.kind, "default_lr": m.default_lr,
+                                      "params": _known_params(n, m)}}
                            for n, m in MODELS.items()],
                 "train": field_docs(TrainConfig), "experiment": field_docs(ExperimentConfig),
                 "train_roles": list(ROLES)})  # the roles train.roles may override (a per-role form)

@@ -91,6 +91,11 @@ class Queries:
                                                  [status])]
 
     # ------------------------------------------------------------------ cache lookups (queries a worker needs)
+    def stage_state(self, key: str) -> tuple[str, str | None] | None:
+        """A stage's (status, first run): done, running (that run is training it) or failed; None if never started."""
+        rows = self._rows("SELECT status, first_run FROM stages WHERE key = ?", [key])
+        return (rows[0][0], rows[0][1]) if rows else None
+
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
         """A finished stage's predictions by split, each split's rows in the order the stage wrote them, or None
         when it is absent or unfinished."""

@@ -1,32 +1,36 @@
-"""The engine's scheduler: queued runs in the database become worker processes, up to K at once.
+"""The engine's scheduler: queued runs in the database become workers, up to K at once, through a backend.
 
-    scheduler = Scheduler(store, home, url, token, slots=1, gpus=[], changes=Changes())
-    scheduler.start()        # marks runs a dead engine left running as interrupted, then schedules
+    scheduler = Scheduler(store, home, url, slots=1, backend=SubprocessBackend(), changes=Changes(),
+                          worker_tokens=WorkerTokens(), env_filter=policy.worker_env)
+    scheduler.start()        # adopts the runs the backend still holds, marks the other running runs interrupted
     scheduler.cancel(run_id) # SIGTERM, SIGKILL after a grace period; the run is cancelled at once
-    scheduler.stop()         # engine shutdown: running runs become interrupted
+    scheduler.stop()         # engine shutdown: running runs become interrupted (unless the backend keeps them)
 
-Each run gets its own `python -m engine.run.worker RUN` process (a new session, so a signal to the
-engine's terminal does not reach it) whose stdout and stderr go to $W2S_HOME/logs/<run>.log, never
-a pipe. The worker reports done / failed itself; a worker that exits while its run is still
-"running" (segfault, kill -9, the OOM killer) has its run marked failed with the tail of its log.
+Each run gets its own `python -m engine.run.worker RUN`, started by the backend (engine.server.backends: a local
+subprocess, or a Ray actor on a cluster node) with the engine's URL, a token scoped to that run
+(engine.server.auth.WorkerTokens, revoked when the worker ends) and the environment the policy allows. Its output
+ends in $W2S_HOME/logs/<run>.log on the engine's machine (written by the child, or streamed as log events). The
+worker reports done / failed itself; a worker that ends while its run is still "running" (segfault, kill -9, the
+OOM killer, a dead Ray node) has its run marked failed with the tail of its log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from engine import paths
+from engine.server.backends.base import Backend, BackendError, Handle
 
 
 def detect_gpus() -> list[str]:
@@ -55,19 +59,6 @@ def log_tail(path: Path, max_bytes: int = 4000) -> str:
         return ""
     text = data.decode("utf-8", errors="replace")
     return text.split("\n", 1)[1] if size > max_bytes and "\n" in text else text
-
-
-def _is_worker_of(pid: int, run_id: str) -> bool:
-    """True when `pid` is alive and is our worker for `run_id` (a recycled pid must never be killed)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        try:
-            cmdline = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True,
-                                     timeout=5).stdout
-        except (OSError, subprocess.SubprocessError):
-            return False
-    return "engine.run.worker" in cmdline and run_id in cmdline
 
 
 class Changes:
@@ -116,19 +107,17 @@ class Changes:
 @dataclass
 class Worker:
     run_id: str
-    proc: subprocess.Popen
-    log: IO[bytes]
-    gpu: str | None
+    handle: Handle
+    recorded_pid: int | None = None
     kill_at: float | None = None  # set by cancel / stop: SIGKILL if still alive then
     started: float = field(default_factory=time.monotonic)
 
 
 class Scheduler:
-    def __init__(self, store: Any, home: Path, url: str, token: str, slots: int, gpus: list[str],
-                 changes: Changes, grace: float = 5.0, worker_tokens: Any = None, env_filter: Any = None,
-                 max_run_seconds: float = 0):
-        self.store, self.home, self.url, self.token = store, Path(home), url, token
-        self.slots, self.gpus, self.changes, self.grace = slots, gpus, changes, grace
+    def __init__(self, store: Any, home: Path, url: str, slots: int, backend: Backend, changes: Changes,
+                 grace: float = 5.0, worker_tokens: Any = None, env_filter: Any = None, max_run_seconds: float = 0):
+        self.store, self.home, self.url = store, Path(home), url
+        self.slots, self.backend, self.changes, self.grace = slots, backend, changes, grace
         # Each worker gets a token scoped to its run (engine.server.auth.WorkerTokens), not the engine's own, and
         # the environment the policy allows (engine.server.policy.Policy.worker_env).
         self.worker_tokens, self.env_filter = worker_tokens, env_filter or (lambda env: env)
@@ -148,38 +137,56 @@ class Scheduler:
         self._thread.start()
 
     def recover(self) -> None:
-        """Runs still marked running belong to an engine that died: stop their orphan workers, mark them interrupted."""
-        for run_id, pid in self.store.worker_pids("running"):
-            if pid and _is_worker_of(int(pid), run_id):
-                try:
-                    os.killpg(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self.store.set_status(run_id, "interrupted", error="the engine stopped while this run was running; "
-                                  "requeue it to continue (finished stages are reused)")
-            self.store.set_worker(run_id, None)
-            self.changes.bump(run_id)
+        """Runs still marked running belong to an engine that stopped: the backend's own are adopted (a Ray
+        cluster keeps them running), the others are marked interrupted (their orphan workers stopped)."""
+        running = self.store.worker_pids("running")
+        held = self.backend.reconcile(running)
+        with self.lock:
+            for run_id, _ in running:
+                if run_id in held:
+                    self.workers[run_id] = Worker(run_id, held[run_id], recorded_pid=held[run_id].pid)
+                    if self.worker_tokens is not None and held[run_id].token:  # the token its worker still holds
+                        self.worker_tokens.adopt(held[run_id].token, run_id)
+                    self.store.set_worker(run_id, held[run_id].pid)
+                    with self.log_path(run_id).open("ab") as log:
+                        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} a restarted engine adopted this "
+                                  f"run's worker ({self.backend.name})\n".encode())
+                else:
+                    self.store.set_status(run_id, "interrupted", error="the engine stopped while this run was "
+                                          "running; requeue it to continue (finished stages are reused)")
+                    self.store.set_worker(run_id, None)
+                self.changes.bump(run_id)
 
     def stop(self) -> None:
-        """Engine shutdown: running runs are marked interrupted, then their workers stopped."""
+        """Engine shutdown: running runs are marked interrupted, then their workers stopped; a backend whose
+        workers outlive the engine keeps them running for the next engine to adopt."""
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         with self.lock:
+            if self.backend.survives_engine:
+                self.workers.clear()
+                self.backend.close()
+                return
             for w in self.workers.values():
                 if self.store.run_status(w.run_id) == "running":  # not one that just reported its end
                     self.store.set_status(w.run_id, "interrupted", error="the engine was stopped while this run "
                                           "was running; requeue it to continue (finished stages are reused)")
-                self._signal(w, signal.SIGTERM)
-            deadline = time.monotonic() + self.grace
+                self.backend.signal(w.handle, signal.SIGTERM)
+            deadline, killed = time.monotonic() + self.grace, False
+            while self.workers and time.monotonic() < deadline + 5:
+                for w in list(self.workers.values()):
+                    if self.backend.poll(w.handle) is not None:
+                        self._finish(w)
+                if not killed and time.monotonic() >= deadline:
+                    for w in self.workers.values():
+                        self.backend.signal(w.handle, signal.SIGKILL)
+                    killed = True
+                time.sleep(0.05)
             for w in list(self.workers.values()):
-                try:
-                    w.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    self._signal(w, signal.SIGKILL)
-                    w.proc.wait(timeout=5)
                 self._finish(w)
+            self.backend.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -191,7 +198,7 @@ class Scheduler:
             self.store.set_status(run_id, "cancelled", error="stopped by the user")
             worker = self.workers.get(run_id)
             if worker is not None and worker.kill_at is None:
-                self._signal(worker, signal.SIGTERM)
+                self.backend.signal(worker.handle, signal.SIGTERM)
                 worker.kill_at = time.monotonic() + self.grace
         self.changes.bump(run_id)
         self.wake()
@@ -217,32 +224,26 @@ class Scheduler:
     def _reap(self) -> None:
         now = time.monotonic()
         for w in list(self.workers.values()):
-            code = w.proc.poll()
-            if code is None:
+            end = self.backend.poll(w.handle)
+            if w.handle.pid != w.recorded_pid:  # a Ray worker's pid is known once it started on its node
+                w.recorded_pid = w.handle.pid
+                self.store.set_worker(w.run_id, w.handle.pid)
+            if end is None:
                 if w.kill_at is not None and now >= w.kill_at:
-                    self._signal(w, signal.SIGKILL)
+                    self.backend.signal(w.handle, signal.SIGKILL)
                 elif w.kill_at is None and self.max_run_seconds and now - w.started > self.max_run_seconds:
                     minutes = self.max_run_seconds / 60
                     self.store.set_status(w.run_id, "failed", error=f"stopped after {minutes:g} minutes: this "
                                           "server's limit for one run (owner setting W2S_MAX_RUN_MINUTES); finished "
                                           "stages are kept and reused by a requeue")
-                    self._signal(w, signal.SIGTERM)
+                    self.backend.signal(w.handle, signal.SIGTERM)
                     w.kill_at = now + self.grace
                     self.changes.bump(w.run_id)
                 continue
             self._finish(w)
-            if self.store.run_status(w.run_id) == "running":  # exited without reporting
-                self.store.set_status(w.run_id, "failed", error=self._exit_reason(code),
-                                      log_tail=log_tail(self.log_path(w.run_id)))
+            if self.store.run_status(w.run_id) == "running":  # ended without reporting
+                self.store.set_status(w.run_id, "failed", error=end.reason, log_tail=log_tail(self.log_path(w.run_id)))
             self.changes.bump(w.run_id)
-
-    @staticmethod
-    def _exit_reason(code: int) -> str:
-        if code < 0:
-            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-            hint = " (killed: out of memory, or kill -9)" if -code == signal.SIGKILL else ""
-            return f"worker process was killed by {name}{hint} before it reported; see the log tail"
-        return f"worker process exited with code {code} before it reported; see the log tail"
 
     def _fill(self) -> None:
         free = self.slots - len(self.workers)
@@ -251,62 +252,45 @@ class Scheduler:
         for run_id in self.store.runs_with_status("queued")[:free]:
             self._spawn(run_id)
 
-    def _pick_gpu(self) -> str | None:
-        if not self.gpus:
-            return None
-        load = {g: 0 for g in self.gpus}
-        for w in self.workers.values():
-            if w.gpu in load:
-                load[w.gpu] += 1
-        return min(self.gpus, key=lambda g: load[g])
+    def worker_env(self, run_id: str) -> dict[str, str]:
+        """A worker's environment: what the policy lets through of the engine's, the engine's URL and a token
+        scoped to this one run."""
+        token = self.worker_tokens.issue(run_id) if self.worker_tokens is not None else ""
+        return {**self.env_filter(dict(os.environ)), paths.ENGINE_URL_VAR: self.url, paths.ENGINE_TOKEN_VAR: token,
+                "W2S_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
+
+    def _resources(self, run_id: str) -> dict[str, Any]:
+        row = self.store.run(run_id) or {}
+        config = row.get("config") or {}
+        if isinstance(config, str):
+            config = json.loads(config)
+        return dict(config.get("resources") or {})
 
     def _spawn(self, run_id: str) -> None:
-        gpu = self._pick_gpu()
-        path = self.log_path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        log = path.open("ab")
-        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker for run {run_id}"
-                  f"{f' on GPU {gpu}' if gpu is not None else ''}\n".encode())
-        log.flush()
-        token = self.worker_tokens.issue(run_id) if self.worker_tokens is not None else self.token
-        env = {**self.env_filter(dict(os.environ)), paths.ENGINE_URL_VAR: self.url, paths.ENGINE_TOKEN_VAR: token,
-               "W2S_HOME": str(self.home), "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(
-                   p for p in (str(paths.SOURCE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-        if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = gpu
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "engine.run.worker", run_id], stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, cwd=paths.SOURCE_ROOT, env=env, start_new_session=True)
-        except OSError as exc:
-            log.close()
+            handle = self.backend.start(run_id, self.worker_env(run_id), self._resources(run_id),
+                                        self.log_path(run_id))
+        except BackendError as exc:
             if self.worker_tokens is not None:
                 self.worker_tokens.revoke(run_id)
-            self.store.set_status(run_id, "failed", error=f"could not start a worker process: {exc}")
+            self.store.set_status(run_id, "failed", error=str(exc))
             self.changes.bump(run_id)
             return
-        worker = Worker(run_id, proc, log, gpu)
+        worker = Worker(run_id, handle, recorded_pid=handle.pid)
         self.workers[run_id] = worker
         try:
             self.store.set_status(run_id, "running")
-            self.store.set_worker(run_id, proc.pid)
+            self.store.set_worker(run_id, handle.pid)
         except Exception:
-            self._signal(worker, signal.SIGKILL)
+            self.backend.signal(handle, signal.SIGKILL)
             raise
         self.changes.bump(run_id)
 
     def _finish(self, w: Worker) -> None:
         self.workers.pop(w.run_id, None)
-        w.log.close()
         if self.worker_tokens is not None:
             self.worker_tokens.revoke(w.run_id)
         try:
             self.store.set_worker(w.run_id, None)
         except Exception:
             traceback.print_exc()
-
-    @staticmethod
-    def _signal(w: Worker, sig: int) -> None:
-        try:
-            os.killpg(w.proc.pid, sig)  # the worker leads its own session: this reaches its children too
-        except (ProcessLookupError, PermissionError):
-            pass

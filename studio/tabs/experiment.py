@@ -20,9 +20,11 @@ import yaml
 from studio.common import export_dir, notice
 from studio.forms import Form
 from studio.source import Source, message
+from studio.tabs.experiment_values import model_names, one_or_list, parse_seeds
 
 HANDLED = ("name", "task", "weak", "strong", "methods", "seeds", "train", "settings")  # own widgets
 UPLOAD_TYPES = [".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq", ".gz"]
+
 
 def to_yaml(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=None, allow_unicode=True)
@@ -31,30 +33,6 @@ def to_yaml(config: dict[str, Any]) -> str:
 def cli_line(config: dict[str, Any]) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(config.get("name") or "experiment"))
     return f"# the same experiment headless: save the YAML above as {name}.yaml, then\nw2s run {name}.yaml"
-
-
-def parse_seeds(text: Any, limit: int = 1000) -> list[int] | str:
-    """'0, 1, 2' or '0-4' -> [0, 1, 2(, 3, 4)]; a message when the text is not a list of whole numbers or names
-    more than `limit` seeds (a range is measured before it is expanded: '0-999999999' must not stall the page)."""
-    items: list[int] = []
-    for part in re.split(r"[,\s]+", str(text or "").strip()):
-        if not part:
-            continue
-        m = re.fullmatch(r"(-?\d+)\s*-\s*(\d+)", part) or re.fullmatch(r"(\d+)\.\.(\d+)", part)
-        if m:
-            lo, hi = int(m.group(1)), int(m.group(2))
-            if hi - lo + 1 + len(items) > limit:
-                return (f"seeds: {part} is {max(0, hi - lo + 1):,} seeds; at most {limit:,} per sweep here. "
-                        "Write fewer, e.g. 0-4")
-            items.extend(range(lo, hi + 1))
-            continue
-        if re.fullmatch(r"-?\d+", part):
-            items.append(int(part))
-        else:
-            return f"seeds: '{part}' is not a whole number; write e.g. 0, 1, 2 or 0-4"
-        if len(items) > limit:
-            return f"seeds: {len(items):,} seeds; at most {limit:,} per sweep here"
-    return items or "seeds: give at least one seed, e.g. 0"
 
 
 def notes_html(reply: dict[str, Any]) -> str:
@@ -111,7 +89,7 @@ class ExperimentForm:
         config: dict[str, Any] = {"name": (name or "experiment").strip()}
         task_settings = self.task_forms[task].read(taken[self.task_forms[task]]) if task in self.task_forms else {}
         config["task"] = {"name": task, **task_settings} if task_settings else task
-        config["weak"], config["strong"] = (weak or "").strip(), (strong or "").strip()
+        config["weak"], config["strong"] = one_or_list(model_names(weak)), one_or_list(model_names(strong))
         config["methods"] = list(methods or [])
         parsed = parse_seeds(seeds, self.max_seeds)
         if isinstance(parsed, str):
@@ -147,7 +125,8 @@ class ExperimentForm:
         methods = methods if isinstance(methods, list) else [methods]
         seeds = config.get("seeds", [0])
         seeds = seeds if isinstance(seeds, list) else [seeds]
-        values = [config.get("name", "experiment"), task, config.get("weak", ""), config.get("strong", ""),
+        values = [config.get("name", "experiment"), task, model_names(config.get("weak")),
+                  model_names(config.get("strong")),
                   [m for m in methods if m in self.methods], ", ".join(map(str, seeds)), config.get("tags", "")]
         settings = config.get("settings") or {}
         for name, form in self.task_forms.items():
@@ -161,7 +140,10 @@ class ExperimentForm:
     def annotate(self, msg: str | None, values: list[Any] | None = None) -> list[Any]:
         """Updates showing `msg` beside the widgets it concerns, clearing older marks."""
         msg = msg or ""
-        weak, strong = (values[2], values[3]) if values else ("", "")
+        weak, strong = (model_names(values[2]), model_names(values[3])) if values else ([], [])
+
+        def named(names: list[str]) -> bool:
+            return any(f"'{n}'" in msg for n in names)
 
         def mark(hit: bool, info: str | None = None) -> Any:
             return gr.update(info=f"⚠ {msg}", elem_classes=["field-error"]) if hit else gr.update(
@@ -169,8 +151,10 @@ class ExperimentForm:
 
         out = [
             mark(msg.startswith("task") or "task '" in msg, "What the models learn to classify."),
-            mark(bool(weak) and f"'{weak}'" in msg, "Weak supervisor: zoo name, hub id or local folder."),
-            mark(bool(strong) and f"'{strong}'" in msg and weak != strong, "Strong student: zoo name, hub id or folder."),
+            mark(named(weak) or "weak x strong grid" in msg, "Weak supervisor(s): zoo name, hub id or local folder; "
+                 "several make a grid."),
+            mark(named([n for n in strong if n not in weak]) or "weak x strong grid" in msg,
+                 "Strong student(s): zoo name, hub id or folder; several make a grid."),
             mark(msg.startswith("methods") or "method '" in msg, "Several methods = a sweep (one run each)."),
             mark(msg.startswith("seeds"), "One run per seed and method, e.g. 0, 1, 2 or 0-4."),
         ]
@@ -222,11 +206,12 @@ def build(source: Source) -> dict[str, Any]:
                         gr.Markdown("This task has no settings.", elem_classes=["w2s-help"])
                 ef.task_groups[name] = group
             with gr.Row():
-                ef.weak = gr.Dropdown(model_choices, value=None, label="Weak supervisor", allow_custom_value=not public,
-                                      info="Weak supervisor: zoo name, hub id or local folder.", elem_id="exp-weak")
-                ef.strong = gr.Dropdown(model_choices, value=None, label="Strong student",
-                                        allow_custom_value=not public, elem_id="exp-strong",
-                                        info="Strong student: zoo name, hub id or folder.")
+                ef.weak = gr.Dropdown(model_choices, value=[], label="Weak supervisor", allow_custom_value=not public,
+                                      multiselect=True, elem_id="exp-weak",
+                                      info="Weak supervisor(s): zoo name, hub id or local folder; several make a grid.")
+                ef.strong = gr.Dropdown(model_choices, value=[], label="Strong student", allow_custom_value=not public,
+                                        multiselect=True, elem_id="exp-strong",
+                                        info="Strong student(s): zoo name, hub id or folder; several make a grid.")
             with gr.Row():
                 ef.method_pick = gr.CheckboxGroup(list(methods), value=[], label="Methods", scale=3,
                                                   info="Several methods = a sweep (one run each).")
@@ -291,10 +276,16 @@ def build(source: Source) -> dict[str, Any]:
 
     def count_line(config: dict[str, Any], n: int | None = None) -> str:
         m, s = len(config.get("methods") or []), len(config.get("seeds") or [])
-        n = n if n is not None else m * s
-        return (f'<div class="w2s-count"><b>{n} run{"s" if n != 1 else ""}</b>: {m} method{"s" if m != 1 else ""} × '
-                f'{s} seed{"s" if s != 1 else ""} · {config.get("task") if isinstance(config.get("task"), str) else config["task"]["name"]} · '
-                f'{config.get("weak") or "?"} → {config.get("strong") or "?"}</div>')
+        weaks, strongs = model_names(config.get("weak")), model_names(config.get("strong"))
+        task = config.get("task")
+        task = task if isinstance(task, str) else task["name"]
+        grid = len(weaks) * len(strongs) > 1
+        models = (f"{len(weaks)} weak × {len(strongs)} strong (pairs whose weak model is not smaller are skipped) · "
+                  if grid else f"{', '.join(weaks) or '?'} → {', '.join(strongs) or '?'} · ")
+        total = f"{n} run{'s' if n != 1 else ''}" if n is not None else (
+            f"up to {m * s * len(weaks) * len(strongs)} runs" if grid else f"{m * s} run{'s' if m * s != 1 else ''}")
+        return (f'<div class="w2s-count"><b>{total}</b>: {models}{m} method{"s" if m != 1 else ""} × '
+                f'{s} seed{"s" if s != 1 else ""} · {task}</div>')
 
     def show_config(*values):
         config, problem = ef.config(list(values))

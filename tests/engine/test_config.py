@@ -73,6 +73,50 @@ def test_example_configs_expand(path):
     assert all(TASKS.get(r.task).loads_locally or r.task.startswith("world_") for r in runs)
 
 
+# ----------------------------------------------------------------------------- model-pair grids and resources
+def test_lists_of_models_make_a_grid_of_smaller_than_pairs_by_methods_and_seeds():
+    specs = config_from_dict({"task": ["world_size", "world_group"], "weak": ["world-xs", "world-s"],
+                              "strong": ["world-s", "world-l"], "methods": ["naive", "aux_conf"],
+                              "seeds": [0, 1]}).expand()
+    pairs = [("world-xs", "world-s"), ("world-xs", "world-l"), ("world-s", "world-l")]  # s -> s is not smaller
+    assert [(s.task, s.weak, s.strong, s.method, s.seed) for s in specs] == [
+        (t, w, st, m, seed) for t in ("world_size", "world_group") for w, st in pairs
+        for m in ("naive", "aux_conf") for seed in (0, 1)]
+    every = config_from_dict({"weak": ["world-xs", "world-s"], "strong": ["world-s", "world-l"],
+                              "all_pairs": True}).expand()
+    assert [(s.weak, s.strong) for s in every] == [(w, s) for w in ("world-xs", "world-s")
+                                                   for s in ("world-s", "world-l")]
+    one = config_from_dict({"weak": "world-l", "strong": "world-xs"}).expand()  # one pair runs as given
+    assert [(s.weak, s.strong) for s in one] == [("world-l", "world-xs")]
+
+
+def test_grid_errors_name_the_sizes_and_the_fix(tmp_path):
+    from engine.models import ModelError
+
+    with pytest.raises(ModelError, match=r"no pair has a weak model smaller.*world-l 564,224.*all_pairs: true"):
+        config_from_dict({"weak": ["world-l"], "strong": ["world-xs", "world-s"]}).expand()
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    with pytest.raises(ModelError, match=r"the size of '.*bare' is unknown.*set all_pairs: true"):
+        config_from_dict({"weak": [str(tmp_path / "bare")], "strong": ["world-s", "world-l"]}).expand()
+    with pytest.raises(ConfigError, match="weak: give a model .* list of distinct models"):
+        config_from_dict({"weak": ["world-xs", "world-xs"], "strong": "world-l"}).expand()
+
+
+def test_resources_travel_with_each_run_and_bad_ones_are_named(tiny_models):
+    from engine.config import spec_from_dict
+    from engine.sweep import parse_bytes
+
+    spec = config_from_dict(small_config(tiny_models, resources={"num_gpus": 1, "num_cpus": 2, "memory": "8GB"})
+                            ).expand()[0]
+    assert (spec.resources.num_gpus, spec.resources.num_cpus, spec.resources.memory_bytes()) == (1, 2, 8 * 10**9)
+    assert spec_from_dict(spec.to_dict()).resources == spec.resources
+    assert config_from_dict(small_config(tiny_models)).expand()[0].resources.num_gpus is None  # the cluster decides
+    assert parse_bytes("512MiB") == 512 * 2**20 and parse_bytes(1000) == 1000
+    with pytest.raises(ConfigError, match=r"resources: memory='lots' is not an amount of memory; write e.g. 8GB"):
+        config_from_dict(small_config(tiny_models, resources={"memory": "lots"})).expand()
+    with pytest.raises(ConfigError, match="resources: unknown key 'gpus'; did you mean 'num_gpus'"):
+        config_from_dict(small_config(tiny_models, resources={"gpus": 1})).expand()
 @pytest.mark.parametrize("over,words", [
     ({"train": {"epochs": float("inf")}}, "train.epochs: inf is not a finite number"),
     ({"train": {"lr": float("nan")}}, "train.lr: nan is not a finite number"),

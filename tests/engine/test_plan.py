@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.config import ConfigError, config_from_dict
@@ -41,3 +43,22 @@ def test_split_key_changes_with_what_changes_the_split():
     version, splits = load_splits(a)
     assert len(splits.a) == len(splits.b) == 20 and 0 < len(splits.test) <= 20
     assert split_key(a, version) == split_key(spec(), version) != split_key(b, version)
+
+
+def test_local_paths_lists_model_folders_and_data_files_and_the_worker_names_the_node(tmp_path, tiny_models,
+                                                                                      monkeypatch):
+    from engine.config import ConfigError, config_from_dict
+    from engine.plan import local_paths
+    from engine.run.worker import check_local_paths
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na,0\nb,1\n")
+    spec = config_from_dict({"task": {"name": "file", "path": str(data)}, "weak": tiny_models["weak"],
+                             "strong": "gpt2"}).expand()[0]
+    assert local_paths(spec) == [("weak model folder", str(Path(tiny_models["weak"]).resolve())),
+                                 ("data file (path)", str(data))]
+    check_local_paths(spec)  # all here
+    data.unlink()
+    monkeypatch.setenv("W2S_NODE", "10.0.0.7 (abcd1234)")
+    with pytest.raises(ConfigError, match=r"data file \(path\) .*d.csv: not found on node 10.0.0.7 \(abcd1234\)"):
+        check_local_paths(spec)

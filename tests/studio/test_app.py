@@ -55,7 +55,7 @@ def test_demo_preset_runs_and_every_tab_agrees_with_duckdb(tmp_path):
     app = StudioProcess(tmp_path / "home")
     try:
         values, at = preset_values(app)
-        assert values[at["Task"]] == "world_size" and values[at["Weak supervisor"]] == "world-xs"
+        assert values[at["Task"]] == "world_size" and values[at["Weak supervisor"]] == ["world-xs"]
         values[at["Seeds"]], values[at["Tags"]] = "0", "studio-test"  # one seed keeps the test short
         out = app.client.predict(*values, api_name="/submit")
         run_ids = out[1].split(",")
@@ -118,6 +118,19 @@ def test_bad_hub_id_shows_the_engines_message_beside_the_field(app):
     out = app.client.predict(*values, api_name="/submit")
     assert out[1] == "" and "unknown model" in out[2]
     assert len(app.engine.runs().data["id"]) == before  # nothing was queued
+
+
+def test_several_weak_and_strong_models_make_a_grid(app):
+    """The model pickers take several models: the config lists them, and the engine counts the smaller-than pairs
+    (world-s -> world-s is skipped) times methods times seeds; Ray resources travel as a YAML mapping."""
+    values, at = preset_values(app)
+    values[at["Weak supervisor"]], values[at["Strong student"]] = ["world-xs", "world-s"], ["world-s", "world-l"]
+    values[at["Seeds"]], values[at["resources"]] = "0", "{num_cpus: 2}"
+    yaml_text, _, _, summary, _ = app.client.predict(*values, api_name="/show_config")
+    assert "weak: [world-xs, world-s]" in yaml_text and "strong: [world-s, world-l]" in yaml_text
+    assert "resources: {num_cpus: 2}" in yaml_text and "2 weak × 2 strong" in summary
+    out = app.client.predict(*values, api_name="/check")
+    assert "Config is valid: 6 run(s)" in out[0], out[0]  # 3 pairs x 2 methods x 1 seed
 
 
 def test_preference_methods_get_their_forms_and_presets_without_method_code(app):

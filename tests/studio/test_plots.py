@@ -75,6 +75,20 @@ def test_pgr_vs_size_one_line_per_weak_model_ordered_by_size():
     assert plots.pgr_vs_size(runs).layout.xaxis.type == "category"  # no sizes: names
 
 
+def test_pgr_vs_size_takes_the_sizes_runs_measured_for_local_folders():
+    # A grid of local folders: no registry size, but each run measured its models (weak_params, strong_params).
+    runs = pd.DataFrame([{**_run("a", weak="/m/w1", strong="/m/s1", pgr=0.3), "weak_params": 2e3, "strong_params": 9e3},
+                         {**_run("b", weak="/m/w1", strong="/m/s2", pgr=0.5), "weak_params": 2e3, "strong_params": 3e4},
+                         {**_run("c", weak="/m/w2", strong="/m/s1", pgr=0.1), "weak_params": 4e3, "strong_params": 9e3}])
+    assert plots.known_sizes(runs, {"/m/s1": 1e4}) == {"/m/s1": 1e4, "/m/w1": 2e3, "/m/w2": 4e3, "/m/s2": 3e4}
+    data = plots.pgr_vs_size_data(runs)
+    assert list(data["strong_params"]) == [9e3, 3e4, 9e3] and list(data["weak"]) == ["/m/w1", "/m/w1", "/m/w2"]
+    fig = plots.pgr_vs_size(runs)
+    assert fig.layout.xaxis.type == "log"
+    assert [(t.name, list(t.x)) for t in fig.data if t.mode == "lines+markers"] == [
+        ("naive · weak /m/w1", [9e3, 3e4]), ("naive · weak /m/w2", [9e3])]
+
+
 def test_across_run_figures_draw_a_panel_per_task_and_a_series_per_method():
     # Two tasks x two methods: nothing is pooled, each task its panel, each method its own line and median.
     runs = pd.DataFrame([{**_run("a", 0, "naive", strong="l", pgr=0.2), "task": "sciq"},

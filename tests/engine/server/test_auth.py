@@ -32,6 +32,10 @@ def test_visitor_tokens_are_signed_and_the_owner_token_follows_the_password():
     assert workers.run_of(t) == "r1"
     workers.revoke("r1")
     assert workers.run_of(t) is None
+    later = WorkerTokens()  # a restarted engine adopts a Ray worker that kept running: its token works again
+    later.adopt(t, "r1")
+    later.adopt("the engine's own token", "r1")  # only worker tokens are adopted
+    assert later.run_of(t) == "r1" and later.run_of("the engine's own token") is None
 
 
 @pytest.fixture(scope="module")

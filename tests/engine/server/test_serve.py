@@ -23,6 +23,19 @@ def test_second_engine_on_the_same_database_is_refused(engine, tmp_path):
     assert engine.client.health().ok
 
 
+def test_an_engine_on_all_interfaces_advertises_a_reachable_address_and_warns(tmp_path):
+    from pathlib import Path
+
+    from tests.helpers import EngineProcess
+
+    eng = EngineProcess(tmp_path, tmp_path / "runs.duckdb", workers=0, args=("--host", "0.0.0.0"))
+    try:
+        assert eng.client.health().ok and not eng.client.url.startswith("http://0.0.0.0")
+        assert "plain HTTP" in Path(eng.log.name).read_text()
+    finally:
+        eng.stop()
+
+
 def _run_cli(home, *args):
     return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env={**os.environ, "W2S_HOME": str(home)},
                           capture_output=True, text=True, timeout=120)
