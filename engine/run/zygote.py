@@ -10,6 +10,7 @@ the import heap for the garbage collector, and listens on a Unix socket. One JSO
   takes `env` as its whole environment (CUDA_VISIBLE_DEVICES included) and runs `engine.run.worker` for RUN.
   Answer: {"pid": PID}.
 - {"wait": PID}: {"code": the exit code (negative: killed by that signal), or null while it runs}.
+The engine's side of the protocol is engine.server.backends.local (`zygote_request`).
 Each worker is still its own process: a crash or `kill -9` costs only its run. The zygote exits when the engine
 that started it is gone, stopping its workers first, so workers never outlive their engine.
 """
@@ -120,6 +121,8 @@ def serve(path: str) -> None:
                 if "start" in req:
                     pid = os.fork()
                     if pid == 0:
+                        f.close()
+                        conn.close()
                         server.close()
                         child(req)
                     children.add(pid)
@@ -140,19 +143,6 @@ def serve(path: str) -> None:
             os.unlink(path)
         except OSError:
             pass
-
-
-def request(path: str, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-    """One request to the zygote at `path` (the backend's side of the protocol)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall((json.dumps(message) + "\n").encode())
-        with s.makefile("rb") as f:
-            line = f.readline()
-    if not line:
-        raise ConnectionError("the worker zygote closed the connection")
-    return json.loads(line)
 
 
 if __name__ == "__main__":
