@@ -34,11 +34,11 @@ def grid(models: dict[str, str], n: int, epochs: float) -> dict:
             "train": {"epochs": epochs, "lr": 1e-3, "batch_size": 16}}
 
 
-def sweep(home: Path, config: dict, args: tuple[str, ...]) -> dict:
+def sweep(home: Path, config: dict, args: tuple[str, ...], env: dict | None = None) -> dict:
     """Run the grid on a fresh engine; wall time, per-run seconds and the trained stages' seconds."""
     from tests.helpers import EngineProcess, read_db
 
-    eng = EngineProcess(home, home / "runs.duckdb", workers=2, args=args)
+    eng = EngineProcess(home, home / "runs.duckdb", workers=2, args=args, env=env)
     try:
         t0 = time.perf_counter()
         ids = eng.client.submit(config).run_ids
@@ -90,7 +90,7 @@ def main() -> int:
         time.sleep(10)
         idle = (cluster.cpu_seconds() - idle0) / (time.perf_counter() - t_idle)
         busy0 = cluster.cpu_seconds()
-        on_ray = sweep(tmp / "ray", config, ("--backend", "ray", "--ray-address", cluster.address))
+        on_ray = sweep(tmp / "ray", config, ("--backend", "ray", "--ray-address", cluster.address), cluster.env)
         busy = cluster.cpu_seconds() - busy0
     finally:
         cluster.stop()

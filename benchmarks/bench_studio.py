@@ -7,7 +7,9 @@
 2. a real run with 10,000 test examples (the generated toy task, tiny fresh models, so it trains in
    seconds), then each Inspector interaction through the app's own endpoint, as the browser calls it:
    first open (fetches every row from the engine), a 2x2 cell, a text search, a sort, the next page,
-   the CSV export of the filtered slice, and a comparison with a second run on the same examples.
+   the CSV export of the filtered slice, and a comparison with a second run on the same examples; then the
+   training-dynamics views (the run stores its default evaluation points): the data map of every test example,
+   one example's trajectory, and the Results tab's dynamics section.
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ def main() -> None:
     assert all(r.status == "done" for r in runs), [r.error for r in runs]
     n_test = engine.metrics(ids[0])["n_test"]
     print(f"two runs with {n_test:,.0f} test examples each trained in {time.perf_counter() - t0:.0f} s")
+    points = engine.dynamics(ids[0]).data
+    print(f"training dynamics stored: {len(set(points['checkpoint']))} evaluation points per stage, "
+          f"{sum(points['n']):,} rows for the first run")
 
     app = Client(f"http://127.0.0.1:{port}", verbose=False)
     run, other = ids
@@ -112,6 +117,9 @@ def main() -> None:
         ("export the filtered slice (CSV)", lambda: app.predict(run, "", "test", "student_fixed", "all", "", "example id",
                                                                 False, api_name="/export_slice")),
         ("compare with a second run (first time)", lambda: inspect(other_id=other)),
+        ("data map of the run (training dynamics)", lambda: app.predict(run, "test", api_name="/cartography")),
+        ("one example's trajectory", lambda: app.predict(run, out[2]["data"][0][0], api_name="/trajectory")),
+        ("Results: training dynamics and seed statistics", lambda: app.predict(run, api_name="/dynamics")),
     ]
     worst = first
     for label, fn in steps:

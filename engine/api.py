@@ -203,6 +203,12 @@ class StageClaim(BaseModel):
     cancelled: bool = Field(default=False, description="True when the asking run was cancelled: stop.")
 
 
+class StageDynamics(BaseModel):
+    found: bool
+    dynamics: dict[str, list[Any]] | None = Field(default=None, description="Columns checkpoint, step, epoch, split, "
+                                                                            "id, prob in the order written.")
+
+
 class WaitReply(BaseModel):
     version: int = Field(description="Pass it back as `since` to wait for the next change.")
     changed: bool
@@ -290,6 +296,36 @@ class Visitor(BaseModel):
     visitor: str
     token: str = Field(description="Send it in the X-W2S-Visitor header (public mode).")
     owner: bool = False
+
+
+class SqlRequest(Strict):
+    sql: str = Field(max_length=100_000, description="One read-only statement: SELECT (WITH, SUMMARIZE, DESCRIBE) "
+                                                     "or EXPLAIN, on the database's tables.")
+    limit: int = Field(10_000, ge=1, le=1_000_000, description="At most this many rows come back.")
+    timeout: float = Field(30.0, gt=0, le=600, description="Seconds before the query is interrupted.")
+    format: Literal["json", "parquet", "arrow"] = Field("json", description="json: a Table; parquet: a Parquet "
+                                                        "file; arrow: an Arrow IPC stream (header X-W2S-Truncated).")
+
+
+class SqlResult(Table):
+    rows: int
+    truncated: bool = Field(description="More rows matched than `limit`.")
+
+
+class GcRequest(Strict):
+    older_than_days: float | None = Field(None, ge=0, description="Also remove weights kept longer than this.")
+    runs: list[str] = Field(default_factory=list, description="Also remove these runs' weights (stages another "
+                                                              "run uses stay).")
+    all: bool = Field(False, description="Remove every kept weight (not those of stages training now).")
+    dry_run: bool = Field(False, description="Only say what would be removed.")
+
+
+class GcReply(BaseModel):
+    removed: list[dict[str, Any]] = Field(description="stage_key, folder, bytes, reason of each removal.")
+    freed: int = Field(description="Bytes removed.")
+    kept: int
+    kept_bytes: int
+    dry_run: bool
 
 
 class ErrorBody(BaseModel):

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from engine import api, paths
+from engine.analyses_client import AnalysesClient
 from engine.paths import data_home
 
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
@@ -100,15 +101,16 @@ def _same_instance(info: EngineInfo) -> bool:
         return False
 
 
-def connect(home: str | Path | None = None, timeout: float = 30.0) -> EngineClient:
-    """A client for the running engine; EngineError when none is running."""
+def connect(home: str | Path | None = None, timeout: float = 30.0, frames: bool = True) -> EngineClient:
+    """A client for the running engine (EngineError when none runs) whose tables are pandas DataFrames unless
+    `frames` is off: `connect().runs()`, `.sql("SELECT ...")`, `.export(tag="baseline")` (README: Notebooks)."""
     info = find_engine(home)
     if info is None:
         path = paths.engine_file(Path(home) if home else None)
         why = ("it describes an engine that is no longer running, or it is damaged" if path.exists()
                else "there is none")
         raise EngineError(f"no engine running ({path}: {why}); start one with `w2s serve`")
-    return EngineClient(info.url, info.token, timeout=timeout, info=info)
+    return EngineClient(info.url, info.token, timeout=timeout, info=info, frames=frames)
 
 
 def ensure_engine(db: str | Path | None = None, workers: int | None = None, home: str | Path | None = None,
@@ -152,10 +154,12 @@ def _answers(info: EngineInfo) -> bool:
         return False
 
 
-class EngineClient:
+class EngineClient(AnalysesClient):
     def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None,
-                 retry_for: float | None = None, visitor: str | None = None, http: httpx.Client | None = None):
+                 retry_for: float | None = None, visitor: str | None = None, http: httpx.Client | None = None,
+                 frames: bool = False):
         self.url, self.info, self.visitor = url.rstrip("/"), info, visitor
+        self.frames = frames  # tables (runs, curves, predictions, sql, exports, weights) as pandas DataFrames
         self._token = token
         # how long worker calls ride out an unreachable engine ($W2S_ENGINE_RETRY; Ray workers outlive a restart)
         self.retry_for = paths.engine_retry() if retry_for is None else retry_for
@@ -176,14 +180,15 @@ class EngineClient:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, retry_for: float = 0.0, **kwargs: Any) -> Any:
-        """One request; connection errors are retried for `retry_for` seconds (workers ride out a busy engine)."""
+    def _call(self, method: str, path: str, retry_for: float = 0.0, stream: bool = False, **kwargs: Any) -> Any:
+        """One request; connection errors are retried for `retry_for` seconds (workers ride out a busy engine).
+        The parsed JSON reply, or with `stream` the open response (files: the caller reads and closes it)."""
         deadline, pause = time.monotonic() + retry_for, 0.1
         if self.visitor:
             kwargs["headers"] = {**kwargs.get("headers", {}), api.VISITOR_HEADER: self.visitor}
         while True:
             try:
-                resp = self._http.request(method, path, **kwargs)
+                resp = self._http.send(self._http.build_request(method, path, **kwargs), stream=stream)
                 break
             except RETRYABLE as exc:
                 if time.monotonic() + pause > deadline:
@@ -195,6 +200,9 @@ class EngineClient:
             except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:  # e.g. a token no header can carry
                 raise EngineError(f"cannot send a request to the engine at {self.url}: {exc}") from None
         if resp.status_code >= 400:
+            if stream:
+                resp.read()
+                resp.close()
             try:
                 body = resp.json()
                 detail = body.get("detail", resp.text) if isinstance(body, dict) else resp.text
@@ -205,7 +213,25 @@ class EngineClient:
                           "file does not match the running engine: stop that engine and start it again "
                           "(`w2s serve`)")
             raise EngineError(str(detail), resp.status_code)
-        return resp.json()
+        return resp if stream else resp.json()
+
+    def _file(self, method: str, path: str, dest: str | Path | None = None, **kwargs: Any) -> Any:
+        """A file the engine sends: its bytes, or (with `dest`) written to `dest` chunk by chunk; also the reply's
+        headers. A file being written is removed when the transfer breaks."""
+        resp = self._call(method, path, stream=True, **kwargs)
+        try:
+            if dest is None:
+                return resp.read(), resp.headers
+            with Path(dest).open("wb") as f:
+                for chunk in resp.iter_bytes(1 << 20):
+                    f.write(chunk)
+            return Path(dest), resp.headers
+        except (httpx.HTTPError, OSError) as exc:
+            if dest is not None:
+                Path(dest).unlink(missing_ok=True)
+            raise EngineError(f"the transfer of {path} from {self.url} broke off: {exc}") from None
+        finally:
+            resp.close()
 
     # ---------------------------------------------------------------- engine and registry
     def health(self) -> api.Health:
@@ -270,7 +296,10 @@ class EngineClient:
     def runs(self, status: str | None = None, task: str | None = None, method: str | None = None,
              limit: int = 500) -> api.Table:
         params = {k: v for k, v in {"status": status, "task": task, "method": method}.items() if v}
-        return api.Table(**self._call("GET", "/api/runs", params={**params, "limit": limit}))
+        return self._table(api.Table(**self._call("GET", "/api/runs", params={**params, "limit": limit})))
+
+    def _table(self, table: api.Table) -> Any:
+        return _frame(table) if self.frames else table
 
     def run(self, run_id: str, retry_for: float = 0.0) -> api.Run:
         return api.Run(**self._call("GET", f"/api/runs/{run_id}", retry_for=retry_for))
@@ -282,7 +311,7 @@ class EngineClient:
         return self._call("GET", f"/api/runs/{run_id}/metrics")["metrics"]
 
     def curves(self, run_id: str) -> api.Table:
-        return api.Table(**self._call("GET", f"/api/runs/{run_id}/curves"))
+        return self._table(api.Table(**self._call("GET", f"/api/runs/{run_id}/curves")))
 
     def predictions(self, run_id: str, split: str = "test", role: str | None = None, quadrant: str | None = None,
                     limit: int = 100, offset: int = 0, region: str | None = None, deception: bool = False) -> api.Page:
@@ -290,7 +319,7 @@ class EngineClient:
         params.update({k: v for k, v in {"role": role, "quadrant": quadrant, "region": region}.items() if v})
         if deception:
             params["deception"] = "true"
-        return api.Page(**self._call("GET", f"/api/runs/{run_id}/predictions", params=params))
+        return self._table(api.Page(**self._call("GET", f"/api/runs/{run_id}/predictions", params=params)))
 
     def wait(self, since: int = 0, timeout: float = 25.0, run_id: str | None = None) -> int:
         """Block until something (about `run_id`, if given) changed after `since`, or `timeout` s; the new version."""
@@ -313,6 +342,56 @@ class EngineClient:
                                   f"{', '.join(r.id for r in runs if r.status not in api.TERMINAL)}")
             version = self.wait(version, timeout=min(25.0, left))
 
+    # ---------------------------------------------------------------- the researcher's toolbox (engine.server.toolbox)
+    def sql(self, query: str, limit: int = 10_000, timeout: float = 30.0, format: str | None = None) -> Any:
+        """Run one read-only SELECT / EXPLAIN: an api.SqlResult (format json), Parquet or Arrow-stream bytes, or
+        with `frames` a DataFrame; `truncated` (files: schema metadata w2s.truncated) says more rows matched."""
+        fmt = format or ("parquet" if self.frames else "json")
+        body = {"sql": query, "limit": limit, "timeout": timeout, "format": fmt}
+        if fmt == "json":
+            return api.SqlResult(**self._call("POST", "/api/sql", json=body, timeout=timeout + 30))
+        data = self._file("POST", "/api/sql", json=body, timeout=timeout + 30)[0]
+        return _parquet(data) if self.frames and format is None else data
+
+    def export(self, what: str = "runs", format: str | None = None, **filters: Any) -> Any:
+        """`what` = runs (one row per run: config.* and metric columns) or predictions (one row per prediction,
+        every role and split) of the runs matching `filters` (status, task, method, sweep, tag, run=[ids]):
+        Parquet or CSV bytes, an api.Table (format json), or with `frames` a DataFrame."""
+        fmt = format or "parquet"
+        params = {k: v for k, v in {**filters, "format": fmt}.items() if v not in (None, "", [], ())}
+        if fmt == "json":
+            return self._table(api.Table(**self._call("GET", f"/api/export/{what}", params=params, timeout=600)))
+        data = self._file("GET", f"/api/export/{what}", params=params, timeout=600)[0]
+        return _parquet(data) if self.frames and format is None else data
+
+    def weights(self, run_id: str) -> api.Table:
+        """Each role of a run: its kept weights (kind, bytes, folder) or why there are none."""
+        return self._table(api.Table(**self._call("GET", f"/api/runs/{run_id}/weights")))
+
+    def download_weights(self, run_id: str, role: str, dest: str | Path) -> Path:
+        """The role's kept Hugging Face folder, unpacked under `dest` as <run>-<role>/; its path."""
+        import tarfile
+
+        tar = Path(dest) / f".{run_id}-{role}.tar"
+        tar.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._file("GET", f"/api/runs/{run_id}/weights/{role}/download", tar, timeout=600)
+            with tarfile.open(tar) as archive:
+                archive.extractall(dest, filter="data")  # "data": no absolute paths, links out of dest or devices
+        finally:
+            tar.unlink(missing_ok=True)
+        return Path(dest) / f"{run_id}-{role}"
+
+    def snapshot(self, dest: str | Path) -> Path:
+        """A consistent copy of the engine's database written to `dest` (a DuckDB file any process can open)."""
+        return self._file("POST", "/api/snapshot", dest, timeout=600)[0]
+
+    def gc(self, older_than_days: float | None = None, runs: list[str] | None = None, everything: bool = False,
+           dry_run: bool = False) -> api.GcReply:
+        """Remove kept weights on the engine (see engine.server.weights.collect)."""
+        body = {"older_than_days": older_than_days, "runs": list(runs or []), "all": everything, "dry_run": dry_run}
+        return api.GcReply(**self._call("POST", "/api/gc", json=body, timeout=600))
+
     # ---------------------------------------------------------------- what workers call
     def post_events(self, run_id: str, attempt: str, seq: int, events: list[dict[str, Any]]) -> api.EventReply:
         body = {"attempt": attempt, "seq": seq, "events": events}
@@ -326,3 +405,16 @@ class EngineClient:
         """Ask to train stage `key` (after a cache miss); waits up to `wait` s while another run trains it."""
         return api.StageClaim(**self._call("POST", f"/api/runs/{run_id}/stages/{key}/claim", params={"wait": wait},
                                            retry_for=self.retry_for, timeout=wait + 30))
+
+def _frame(table: api.Table) -> Any:
+    import pandas as pd  # only here: the client itself imports without pandas
+
+    return pd.DataFrame({c: table.data.get(c, []) for c in table.columns}, columns=list(table.columns))
+
+
+def _parquet(data: bytes) -> Any:
+    import io
+
+    import pandas as pd
+
+    return pd.read_parquet(io.BytesIO(data))

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.presets import HUB_PRESETS, preset_path, presets  # noqa: F401 (engine.config.presets is public)
-from engine.registry import METHODS, TASKS
+from engine.dynamics import DynamicsSettings, check_settings
+from engine.registry import METHODS, TASKS, tracker_names
 from engine.roles import check_overrides, did_you_mean, role_family
 from engine.sweep import ModelListError, Resources, model_pairs
 
@@ -79,7 +80,7 @@ class ModelSettings:
 
 
 @dataclass
-class TrainConfig(ModelSettings):
+class TrainConfig(ModelSettings, DynamicsSettings):
     """Finetuning settings shared by every stage of a run (weak, ceiling, student)."""
 
     epochs: float = field(default=2.0, metadata={"help": "Passes over the training half (Burns et al.: 2) for classifiers "
@@ -97,6 +98,12 @@ class TrainConfig(ModelSettings):
     lr_schedule: str = field(default="cosine", metadata={"help": "cosine, linear or constant."})
     warmup_frac: float = field(default=0.0, metadata={"help": "Fraction of steps of linear lr warm-up."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    report_to: list[str] = field(default_factory=list, metadata={
+        "help": "Trackers every trainer logs to: tensorboard, mlflow, wandb (empty = none). Changes no result; "
+                "where each writes: README, Trackers."})
+    keep_weights: bool = field(default=False, metadata={
+        "help": "Keep each trained stage's model (or LoRA adapter) as a Hugging Face folder, listed with the run "
+                "(`w2s weights RUN`); changes no result. Removed by `w2s gc`."})
     eval_batch_size: int = field(default=64, metadata={"help": "Batch size when labelling and evaluating."})
     roles: dict[str, dict[str, Any]] | None = field(default=None, metadata={
         "help": "Per-role overrides of these settings, e.g. {weak: {lr: 5e-5, lora: false}, student: {lora: true}}. "
@@ -106,12 +113,14 @@ class TrainConfig(ModelSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_settings(self)  # checkpoints, val_frac, select, generative_epochs
         if self.epochs <= 0:
             raise ValueError(f"epochs={self.epochs} must be > 0")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("batch_size and eval_batch_size must be >= 1")
         if self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ValueError(f"grad_accum={self.grad_accum} must divide batch_size={self.batch_size}")
+        self.report_to = tracker_names(self.report_to)
         if self.lr_schedule not in ("cosine", "linear", "constant"):
             raise ValueError(f"lr_schedule={self.lr_schedule!r} is not one of cosine, linear, constant")
         if not 0.0 <= self.warmup_frac < 1.0:

@@ -14,7 +14,8 @@ Performance gap recovered (Burns et al. 2023), as in openai/weak-to-strong's plo
 
 It is undefined when the ceiling does not beat the weak model; `pgr` then returns a value of None and a
 reason instead of a huge or sign-flipped number. Across seeds the paper reports the median
-(`median_over_seeds`). `pgr_auroc` in `summarize_run` is the same ratio on AUROC, as EleutherAI/w2s reports it.
+(`median_over_seeds`); `seed_summary` adds the mean and median with intervals over seeds, `paired_comparison` two
+methods on the same seeds (mean difference with a t interval, exact sign test). `pgr_auroc` in `summarize_run` is the same ratio on AUROC, as EleutherAI/w2s reports it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 from engine.api import QUADRANTS
 
 __all__ = [
-    "PGR", "accuracy", "agreement", "auroc", "balanced_accuracy", "ece", "imitation", "median_over_seeds", "pgr",
-    "pgr_bootstrap_ci", "predictions", "summarize_run", "weighted_f1",
+    "PGR", "accuracy", "agreement", "auroc", "balanced_accuracy", "ece", "imitation", "mean_ci", "median_ci",
+    "median_over_seeds", "paired_comparison", "pgr", "pgr_bootstrap_ci", "predictions", "seed_summary", "sign_test",
+    "summarize_run", "weighted_f1",
 ]
 
 
@@ -296,3 +298,78 @@ def median_over_seeds(values: list[float | None]) -> float | None:
     """Median of the defined values (None and NaN are skipped, as the paper skips undefined PGRs); None if none."""
     kept = [float(v) for v in values if v is not None and not math.isnan(v)]
     return float(np.median(kept)) if kept else None
+
+
+# ---------------------------------------------------------------------------------------------- across seeds
+def _t_quantile(q: float, df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(q, df))
+
+
+def _defined(values) -> list[float]:
+    return [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+
+
+def mean_ci(values, alpha: float = 0.05) -> tuple[float, float] | None:
+    """Student-t interval for the mean over seeds: mean +- t(1 - alpha/2, n - 1) * sd / sqrt(n) (sd with n - 1);
+    None with fewer than two defined values."""
+    x = np.asarray(_defined(values))
+    if len(x) < 2:
+        return None
+    half = _t_quantile(1 - alpha / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+def median_ci(values, alpha: float = 0.05) -> tuple[float, float, float] | None:
+    """Distribution-free interval for the median: the order statistics (x_(k), x_(n+1-k)) with the largest k whose
+    coverage 1 - 2 P(Binomial(n, 1/2) < k) is at least 1 - alpha; returns (low, high, coverage), or None when even
+    (min, max) covers less (n < 6 at alpha 0.05: 2 / 2^5 > 0.05)."""
+    x = np.sort(np.asarray(_defined(values)))
+    n = len(x)
+    best = None
+    for k in range(1, n // 2 + 1):
+        tail = sum(math.comb(n, i) for i in range(k)) / 2**n  # P(X < k), X ~ Binomial(n, 1/2)
+        coverage = 1 - 2 * tail
+        if coverage >= 1 - alpha:
+            best = (float(x[k - 1]), float(x[n - k]), float(coverage))
+    return best
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test (ties dropped before): p = min(1, 2 P(Binomial(n, 1/2) <= min(wins, losses)))."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
+    return float(min(1.0, 2 * tail))
+
+
+def seed_summary(values, alpha: float = 0.05) -> dict[str, float | int | None]:
+    """Across seeds of one setup: n (defined values), n_undefined (None / NaN, e.g. undefined PGRs, skipped as the
+    paper skips them), mean with its t interval, median with its distribution-free interval and that interval's
+    exact coverage, and the standard deviation."""
+    kept = _defined(values)
+    mean = mean_ci(kept, alpha)
+    median = median_ci(kept, alpha)
+    return {"n": len(kept), "n_undefined": len(list(values)) - len(kept),
+            "mean": float(np.mean(kept)) if kept else None, "mean_ci_low": mean[0] if mean else None,
+            "mean_ci_high": mean[1] if mean else None, "median": float(np.median(kept)) if kept else None,
+            "median_ci_low": median[0] if median else None, "median_ci_high": median[1] if median else None,
+            "median_ci_coverage": median[2] if median else None,
+            "sd": float(np.std(kept, ddof=1)) if len(kept) > 1 else None}
+
+
+def paired_comparison(a: dict, b: dict, alpha: float = 0.05) -> dict[str, float | int | None]:
+    """Method B against method A on the same seeds (`a`, `b`: seed -> value): the differences b - a on the seeds
+    both define, their mean with a t interval, their median, and the sign test (wins: b > a, losses: b < a, ties
+    dropped). Seeds only one side has, or where either value is undefined, are counted as unpaired."""
+    seeds = sorted(s for s in set(a) & set(b) if _defined([a[s]]) and _defined([b[s]]))
+    diff = np.array([float(b[s]) - float(a[s]) for s in seeds])
+    wins, losses = int((diff > 0).sum()), int((diff < 0).sum())
+    ci = mean_ci(diff.tolist(), alpha)
+    return {"n_pairs": len(seeds), "n_unpaired": len(set(a) | set(b)) - len(seeds),
+            "mean_diff": float(diff.mean()) if len(diff) else None,
+            "diff_ci_low": ci[0] if ci else None, "diff_ci_high": ci[1] if ci else None,
+            "median_diff": float(np.median(diff)) if len(diff) else None, "wins": wins, "losses": losses,
+            "ties": len(seeds) - wins - losses, "sign_p": sign_test(wins, losses)}

@@ -9,7 +9,7 @@ Standard library only: the client, the CLI and the studio's engine handshake imp
 
 | variable | what it sets | default |
 |---|---|---|
-| W2S_HOME | data directory (database, engine.json, logs, uploads) | ~/.w2s |
+| W2S_HOME | data directory (database, engine.json, logs, uploads, stage weights) | ~/.w2s |
 | W2S_ZOO_DIR | offline world zoo weights | <assets>/zoo |
 | W2S_ARITH_DIR | arithmetic zoo weights | <assets>/zoo/arith |
 | W2S_THREADS | torch intra-op threads per worker | 1 |
@@ -21,8 +21,9 @@ Standard library only: the client, the CLI and the studio's engine handshake imp
 | W2S_PUBLIC | public mode (also on when SPACE_ID is set); its rules and caps: engine/server/policy.py | off |
 | W2S_OWNER_PASSWORD, W2S_ALLOW_MODELS, W2S_MAX_* ... | public-mode owner settings, read through `setting()` | policy.py |
 
-Also here: the engine's persistent signing secret (<data home>/secret) and, on a Space, HF_HOME on the same
-persistent storage as the data home.
+Also here: kept weights (<data home>/weights), the trackers' default folders (<data home>/trackers, used when
+TENSORBOARD_LOGGING_DIR, MLFLOW_TRACKING_URI or WANDB_DIR is unset), the engine's persistent signing secret
+(<data home>/secret) and, on a Space, HF_HOME on the same persistent storage as the data home.
 """
 
 from __future__ import annotations
@@ -73,6 +74,22 @@ def node_name() -> str:
 def uploads_dir(home: Path | None = None) -> Path:
     """Uploaded data files, readable by the engine's workers."""
     return (home or data_home()) / "uploads"
+
+
+def stage_models_dir(home: Path | None = None) -> Path:
+    """Weights a stage produces for later stages (the generatively finetuned strong model), one folder per stage key."""
+    return (home or data_home()) / "models"
+
+
+def weights_dir(home: Path | None = None) -> Path:
+    """Kept weights (train.keep_weights): one Hugging Face folder per stage key, removed by `w2s gc`."""
+    return (home or data_home()) / "weights"
+
+
+def trackers_dir(home: Path | None = None) -> Path:
+    """Where trackers write when their own variable is unset: tensorboard/ (TENSORBOARD_LOGGING_DIR), mlruns/
+    (MLFLOW_TRACKING_URI) and wandb/ (WANDB_DIR)."""
+    return (home or data_home()) / "trackers"
 
 
 def assets_dir() -> Path:

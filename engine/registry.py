@@ -1,6 +1,6 @@
 """A tiny name -> object registry, after lm-evaluation-harness, and every registry instance.
 
-    from engine.registry import TASKS, METHODS, MODELS, SCORERS
+    from engine.registry import TASKS, METHODS, MODELS, SCORERS, TRACKERS
     @TASKS.register("sciq")
     class SciQ(Task): ...
     TASKS.get("sciq")          # -> SciQ
@@ -8,7 +8,8 @@
 
 Entries are plain objects; importing a catalogue module must never import torch or probe a GPU. The four
 instances live here, in the lowest module, so that config, tasks, methods and models all import them from one
-place without cycles; each loads its package (one file per entry) on first lookup.
+place without cycles; each loads its package (one file per entry) on first lookup. TRACKERS (with tracker_names,
+which checks a `train.report_to`) names the trackers a run may log to.
 """
 
 from __future__ import annotations
@@ -101,3 +102,27 @@ TASKS: Registry = Registry("task", package="engine.tasks")
 METHODS: Registry = Registry("method", package="engine.methods")
 MODELS: Registry = Registry("model", package="engine.models")
 SCORERS: Registry = Registry("scorer", package="engine.ml.scorers")
+
+# The trackers `train.report_to` may name -> the package each needs (engine.ml.trackers opens their runs).
+TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
+
+
+def tracker_names(names: Any) -> list[str]:
+    """report_to as a list of tracker names, each known and installed ('none' or empty = no tracker)."""
+    import importlib.util
+
+    parts = [p.strip() for n in ([names] if isinstance(names, str) else names or []) for p in str(n).split(",")]
+    names = [n for n in dict.fromkeys(parts) if n and n != "none"]
+    for name in names:
+        if name not in TRACKERS:
+            raise ValueError(f"report_to: unknown tracker '{name}'{_suggest(name, TRACKERS)}; use "
+                             f"{', '.join(TRACKERS)} or none")
+        if importlib.util.find_spec(TRACKERS[name]) is None:
+            how = "pip install wandb" if name == "wandb" else "pip install -e .[trackers] (the project's extra)"
+            raise ValueError(f"report_to: {name} is not installed here. Fix: {how}")
+    return names
+
+
+def _suggest(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""

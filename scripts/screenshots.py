@@ -1,4 +1,6 @@
-"""Screenshots of every studio tab with data in it: docs/screenshots/<tab>.png.
+"""Screenshots of every studio tab with data in it: docs/screenshots/<tab>.png, and of the training-dynamics views
+(dynamics.png: the Results tab's section; trajectory.png: the Inspector's trajectory of a picked example and
+its data map).
 
     python scripts/screenshots.py                  # temp W2S_HOME, a fast run, then one PNG per tab
     python scripts/screenshots.py --out DIR --keep # keep the temp data directory (its path is printed)
@@ -45,6 +47,14 @@ READY = {
     "inspector": "document.querySelectorAll('#inspector-table tbody tr').length > 0 && "
                  "document.querySelector('#inspector-heatmap .w2s-q')",
 }
+# Close-ups: (name, tab, JavaScript run first (a click), ready expression, elements whose union is captured).
+CLOSEUPS = [
+    ("dynamics", "results", "", "document.querySelector('#results-dynamics .js-plotly-plot') && "
+     "document.querySelectorAll('#results-seed-stats tbody tr').length > 0", ["#results-dynamics", "#results-paired"]),
+    ("trajectory", "inspector", "", "document.querySelectorAll('#inspector-table tbody tr').length > 0 && "
+     "document.querySelector('#inspector-cartography .js-plotly-plot')", None),
+]
+FIRST_CELL = "#inspector-table tbody tr td"
 # Idle: no visible component is loading (a hidden tab's status trackers do not count).
 IDLE = ("Array.from(document.querySelectorAll('.pending, .generating, [data-testid=\"status-tracker\"]:not(.hide)'))"
         ".filter(e => e.offsetParent !== null && e.getBoundingClientRect().height > 0).length === 0")
@@ -142,6 +152,39 @@ class Chromium:
         path.write_bytes(data)
         return len(data)
 
+    def click(self, selector: str) -> None:
+        """A real mouse click (pressed and released) at the centre of the element, as a user's."""
+        self.js(f"document.querySelector({json.dumps(selector)}).scrollIntoView({{block: 'center'}})")
+        x, y = json.loads(self.js(f"JSON.stringify((r => [r.left + r.width / 2, r.top + r.height / 2])("
+                                  f"document.querySelector({json.dumps(selector)}).getBoundingClientRect()))"))
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+                      session=True)
+
+    def type_enter(self, selector: str, text: str) -> None:
+        """Focus the field, type `text` and press Enter (a Textbox's submit)."""
+        self.js(f"document.querySelector({json.dumps(selector)}).focus()")
+        self.call("Input.insertText", {"text": text}, session=True)
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter",
+                                                 "windowsVirtualKeyCode": 13, "text": "\r"}, session=True)
+
+    def element_shot(self, path: Path, selectors: list[str], pad: int = 8) -> int:
+        """The union of the elements' boxes (page coordinates), scrolled into view first."""
+        self.js(f"document.querySelector({json.dumps(selectors[0])}).scrollIntoView()")
+        time.sleep(0.5)
+        box = json.loads(self.js(
+            "JSON.stringify((() => { const r = " + json.dumps(selectors) + ".map(s => document.querySelector(s)"
+            ".getBoundingClientRect()); return [Math.min(...r.map(b => b.left)), Math.min(...r.map(b => b.top)) + "
+            "scrollY, Math.max(...r.map(b => b.right)), Math.max(...r.map(b => b.bottom)) + scrollY]; })())"))
+        clip = {"x": max(0, box[0] - pad), "y": max(0, box[1] - pad), "width": box[2] - box[0] + 2 * pad,
+                "height": box[3] - box[1] + 2 * pad, "scale": 1}
+        shot = self.call("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True},
+                         session=True)
+        data = base64.b64decode(shot["data"])
+        path.write_bytes(data)
+        return len(data)
+
     def close(self) -> None:
         try:
             self.call("Browser.close", timeout=5)
@@ -205,6 +248,21 @@ def main() -> int:
                 print(f"{out / f'{tab}.png'}: {size:,} bytes{'' if ok else ' (timed out waiting; check it)'}")
                 if size < 10_000:
                     print(f"warning: {tab}.png is under 10 KB and probably blank", file=sys.stderr)
+            for name, tab, _, ready, selectors in CLOSEUPS:
+                browser.open(f"{url}/?tab={tab}")
+                ok = browser.wait(ready, timeout=90)
+                if tab == "inspector":  # pick an example: its trajectory is drawn beside the data map
+                    drawn = "document.querySelectorAll('#inspector-trajectory .scatterlayer .trace').length > 0"
+                    example = browser.js(f"document.querySelector({json.dumps(FIRST_CELL)}).textContent.trim()")
+                    browser.click(FIRST_CELL)  # a click on the table's first row, as a user picks an example
+                    if not browser.wait(drawn, timeout=10):  # else type its id into the field
+                        print(f"inspector: no trajectory after the click; typing the example id {example!r}",
+                              file=sys.stderr)
+                        browser.type_enter("#inspector-example textarea, #inspector-example input", example)
+                        ok = browser.wait(drawn, timeout=60) and ok
+                    selectors = ["#inspector-example", "#inspector-cartography"]
+                size = browser.element_shot(out / f"{name}.png", selectors)
+                print(f"{out / f'{name}.png'}: {size:,} bytes{'' if ok else ' (timed out waiting; check it)'}")
         finally:
             browser.close()
     finally:

@@ -166,11 +166,39 @@ class Source:
         out = self.client.log(run_id)
         return str(getattr(out, "text", out) or "")
 
+    def export_runs(self, run_ids: list[str], fmt: str, folder: Any) -> str:
+        """A zip in `folder` with runs.<fmt> (one row per run: config.* and metric columns) and predictions.<fmt>
+        (every prediction of every role and split) of `run_ids`, as the engine exports them; its path."""
+        import zipfile
+        from pathlib import Path
+
+        path = Path(folder) / f"w2s-runs-{len(run_ids)}.zip"
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for what in ("runs", "predictions"):
+                archive.writestr(f"{what}.{fmt}", self.client.export(what, fmt, run=list(run_ids)))
+        return str(path)
+
     def cancel(self, run_id: str) -> Any:
         return self.client.cancel(run_id)
 
     def requeue(self, run_id: str) -> Any:
         return self.client.requeue(run_id)
+
+    # ------------------------------------------------------------------ training dynamics and seed statistics
+    def dynamics(self, run_id: str) -> pd.DataFrame:
+        return frame(self.client.dynamics(run_id))
+
+    def trajectory(self, run_id: str, example_id: str) -> pd.DataFrame:
+        return frame(self.client.trajectory(run_id, example_id))
+
+    def cartography(self, run_id: str, split: str = "test") -> pd.DataFrame:
+        return frame(self.client.cartography(run_id, split=split))
+
+    def seed_stats(self, metric: str = "pgr", task: str | None = None) -> pd.DataFrame:
+        return frame(self.client.seed_stats(metric, task or None))
+
+    def compare(self, a: str, b: str | None = None, metric: str = "pgr", task: str | None = None) -> pd.DataFrame:
+        return frame(self.client.compare(a, b or None, metric, task or None))
 
     # ------------------------------------------------------------------ per-example outputs
     def page(self, run_id: str, split: str = "test", quadrant: str | None = None, offset: int = 0,

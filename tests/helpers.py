@@ -183,7 +183,11 @@ class StudioProcess:
 class LocalRayCluster:
     """A real Ray cluster on this machine: a head and `nodes - 1` worker nodes, CPU only, each `ray start --block` in
     its own session on free ports under a private temp dir. stop() kills exactly those process groups; never
-    `ray stop`, which stops every Ray process on the machine (other clusters included)."""
+    `ray stop`, which stops every Ray process on the machine (other clusters included). Token authentication is off
+    for its processes and for the engines given `env` (a ~/.ray/auth_token left by any local `ray.init()` would
+    otherwise turn it on for some of them and not others)."""
+
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
     def __init__(self, nodes: int = 2, cpus: int = 1, memory: int = 3 * 2**30, timeout: float = 120):
         import tempfile
@@ -191,6 +195,7 @@ class LocalRayCluster:
         self.tmp = Path(tempfile.mkdtemp(prefix="w2sray-", dir="/tmp"))  # short: Ray's socket paths have a limit
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.used = {self.port}  # every port handed to a node so far
         self.procs: list[subprocess.Popen] = []
         t0 = time.monotonic()
         try:
@@ -203,24 +208,33 @@ class LocalRayCluster:
 
     def _start(self, i: int, cpus: int, memory: int, timeout: float) -> None:
         ray = Path(sys.executable).with_name("ray")
+        ports = self._distinct_ports(3)  # a port the OS just freed can come back at once: never give one twice
         args = [str(ray), "start", "--block", "--disable-usage-stats", f"--num-cpus={cpus}", "--num-gpus=0",
                 f"--memory={memory}", f"--object-store-memory={100 * 2**20}",
-                f"--dashboard-agent-listen-port={free_port()}", f"--resources={{\"node{i}\": 1}}"]
+                f"--dashboard-agent-listen-port={ports[0]}", f"--resources={{\"node{i}\": 1}}"]
         if i == 0:
-            args += ["--head", f"--port={self.port}", f"--ray-client-server-port={free_port()}",
-                     f"--dashboard-port={free_port()}", "--include-dashboard=false", f"--temp-dir={self.tmp}"]
+            args += ["--head", f"--port={self.port}", f"--ray-client-server-port={ports[1]}",
+                     f"--dashboard-port={ports[2]}", "--include-dashboard=false", f"--temp-dir={self.tmp}"]
         else:
             args += [f"--address={self.address}"]
         log_path = self.tmp / f"node{i}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT,
-                                    env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)})
+                                    env={**os.environ, **self.env, "PYTHONPATH": str(ROOT)})
         self.procs.append(proc)
         deadline = time.monotonic() + timeout
         while "Ray runtime started" not in log_path.read_text(errors="replace"):
             assert proc.poll() is None, f"ray start exited: {log_path.read_text(errors='replace')[-3000:]}"
             assert time.monotonic() < deadline, f"ray node {i} did not start: {log_path.read_text()[-3000:]}"
             time.sleep(0.2)
+
+    def _distinct_ports(self, n: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < n:
+            if (port := free_port()) not in self.used:
+                self.used.add(port)
+                out.append(port)
+        return out
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the cluster's own processes: raylets, GCS, agents and the Ray
@@ -251,6 +265,44 @@ class LocalRayCluster:
         for i in reversed(range(len(self.procs))):
             self.kill_node(i)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def fake_run(store, method: str = "naive", seed: int = 0, tags: str | None = None, task: str = "toy_sentiment",
+             n_test: int = 4, keys: dict[str, str] | None = None, keep: dict | None = None) -> tuple[str, dict[str, str]]:
+    """A finished run written through the store's events, without training: examples, a weak / ceiling / student
+    stage each with test predictions, run-level metrics. `keys` names the stage keys (shared keys = a cached stage),
+    `keep` maps a role to its kept-weights record. Returns (run id, {role: stage key})."""
+    import uuid
+
+    spec = {"name": "fake", "task": task, "weak": "w", "strong": "s", "method": method, "seed": seed,
+            "train": {"epochs": 2.0, "keep_weights": bool(keep)}, "method_config": {"aux_coef": 0.5}}
+    run_id = store.create_run(spec, status="running", tags=tags)
+    ids = [f"e{i}" for i in range(n_test)]
+    store.handle({"type": "run_info", "run_id": run_id, "task_version": f"{task}@1", "split_key": "sk",
+                  "versions": {}})
+    store.handle({"type": "examples", "run_id": run_id, "task_version": f"{task}@1", "split_key": "sk", "examples": {
+        "id": ids, "source": [task] * n_test, "text": [f"text {i}" for i in ids], "gold": [i % 2 for i in range(n_test)],
+        "meta": ["{}"] * n_test, "split": ["test"] * n_test}})
+    keys = dict(keys or {})
+    for k, role in enumerate(("weak", "ceiling", "student")):
+        key = keys.setdefault(role, uuid.uuid4().hex[:24])
+        if store.stage_lookup(key) is not None:
+            store.handle({"type": "stage_cached", "run_id": run_id, "key": key, "role": role})
+            continue
+        store.handle({"type": "stage_start", "run_id": run_id, "key": key, "role": role, "kind": "classifier",
+                      "model": "m", "config": {}})
+        if keep and role in keep:
+            store.handle({"type": "weights_saved", "run_id": run_id, "key": key, "role": role, **keep[role]})
+        probs = [round((0.2 + 0.1 * k + 0.15 * i) % 1, 3) for i in range(n_test)]
+        store.handle({"type": "stage_done", "run_id": run_id, "key": key, "seconds": 1.0, "predictions": {
+            "test": {"id": ids, "prob": probs, "gold": [i % 2 for i in range(n_test)]}}})
+    store.handle({"type": "metrics", "run_id": run_id, "rows": [
+        {"name": "pgr", "value": 0.5 + seed / 10}, {"name": "student_acc", "value": 0.75},
+        {"name": "pgr_reason", "value": "ok"}, {"name": "seed", "value": float(seed)}]})
+    store.set_status(run_id, "done")
+    return run_id, keys
+
+
 def run_config(store, cfg: dict):
     """Run the one run `cfg` expands to in this process on `store`; (run id, summary), asserting it finished."""
     from engine.config import config_from_dict

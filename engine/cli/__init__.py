@@ -11,6 +11,11 @@
     w2s runs [--db PATH]                 list runs (through the engine when one is running)
     w2s show RUN                         a run's metrics, PGR and stages
     w2s export RUN --format csv|parquet  per-example outputs of a run
+    w2s export --tag T [--task ...]      many runs: runs.<format> (one row per run), predictions.<format>
+    w2s sql "SELECT ..."                 a read-only query on the runs database (engine or file)
+    w2s snapshot [OUT]                   a consistent copy of the database for offline analysis
+    w2s weights RUN [--role R --out DIR] kept weights of a run: list them, download one folder
+    w2s gc [--older-than DAYS] [--all]   remove kept weights
     w2s verify RUN [--atol 1e-4]         re-execute a finished run with the cache off; do its predictions return?
     w2s studio                           the engine (if none runs) and the studio in a browser
 
@@ -22,9 +27,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import experiments, jobs, results, studio, verify
+from engine.cli import experiments, jobs, results, stats, studio, toolbox, verify
 
-GROUPS = (experiments, jobs, results, verify, studio)  # each has add_commands(subparsers)
+GROUPS = (experiments, jobs, results, stats, verify, studio, toolbox)  # each has add_commands(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ check a result should pass before it is published.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import tempfile
@@ -151,6 +152,8 @@ def verify_run(source: Any, run_id: str, atol: float = DEFAULT_ATOL, progress: b
     if run.get("status") != "done":
         raise ValueError(f"run {run_id} is {run.get('status')}; only a finished (done) run can be verified")
     spec = spec_from_dict(run.get("config") or {})
+    # The re-execution only checks the numbers: it keeps no weights and logs to no tracker.
+    spec.train = dataclasses.replace(spec.train, keep_weights=False, report_to=[])
     with tempfile.TemporaryDirectory(prefix="w2s-verify-") as scratch:
         store = Store(Path(scratch) / "verify.duckdb")
         try:

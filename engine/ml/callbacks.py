@@ -7,7 +7,8 @@
 transformers' Trainer and every trl trainer get the same optimiser settings from `training_args` (and the
 CPU-safe defaults trl lacks: its configs default to bf16 autocast and activation checkpointing, ~10x slower on a
 CPU), and the same `ContextCallback`, which streams progress with ETA and curves to the run context and stops on
-cancellation. torch and transformers are imported inside functions.
+cancellation. `evaluation_callback` is the hook that evaluates a model at evenly spaced steps (training dynamics,
+engine.ml.classifier). torch and transformers are imported inside functions.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def oom_message(what: str, model: str, batch_size: int) -> str:
 def training_args(config_cls: type, cfg: Any, lr: float, epochs: float, seed: int, out_dir: str, n_rows: int,
                   **extra: Any) -> Any:
     """`config_cls` (TrainingArguments or a trl config) with the run's optimiser settings: micro-batches of
-    batch_size / grad_accum, schedule, warm-up, weight decay, ~50 log points, no checkpoints or reporting."""
+    batch_size / grad_accum, schedule, warm-up, weight decay, ~50 log points, no checkpoints, the trackers of
+    `report_to` (engine.ml.trackers names their runs)."""
     import torch
 
     from engine.ml.loading import mixed_precision
@@ -51,7 +53,8 @@ def training_args(config_cls: type, cfg: Any, lr: float, epochs: float, seed: in
         output_dir=out_dir, per_device_train_batch_size=cfg.batch_size // cfg.grad_accum,
         gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=epochs, learning_rate=lr,
         lr_scheduler_type=cfg.lr_schedule, warmup_steps=cfg.warmup_frac, weight_decay=cfg.weight_decay,
-        logging_steps=max(1, int(steps) // 50), save_strategy="no", report_to="none", disable_tqdm=True, seed=seed,
+        logging_steps=max(1, int(steps) // 50), save_strategy="no",
+        report_to=list(getattr(cfg, "report_to", None) or []) or "none", disable_tqdm=True, seed=seed,
         data_seed=seed, use_cpu=not torch.cuda.is_available(), dataloader_pin_memory=False,
         **mixed_precision(cfg), **extra)
 
@@ -74,6 +77,28 @@ def context_callback(ctx: Any, stage: str, stage_key: str, phase: str, prefix: s
                 ctx.metrics(rows)
 
     return ContextCallback()
+
+
+def evaluation_callback(points: int, evaluate: Any) -> Any:
+    """A TrainerCallback that calls `evaluate(model, step, epoch, last)` at `points` optimizer steps evenly spaced
+    over the run (engine.dynamics.checkpoint_steps), the last after the final step: the training-dynamics hook.
+    Evaluating between steps changes nothing the training sees (no gradients, no random draws; Trainer puts the
+    model back in train mode at the next step)."""
+    from transformers import TrainerCallback
+
+    from engine.dynamics import checkpoint_steps
+
+    class EvaluationCallback(TrainerCallback):
+        steps: list[int] = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.steps = checkpoint_steps(state.max_steps, points)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in self.steps:
+                evaluate(model, state.global_step, float(state.epoch or 0.0), state.global_step == self.steps[-1])
+
+    return EvaluationCallback()
 
 
 @contextlib.contextmanager
@@ -109,9 +134,12 @@ def freeze_import_heap() -> None:
 
 
 def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: str, phase: str, prefix: str,
-                        what: str, model_name: str, batch_size: int) -> Any:
-    """Build the trainer quietly, train with progress and curves, and turn out-of-memory into a clear error."""
+                        what: str, model_name: str, batch_size: int, callbacks: tuple[Any, ...] = ()) -> Any:
+    """Build the trainer quietly, train with progress and curves (and any further `callbacks`, e.g. the
+    evaluation hook), and turn out-of-memory into a clear error."""
     from transformers import PrinterCallback
+
+    from engine.ml.trackers import tracking
 
     freeze_import_heap()
     try:
@@ -121,7 +149,9 @@ def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: s
             trainer = trainer_factory()
         trainer.remove_callback(PrinterCallback)  # progress and curves go through the run context instead
         trainer.add_callback(context_callback(ctx, stage, stage_key, phase, prefix))
-        with warnings.catch_warnings():
+        for callback in callbacks:
+            trainer.add_callback(callback)
+        with warnings.catch_warnings(), tracking(trainer, ctx, stage, stage_key, phase):
             warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")
             trainer.train_output = trainer.train()  # its metrics: train_runtime, train_samples_per_second
     except Exception as exc:

@@ -11,6 +11,7 @@ the run context (engine.ml.callbacks) and labelling with engine.ml.scoring.predi
 from __future__ import annotations
 
 import tempfile
+import time
 from typing import Any
 
 import numpy as np
@@ -101,14 +102,26 @@ class _Rows:
 
 
 def fit_and_predict(spec: Any, cfg: Any, lr: float, texts: list[str], p1: np.ndarray, loss: LossSpec,
-                    predict: dict[str, list[str]], seed: int, ctx: Any, stage: str, stage_key: str
+                    predict: dict[str, list[str]], seed: int, ctx: Any, stage: str, stage_key: str,
+                    track: dict[str, list[str]] | None = None, points: int = 0, on_checkpoint: Any = None
                     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Finetune `spec` on (texts, soft labels p1) and label each set in `predict`.
+
+    With `points` > 0, every set of `predict` and `track` is also labelled at `points` evenly spaced steps and
+    handed to `on_checkpoint(step, epoch, {split: p(1)})` (training dynamics); the last of them is taken at the
+    final step and is the returned prediction, so a stage's last checkpoint is its prediction by construction.
     Returns ({split: p(1)}, stage facts such as the number of truncated inputs)."""
     import torch
     from transformers import DataCollatorWithPadding, TrainingArguments, set_seed
 
-    from engine.ml.callbacks import ResourceError, is_oom, oom_message, train_with_progress, training_args
+    from engine.ml.callbacks import (
+        ResourceError,
+        evaluation_callback,
+        is_oom,
+        oom_message,
+        train_with_progress,
+        training_args,
+    )
     from engine.ml.loading import load_classifier
     from engine.ml.scoring import predict_probs, tokenize
 
@@ -128,11 +141,26 @@ def fit_and_predict(spec: Any, cfg: Any, lr: float, texts: list[str], p1: np.nda
             trainer.loss_spec = loss
             return trainer
 
+        last: dict[str, np.ndarray] = {}
+        spent = [0.0]
+
+        def evaluate(model, step, epoch, final):
+            started = time.monotonic()
+            probs = {split: predict_probs(model, tok, split_texts, cfg.eval_batch_size, cfg.max_length)
+                     for split, split_texts in {**predict, **(track or {})}.items()}
+            on_checkpoint(step, epoch, probs)
+            spent[0] += time.monotonic() - started
+            if final:
+                last.update(probs)
+
+        hooks = (evaluation_callback(points, evaluate),) if points > 0 and on_checkpoint is not None else ()
         trainer = train_with_progress(factory, ctx, stage, stage_key, "train", "train", "training", spec.name,
-                                      cfg.batch_size)
+                                      cfg.batch_size, callbacks=hooks)
         result = trainer.train_output
-        probs = {}
+        probs = {s: last[s] for s in predict if s in last}
         for split, split_texts in predict.items():
+            if split in probs:
+                continue
             try:
                 probs[split] = predict_probs(trainer.model, tok, split_texts, cfg.eval_batch_size, cfg.max_length, ctx,
                                              f"{stage}: label {split}")
@@ -140,8 +168,13 @@ def fit_and_predict(spec: Any, cfg: Any, lr: float, texts: list[str], p1: np.nda
                 if is_oom(exc):
                     raise ResourceError(oom_message("labelling with", spec.name, cfg.eval_batch_size)) from None
                 raise
+        if getattr(cfg, "keep_weights", False):
+            from engine.ml.weights import keep
+
+            keep(trainer.model, tok, ctx, stage_key, stage, spec.source)  # the model that labelled the splits
     # train_samples_per_second and train_trainable_fp32 are reported by train_with_progress, as for every trainer
-    facts = {"truncated": float(truncated), "train_seconds": float(result.metrics.get("train_runtime", 0.0))}
+    facts = {"truncated": float(truncated), "train_seconds": float(result.metrics.get("train_runtime", 0.0)),
+             "dynamics_seconds": spent[0]}  # Trainer's runtime includes the checkpoint evaluations
     del model, trainer
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

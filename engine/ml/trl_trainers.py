@@ -2,6 +2,7 @@
 
     policy, tok = load_policy(spec, train_cfg)                  # engine.ml.loading
     policy = sft(policy, tok, prompts, completions, train_cfg, lr, 1.0, seed, ctx, "weak", key)
+    strong = lm_finetune(strong, tok, texts, train_cfg, lr, 1.0, seed, ctx, "generative", key)   # plain text
     policy = optimize(policy, tok, pairs, PolicyLoss("dpo", beta=0.1), train_cfg, lr, 3.0, seed, ctx, "weak", key)
     rm, tok = train_reward_model(spec, train_cfg, lr, pairs, p_chosen, LossSpec(), seed, ctx, "weak", key)
 
@@ -10,7 +11,7 @@ weights in fp32, engine.ml.loading): SFTTrainer on prompt/completion pairs, DPOT
 `sigmoid_norm` = length-normalised DPO) with the reference log-probs precomputed from the in-memory policy,
 the experimental CPOTrainer for SimPO, and RewardTrainer with a soft-label loss (SoftRewardTrainer). Every
 trainer gets the CPU-safe settings (no bf16 autocast or activation checkpointing on CPU, one thread, no
-checkpoints, no reporting) and streams progress and curves to the run context. torch, transformers and trl
+checkpoints, the run's trackers) and streams progress and curves to the run context. torch, transformers and trl
 are imported inside functions: importing this module stays light.
 """
 
@@ -55,6 +56,25 @@ def sft(model: Any, tok: Any, prompts: list[str], completions: list[str], cfg: A
         trainer = train_with_progress(lambda: SFTTrainer(model=lora(model, cfg, "CAUSAL_LM"), args=args, train_dataset=data,
                                             processing_class=tok),
                          ctx, stage, stage_key, "sft", "sft", "finetuning", stage, cfg.batch_size)
+    return merged(trainer.model)
+
+
+def lm_finetune(model: Any, tok: Any, texts: list[str], cfg: Any, lr: float, epochs: float, seed: int, ctx: Any,
+                stage: str, stage_key: str) -> Any:
+    """Language-model finetuning on plain text (no labels; loss on every token and the EOS trl appends), trl's
+    SFTTrainer on its language-modelling format: Burns et al.'s generative finetuning of the strong model."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    set_seed(seed)
+    data = Dataset.from_dict({"text": list(texts)})
+    with tempfile.TemporaryDirectory(prefix="w2s-lm-") as out_dir:
+        args = _trl_args(SFTConfig, cfg, lr, epochs, seed, out_dir, len(data), max_length=cfg.max_length)
+        trainer = train_with_progress(lambda: SFTTrainer(model=lora(model, cfg, "CAUSAL_LM"), args=args,
+                                                         train_dataset=data, processing_class=tok),
+                                      ctx, stage, stage_key, "generative finetuning", "lm", "finetuning", stage,
+                                      cfg.batch_size)
     return merged(trainer.model)
 
 

@@ -35,6 +35,8 @@ class RunContext:
 
     def __init__(self, run_id: str):
         self.run_id = run_id
+        self.spec: Any = None          # the RunSpec being executed (execute sets it): trackers name runs after it
+        self.tags: str | None = None   # the run's tags (the worker reads them from the engine)
         self._bars: dict[str, Any] = {}
         self._started: dict[str, float] = {}
         self.tally: dict[str, float] = {}  # counts the stage in progress adds up (engine.run.stages: its facts)
@@ -46,6 +48,10 @@ class RunContext:
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
         raise NotImplementedError
 
+    def dynamics_lookup(self, key: str) -> dict[str, list] | None:
+        """A finished stage's evaluation points (engine.server.analyses.AnalysisQueries.dynamics_lookup)."""
+        raise NotImplementedError
+
     def cancelled(self) -> bool:
         return False
 
@@ -53,6 +59,12 @@ class RunContext:
         """Called on a cache miss, before training stage `key`: True = train it; False = another run trained it
         meanwhile, read it from the cache. Alone in its process (the CLI) a run always trains it."""
         return True
+
+    def models_dir(self) -> Any:
+        """Where stages that produce weights for later stages keep them (a folder per stage key)."""
+        from engine import paths
+
+        return paths.stage_models_dir()
 
     # ---------------------------------------------------------------- what methods call
     def check_cancelled(self) -> None:
@@ -92,10 +104,30 @@ class RunContext:
 
     def stage_cached(self, key: str, role: str) -> None:
         self.emit({"type": "stage_cached", "run_id": self.run_id, "key": key, "role": role})
+        train = getattr(self.spec, "train", None)
+        train = train.for_role(role) if train is not None else None  # a role may set its own (train.roles)
+        if train is not None and train.report_to:
+            from engine.ml.trackers import reused
+
+            reused(self, role, key, train.report_to)  # a marker in each tracker, not a second copy of the curves
+        if train is not None and train.keep_weights:
+            self.log(f"{role}: stage {key} came from the cache, so it was not trained now: its weights are there "
+                     "only if the run that trained it kept them (`w2s weights RUN` says which)")
+
+    def weights_saved(self, key: str, role: str, path: str, size: int, kind: str, files: int) -> None:
+        """A stage's trained model (kind model) or LoRA adapter (kind adapter) kept as a Hugging Face folder."""
+        self.emit({"type": "weights_saved", "run_id": self.run_id, "key": key, "role": role, "path": path,
+                   "bytes": size, "kind": kind, "files": files})
 
     def stage_done(self, key: str, predictions: dict[str, dict[str, list]], seconds: float) -> None:
         self.emit({"type": "stage_done", "run_id": self.run_id, "key": key, "predictions": predictions,
                    "seconds": seconds})
+
+    def stage_dynamics(self, key: str, checkpoint: int, step: int, epoch: float,
+                       predictions: dict[str, dict[str, list]]) -> None:
+        """One evaluation point of a running stage: {split: {id, prob}} after optimizer step `step`."""
+        self.emit({"type": "stage_dynamics", "run_id": self.run_id, "key": key, "checkpoint": checkpoint,
+                   "step": step, "epoch": epoch, "predictions": predictions})
 
     def stage_failed(self, key: str, error: str) -> None:
         self.emit({"type": "stage_failed", "run_id": self.run_id, "key": key, "error": error})
@@ -147,6 +179,13 @@ class LocalContext(RunContext):
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
         self.flush()
         return self.store.stage_lookup(key)
+
+    def dynamics_lookup(self, key: str) -> dict[str, list] | None:
+        self.flush()
+        return self.store.dynamics_lookup(key)
+
+    def models_dir(self) -> Any:
+        return self.store.path.parent / "models"  # beside the database this context writes to
 
     def close(self) -> None:
         self.flush()

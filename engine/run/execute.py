@@ -34,9 +34,11 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     import json
 
     from engine.ml.loading import set_threads
+    from engine.run.generative import generative_finetune
     from engine.run.stages import Experiment
 
     set_threads()
+    ctx.spec = spec  # trackers and kept weights name what they write after the run
     # The spec was validated when it was submitted (models resolve, data loads); only the cheap structural check
     # is repeated here, so a worker never re-fetches hub configs it was already shown to reach.
     validate(spec, check_models=False, check_data=False)
@@ -52,6 +54,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     ctx.examples(task_version, skey, cols)
     ctx.metrics(model_sizes(spec))
     exp = Experiment(spec, ctx, splits, task_version, skey)
+    generative_finetune(exp)  # a no-op unless train.generative_epochs > 0
     return METHODS.get(spec.method)().run(exp, spec.method_config)
 
 

@@ -109,6 +109,10 @@ def _policy_rows(exp, key, role, model_name, recipe, lr, train, predict, train_l
     if train is not None and recipe.po_epochs > 0:
         model = optimize(model, tok, train, loss, cfg, lr, recipe.po_epochs, seed, ctx, role, key)
     final = score("after") if train is not None else init
+    if train is not None and cfg.keep_weights:
+        from engine.ml.weights import keep
+
+        keep(model, tok, ctx, key, role, spec.source)
     rows: dict[str, dict[str, list]] = {}
     for split, pairs in fitted.items():
         m_init, m_ref, m_final = (margin(x[split], loss.mean) for x in (init, ref, final))
@@ -191,6 +195,10 @@ def reward_stage(exp: Any, role: str, model: str, train: Pairs, p_chosen: np.nda
         cfg, ctx = exp.train_for(role), exp.ctx
         rm, tok = train_reward_model(resolve_model(model), cfg, lr, train, np.asarray(p_chosen, dtype=np.float64),
                                      loss, exp.spec.seed, ctx, role, key, reverse_alpha)
+        if cfg.keep_weights:
+            from engine.ml.weights import keep
+
+            keep(rm, tok, ctx, key, role, resolve_model(model).source)
         rows = {}
         for split, pairs in predict.items():
             r_c, r_r = reward_scores(rm, tok, pairs, cfg, ctx, f"{role}: score {split}")

@@ -40,18 +40,24 @@ from engine.config import RunSpec
 from engine.ml.losses import LossSpec
 from engine.models import ModelSpec, hub_revision, resolve_model
 from engine.registry import MODELS, TASKS
+from engine.run.trajectories import Recorder, Trajectory
 from engine.tasks.base import Example, Splits, files_digest
 
 # Bump STAGE_FORMAT when every stage's outputs or keys change meaning; a change to one kind of stage's code bumps
 # that kind's version (CLASSIFIER_VERSION here, the `version` each caller of `Experiment.cached` passes).
 STAGE_FORMAT = 2  # 2: rows keep their order, keys name the training rows, content-hashed models, per-kind versions
-CLASSIFIER_VERSION = 2  # 2: trainable weights in fp32 whatever the checkpoint's dtype
+CLASSIFIER_VERSION = 3  # 2: trainable weights in fp32 whatever the checkpoint's dtype; 3: training dynamics kept
 # Training settings no stage key holds: the learning rate a stage uses is keyed instead of `lr` / `weak_lr`, the
-# role overrides are keyed resolved (train_identity), and labelling batches change no output (sampling draws per
-# example, engine.ml.generation.generate).
-UNKEYED = ("eval_batch_size", "lr", "weak_lr", "roles")
+# role overrides are keyed resolved (train_identity), labelling batches change no output (sampling draws per
+# example, engine.ml.generation.generate), and trackers and kept weights only record what a stage computed (a stage
+# trained with keep_weights is the same computation). The dynamics and early-stopping settings are keyed only by
+# the stages that read them: a classifier keys its number of evaluation points and its held-out ids, the
+# generative-finetuning stage its epochs; `select` is read after every stage.
+UNKEYED = ("eval_batch_size", "lr", "weak_lr", "roles", "report_to", "keep_weights", "checkpoints", "val_frac",
+           "select", "generative_epochs")
 # Settings only policies read (chat template, generation backend): not in a classifier's or reward model's key.
 POLICY_ONLY = ("chat_template", "generation_backend")
+VAL = "val"  # the split name of the student's held-out slice of B (early stopping without gold labels)
 
 
 @dataclass
@@ -86,6 +92,8 @@ class StageResult:
     role: str
     preds: dict[str, Preds]
     cached: bool
+    trajectory: Trajectory | None = None  # evaluation points (classifier stages); Experiment.trajectory reads them
+    val: Labels | None = None  # the held-out slice of B and its labels, when the stage held one out
 
 
 @dataclass
@@ -127,6 +135,7 @@ class Experiment:
         self.task_version, self.split_key = task_version, split_key
         self._by_split = splits.by_name()
         self._examples: dict[str, Example] = {e.id: e for part in self._by_split.values() for e in part}
+        self._derived: dict[str, tuple[str, str]] = {}  # folder -> (stage key, the model it was made from)
         task = TASKS.get(spec.task) if spec.task in TASKS else None
         # Where a generated answer ends (the next question, for reasoning tasks) and how long it may be, by task.
         self.stop: tuple[str, ...] = tuple(getattr(task, "stop", ()))
@@ -173,6 +182,7 @@ class Experiment:
         chosen = self.train_for(role).lr
         if chosen is not None:
             return chosen
+        model = self._derived[model][1] if model in self._derived else model  # a derived model keeps its origin's
         return MODELS.get(model).default_lr if model in MODELS else 1e-5
 
     def train_identity(self, role: str, epochs: bool = True, grad_accum: bool = True, generates: bool = True
@@ -197,36 +207,71 @@ class Experiment:
 
     # ------------------------------------------------------------------ the stage primitive
     def classifier_key(self, role: str, model: str, train_split: str, labels: Labels, loss: LossSpec,
-                       predict: tuple[str, ...]) -> str:
-        """The cache key of a classifier stage (`stage`): everything its outputs depend on."""
+                       predict: tuple[str, ...], val: Labels | None = None) -> str:
+        """The cache key of a classifier stage (`stage`): everything its outputs depend on, its evaluation points
+        (how many, and the held-out rows they also label) included."""
         return stage_key({
             "kind": "classifier", "version": CLASSIFIER_VERSION, "task": self.task_version, "split": self.split_key,
             "train_split": train_split, "model": self.model_identity(model), "labels": labels.identity,
             "train_rows": digest(labels.ids), "loss": dataclasses.asdict(loss),
             "train": self.train_identity(role, grad_accum=False, generates=False), "lr": self.lr_for(model, role),
             "seed": self.spec.seed,
-            "predict": {s: digest(self.ids(s)) for s in sorted(predict)},
+            "predict": {s: digest(self.ids(s)) for s in sorted(predict)}, "checkpoints": self.checkpoints(role),
+            **({"val": digest(val.ids)} if val is not None else {}),
         })
+
+    def checkpoints(self, role: str = "student") -> int:
+        """Evaluation points of a classifier finetune of `role` (engine.dynamics.n_checkpoints of its settings)."""
+        from engine.dynamics import n_checkpoints
+
+        train = self.train_for(role)
+        return n_checkpoints(train.checkpoints, train.epochs)
+
+    def holdout(self, role: str, train_split: str, labels: Labels) -> tuple[Labels, Labels | None]:
+        """With `val_frac` > 0, a student trained on half B (role student*) leaves out a seeded slice of B, labelled
+        like the rest of its rows: (training labels, held-out labels). Otherwise (labels, None)."""
+        from engine.dynamics import holdout_ids
+
+        if self.spec.train.val_frac <= 0 or train_split != "B" or not role.startswith("student"):
+            return labels, None
+        held = set(holdout_ids(self.ids("B"), self.spec.train.val_frac, self.spec.seed))
+        keep = [k for k, i in enumerate(labels.ids) if i not in held]
+        out = [k for k, i in enumerate(labels.ids) if i in held]
+        return (Labels([labels.ids[k] for k in keep], labels.p1[keep], labels.identity),
+                Labels([labels.ids[k] for k in out], labels.p1[out], labels.identity))
 
     def stage(self, role: str, model: str, train_split: str, labels: Labels, loss: LossSpec = LossSpec(),
               predict: tuple[str, ...] = ("test",)) -> StageResult:
         """A classifier finetuned on `train_split` with `labels` and `loss`, predicting the splits in `predict`."""
         lr = self.lr_for(model, role)
-        key = self.classifier_key(role, model, train_split, labels, loss, predict)
+        labels, val = self.holdout(role, train_split, labels)
+        key = self.classifier_key(role, model, train_split, labels, loss, predict, val)
+        # Tracked at every evaluation point: the split it labels, its own training rows and the held-out slice.
+        tracked = {**{s: self.ids(s) for s in predict}, train_split: labels.ids, **({VAL: val.ids} if val else {})}
+        recorder = Recorder(self.ctx, key, tracked)
 
         def compute(key: str):
             from engine.ml.classifier import fit_and_predict
 
             probs, facts = fit_and_predict(
                 resolve_model(model), self.train_for(role), lr, self.texts(labels.ids), labels.p1, loss,
-                {s: self.texts(self.ids(s)) for s in predict}, self.spec.seed, self.ctx, role, key)
+                {s: self.texts(self.ids(s)) for s in predict}, self.spec.seed, self.ctx, role, key,
+                track={s: self.texts(ids) for s, ids in tracked.items() if s not in predict},
+                points=self.checkpoints(role), on_checkpoint=recorder)
             return {s: {"id": self.ids(s), "prob": probs[s].tolist(), "gold": self.gold_array(self.ids(s)).tolist()}
                     for s in predict}, facts
 
         rows, hit = self._sequence(key, role, "classifier", model, {"model": model, "train_split": train_split,
                                                                     "labels": labels.identity, "loss": loss, "lr": lr},
                                    compute)
-        return StageResult(key, role, {s: self._preds(c) for s, c in rows.items()}, cached=hit)
+        return StageResult(key, role, {s: self._preds(c) for s, c in rows.items()}, cached=hit,
+                           trajectory=None if hit else recorder.trajectory(), val=val)
+
+    def trajectory(self, result: StageResult) -> Trajectory:
+        """A stage's evaluation points: recorded while it trained, or read from the cache (once)."""
+        if result.trajectory is None:
+            result.trajectory = Trajectory.from_rows(self.ctx.dynamics_lookup(result.key))
+        return result.trajectory
 
     def _sequence(self, key: str, role: str, kind: str, model: str, config: dict[str, Any],
                   compute: Callable[[str], tuple[dict[str, dict[str, list]], dict[str, float]]]
@@ -266,8 +311,17 @@ class Experiment:
         return [self._examples[i] for i in ids]
 
     def model_identity(self, model: str) -> dict[str, Any]:
-        """What a cache key records of a model: a hub id with its resolved commit, or a folder's file contents."""
+        """What a cache key records of a model: a hub id with its resolved commit, a folder's file contents, or for
+        weights a stage of this run made (derive_strong) the key of that stage."""
+        if model in self._derived:
+            return {"derived": self._derived[model][0]}
         return _model_identity(resolve_model(model))
+
+    def derive_strong(self, folder: str, key: str) -> None:
+        """From now on the run's strong model is `folder`, the weights stage `key` made from it (every later stage
+        that trains or probes the strong model starts there; keys name it by `key`)."""
+        self._derived[folder] = (key, self.spec.strong)
+        self.spec = dataclasses.replace(self.spec, strong=folder)
 
     def cached(self, role: str, kind: str, model: str, payload: dict[str, Any],
                compute: Callable[[str], tuple[dict[str, dict[str, list]], dict[str, float]]], *,
@@ -288,7 +342,7 @@ class Experiment:
         rows, hit = self._sequence(key, role, kind, model, {"model": model, **payload}, compute)
         outputs = {s: {i: (json.loads(o) if isinstance(o, str) else o) for i, o in zip(c["id"], c["output"])}
                    if c.get("output") is not None else {} for s, c in rows.items()}
-        return RowsResult(key, role, {s: self._preds(c) for s, c in rows.items()}, hit, outputs)
+        return RowsResult(key, role, {s: self._preds(c) for s, c in rows.items()}, hit, outputs=outputs)
 
     def _preds(self, cols: dict[str, list]) -> Preds:
         prob = [np.nan if p is None else p for p in cols["prob"]]  # a stage without a score stores None
@@ -300,6 +354,20 @@ class Experiment:
 
     def train_ceiling(self) -> StageResult:
         return self.stage("ceiling", self.spec.strong, "A", self.gold("A"), LossSpec("xent"), predict=("test",))
+
+    def early_stopping(self, student: StageResult, summary: dict[str, Any]) -> dict[str, Any]:
+        """The student's checkpoint picked on its held-out slice (engine.dynamics.early_stopping) and its PGR, with
+        the cheating bounds (gold labels of the slice, of the test set) marked as such by their names."""
+        from engine.dynamics import early_stopping
+        from engine.metrics import pgr
+
+        traj, ids, val = self.trajectory(student), self.ids("test"), student.val
+        out = early_stopping(traj.steps, traj.epochs, traj.probs(VAL, val.ids), val.p1, self.gold_array(val.ids),
+                             traj.probs("test", ids), self.gold_array(ids), self.spec.train.select)
+        for name in ("selected", "oracle", "best_test"):
+            out[f"pgr_{name}"] = pgr(summary["weak_acc"], out[f"student_acc_{name}"], summary["ceiling_acc"],
+                                     self.spec.pgr_min_gap).value
+        return out
 
     def summarize(self, weak: StageResult, student: StageResult, ceiling: StageResult,
                   extra: dict[str, Any] | None = None, noconflict: StageResult | None = None) -> dict[str, Any]:
@@ -313,6 +381,8 @@ class Experiment:
                                 min_gap=self.spec.pgr_min_gap, seed=self.spec.seed,
                                 noconflict_prob=None if noconflict is None else noconflict.preds["test"].aligned(ids))
         summary.update(extra or {})
+        if student.val is not None:
+            summary.update(self.early_stopping(student, summary))
         summary["n_train_a"], summary["n_train_b"], summary["n_test"] = (
             len(self.splits.a), len(self.splits.b), len(self.splits.test))
         # Which test set: one per task version whatever the seed (split_examples), named by its ids' hash.

@@ -82,6 +82,10 @@ class RemoteContext(RunContext):
                 print(f"{role}: stage {key} is being trained by run {reply.holder}; waiting for it", flush=True)
                 waiting = True
 
+    def dynamics_lookup(self, key: str) -> dict[str, list] | None:
+        self.flush()
+        return self.client.stage_dynamics(key)
+
     def cancelled(self) -> bool:
         return self.stop_requested
 
@@ -110,7 +114,8 @@ def run_worker(client: EngineClient, run_id: str) -> int:
     ctx = RemoteContext(client, run_id)
     signal.signal(signal.SIGTERM, lambda *_: setattr(ctx, "stop_requested", True))
     try:
-        spec = spec_from_dict(client.run(run_id, retry_for=client.retry_for).config or {})
+        run = client.run(run_id, retry_for=client.retry_for)
+        spec, ctx.tags = spec_from_dict(run.config or {}), run.tags
         print(f"worker pid {os.getpid()} on {paths.node_name()}: run {run_id}: {spec.method} seed {spec.seed} on "
               f"{spec.task}, {spec.weak} -> {spec.strong}", flush=True)
         check_local_paths(spec)

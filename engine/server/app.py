@@ -7,8 +7,9 @@ Every request must carry `Authorization: Bearer <token>` (token in $W2S_HOME/eng
 of a public studio, one run's worker) and every run-scoped route checks that the caller may see or control it.
 Routers: engine (ping, health, policy, visitors, owner login, shutdown), registry (and presets), data (uploads),
 jobs (validate, submit, cancel, requeue), runs (list, one run, tags, public, log, long-poll), results (metrics,
-curves, per-example predictions) and workers (events, stage claims, the stage cache). Request and reply types
-are in engine.api, so /docs documents them.
+curves, per-example predictions), analyses (training dynamics, statistics across seeds: engine.server.analyses_api),
+workers (events, stage claims, the stage cache) and the toolbox (SQL, snapshot, exports, kept weights:
+engine.server.toolbox). Request and reply types are in engine.api, so /docs documents them.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from engine import api
+from engine.server.analyses_api import analyses_router
 from engine.server.auth import Caller, Guard, caller_of, need_owner
 from engine.server.engine import Engine, as_table, clean, json_response
 from engine.server.scheduler import log_tail
+from engine.server.toolbox import toolbox_router
 
 WHO = Depends(caller_of)
 MAX_OFFSET = 10**12  # a page offset beyond any table (DuckDB's OFFSET is a 64-bit integer)
@@ -337,7 +340,8 @@ def build_app(engine: Engine, on_ready: Any = None) -> FastAPI:
         return JSONResponse({"detail": f"engine error: {type(exc).__name__}: {exc}"}, status_code=500)
 
     for router in (engine_router(engine, app), registry_router(engine), data_router(engine), jobs_router(engine),
-                   runs_router(engine), results_router(engine), workers_router(engine)):
+                   runs_router(engine), results_router(engine), analyses_router(engine), workers_router(engine),
+                   toolbox_router(engine)):
         app.include_router(router)
     app.add_middleware(Guard, engine=engine)
     return app

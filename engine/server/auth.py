@@ -28,11 +28,13 @@ from fastapi.responses import JSONResponse
 from engine import api
 
 OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/api/ping"}
-# What a worker's token reaches: its run's config, its events and stage claims, and the stage cache.
+# What a worker's token reaches: its run's config, its events and stage claims, and the stage cache (predictions
+# and dynamics).
 WORKER_ROUTES = (("GET", re.compile(r"^/api/runs/(?P<run>[\w-]+)$")),
                  ("POST", re.compile(r"^/api/runs/(?P<run>[\w-]+)/events$")),
                  ("POST", re.compile(r"^/api/runs/(?P<run>[\w-]+)/stages/[\w-]+/claim$")),
-                 ("GET", re.compile(r"^/api/stages/[\w-]+$")))
+                 ("GET", re.compile(r"^/api/stages/[\w-]+$")),
+                 ("GET", re.compile(r"^/api/stages/[\w-]+/dynamics$")))
 
 
 @dataclass(frozen=True)

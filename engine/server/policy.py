@@ -141,9 +141,15 @@ class Policy:
         from engine.plan import method_models
 
         if self.public:
-            if spec.train.trust_remote_code:
-                raise PolicyError("train.trust_remote_code: remote code is off on this server (it would run code "
-                                  "from the model's repository). Fix: set trust_remote_code to false")
+            for where, train in [("train", spec.train)] + [(f"train.roles.{r}", spec.train.for_role(r))
+                                                           for r in spec.train.roles or {}]:
+                if train.trust_remote_code:  # a role's override too: any stage could load the model's code
+                    raise PolicyError(f"{where}.trust_remote_code: remote code is off on this server (it would run "
+                                      "code from the model's repository). Fix: set trust_remote_code to false")
+                for name, what in (("keep_weights", "keeping trained weights"), ("report_to", "writing tracker logs")):
+                    if getattr(train, name, None):
+                        raise PolicyError(f"{where}.{name}: {what} is off on this server (it fills the server's "
+                                          f"disk). Fix: leave {name} at its default")
             for model in dict.fromkeys([spec.weak, spec.strong, *method_models(spec.method_config)]):
                 self.check_model(model)
             self._check_scorers(spec.method_config)
@@ -157,7 +163,8 @@ class Policy:
                     raise PolicyError(f"{name}={value:,} is over this server's limit of {self.max_examples:,} "
                                       f"examples per run (owner setting W2S_MAX_EXAMPLES). Fix: set {name} to "
                                       f"{self.max_examples} or less")
-                if value is None and getattr(TASKS.get(spec.task), "hub_id", ""):  # hub datasets can be huge
+                hub = getattr(TASKS.get(spec.task), "hub_id", "") or getattr(spec.task_config, "dataset", "")
+                if value is None and hub:  # hub datasets can be huge
                     raise PolicyError(f"task '{spec.task}' loads from the hub; on this server set {name} (at most "
                                       f"{self.max_examples:,}, owner setting W2S_MAX_EXAMPLES)")
         if self.max_epochs:

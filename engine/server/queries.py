@@ -145,8 +145,10 @@ class Queries:
         for key in ("config", "versions"):
             row[key] = json.loads(row[key]) if isinstance(row[key], str) else None
         row["stages"] = self._df(
-            "SELECT rs.role, rs.stage_key, rs.cached, s.kind, s.model, s.status, s.seconds, s.error "
-            "FROM run_stages rs LEFT JOIN stages s ON s.key = rs.stage_key WHERE rs.run_id = ? ORDER BY s.started",
+            "SELECT rs.role, rs.stage_key, rs.cached, s.kind, s.model, s.status, s.seconds, s.error, "
+            "w.bytes AS weights_bytes, w.kind AS weights_kind FROM run_stages rs LEFT JOIN stages s ON s.key = "
+            "rs.stage_key LEFT JOIN weights w ON w.stage_key = rs.stage_key AND s.status = 'done' "
+            "WHERE rs.run_id = ? ORDER BY s.started",
             [run_id]).to_dict("records")
         return row
 

@@ -62,6 +62,23 @@ MIGRATIONS = [
         PRIMARY KEY (name, owner)
     );
     """,
+    # 5: kept weights (train.keep_weights): one Hugging Face folder per stage key, the stage's key unchanged by
+    # keeping them; `w2s gc` deletes folders and rows.
+    """
+    CREATE TABLE IF NOT EXISTS weights (
+        stage_key VARCHAR PRIMARY KEY, path VARCHAR, bytes BIGINT, files INTEGER, kind VARCHAR, run_id VARCHAR,
+        role VARCHAR, created TIMESTAMP
+    );
+    """,
+    # 6: training dynamics. Every classifier stage's p(1) on its training rows and on each split it labels, at each
+    # evaluation point (checkpoint 0, 1, ...; the optimizer step and epoch it was taken at), written as training
+    # goes and kept with the stage like its predictions; `position` is the row's place in what the stage wrote.
+    """
+    CREATE TABLE IF NOT EXISTS dynamics (
+        stage_key VARCHAR, split VARCHAR, example_id VARCHAR, checkpoint INTEGER, step INTEGER, epoch DOUBLE,
+        prob DOUBLE, position INTEGER, PRIMARY KEY (stage_key, split, checkpoint, example_id)
+    );
+    """,
 ]
 
 

@@ -4,7 +4,8 @@
     store.handle({"type": "run_status", "run_id": r, "status": "running"})
     store.runs()                            # the named reads are in queries.py
 
-engine/server/ is the only folder that opens DuckDB; schema.py holds the migrations, queries.py the reads.
+engine/server/ is the only folder that opens DuckDB; schema.py holds the migrations, queries.py and analyses.py the
+reads.
 One process owns the file (DuckDB admits one writer; any other process that opens it fails with a
 lock error), so the engine server holds the Store and everything else goes through it. Writes arrive
 as events (`handle`) in transactions; a stage's predictions and its "done" mark commit together, so a
@@ -24,6 +25,7 @@ import duckdb
 import pandas as pd
 
 from engine.api import RUN_STATUSES
+from engine.server.analyses import AnalysisQueries
 from engine.server.queries import Queries
 from engine.server.schema import migrate
 
@@ -36,7 +38,7 @@ def new_run_id() -> str:
     return "r" + uuid.uuid4().hex[:11]
 
 
-class Store(Queries):
+class Store(Queries, AnalysisQueries):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,6 +183,8 @@ class Store(Queries):
                         "(SELECT key FROM stages WHERE status = 'done')", [key, key])
             con.execute("DELETE FROM metrics WHERE stage_key = ? AND run_id IS NULL AND ? NOT IN "
                         "(SELECT key FROM stages WHERE status = 'done')", [key, key])
+            con.execute("DELETE FROM dynamics WHERE stage_key = ? AND ? NOT IN "
+                        "(SELECT key FROM stages WHERE status = 'done')", [key, key])
             con.execute("DELETE FROM stages WHERE key = ?", [key])
             con.execute("INSERT INTO stages (key, kind, model, config, status, started, first_run) "
                         "VALUES (?, ?, ?, ?, 'running', ?, ?)", [key, kind, model, json.dumps(config, default=str),
@@ -224,6 +228,37 @@ class Store(Queries):
                 con.unregister("pred_in")
             con.execute("UPDATE stages SET status = 'done', finished = ?, seconds = ? WHERE key = ?",
                         [now(), seconds, key])
+
+        self._write(write)
+
+    def _on_stage_dynamics(self, run_id: str, key: str, checkpoint: int, step: int, epoch: float,
+                           predictions: dict[str, dict[str, list]]) -> None:
+        """One evaluation point of a running stage: {split: {id, prob}} at `checkpoint` (0, 1, ...), taken after
+        optimizer step `step`. A stage that is started again drops the points it left (stage_start)."""
+        frames = [pd.DataFrame({"example_id": cols["id"], "prob": cols["prob"], "split": split,
+                                "position": range(len(cols["id"]))}) for split, cols in predictions.items()]
+        if not frames:
+            return
+        df = pd.concat(frames, ignore_index=True).astype({"example_id": "object", "prob": "float64"})
+
+        def write(con):
+            con.execute("DELETE FROM dynamics WHERE stage_key = ? AND checkpoint = ?", [key, int(checkpoint)])
+            con.register("dyn_in", df)
+            try:
+                con.execute("INSERT INTO dynamics SELECT ?, split, example_id, ?, ?, ?, prob, position FROM dyn_in",
+                            [key, int(checkpoint), int(step), float(epoch)])
+            finally:
+                con.unregister("dyn_in")
+
+        self._write(write)
+
+    def _on_weights_saved(self, run_id: str, key: str, role: str, path: str, bytes: int, kind: str,
+                          files: int) -> None:
+        """A stage's kept weights (engine.ml.weights.keep); shown only once the stage is done."""
+        def write(con):
+            con.execute("DELETE FROM weights WHERE stage_key = ?", [key])
+            con.execute("INSERT INTO weights VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [key, path, int(bytes), int(files), kind, run_id, role, now()])
 
         self._write(write)
 

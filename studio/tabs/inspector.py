@@ -24,6 +24,7 @@ from engine import api
 from studio.common import csv_file, esc, notice, run_id_of, run_label
 from studio.plots import QUADRANTS
 from studio.source import Source, message
+from studio.tabs import dynamics
 
 PAGE = 200
 ALL = "all"
@@ -289,6 +290,8 @@ def build(source: Source) -> dict[str, Any]:
                 export_btn = gr.Button("Export filtered CSV", size="sm", min_width=150)
             export_file = gr.File(label="Filtered slice", visible=False, height=60)
 
+    dyn = dynamics.inspector_section(source, run_pick, split_pick, table)  # trajectory and data map
+
     # ---------------------------------------------------------------- handlers
     def load(run_id: str, other_id: str, split: str = "test") -> tuple[pd.DataFrame, str | None]:
         df = enrich(source.examples(run_id, split=split or "test"))
@@ -389,4 +392,4 @@ def build(source: Source) -> dict[str, Any]:
             "regions": region_heat, "search": search,
             "sort": sort, "only_diff": only_diff, "table": table, "info": info, "page": page, "detail": detail,
             "export": export_btn, "export_file": export_file, "refresh": refresh, "_choices": choices,
-            "_inspect": inspect}
+            "_inspect": inspect, **dyn}

@@ -21,6 +21,7 @@ from studio import plots
 from studio import plots_deception as dplots
 from studio.common import csv_file, esc, headline, metrics_table, notice, run_id_of, run_label
 from studio.source import Source, message
+from studio.tabs import dynamics
 
 ALL = "all"
 COMPARE_METRICS = ["pgr", "student_acc", "weak_acc", "ceiling_acc", "agreement", "student_acc_where_weak_wrong",
@@ -81,6 +82,7 @@ def build(source: Source) -> dict[str, Any]:
             with gr.Column(min_width=360):
                 tax_plot = gr.Plot(label="Conflict tax", elem_id="results-tax")
                 tax_csv = gr.DownloadButton("CSV", size="sm", value=None)
+    dyn = dynamics.results_section(source, run_pick)
     gr.Markdown("### Across runs", elem_classes=["w2s-section"])
     with gr.Row(equal_height=True):
         task_f = gr.Dropdown([ALL, *[t["name"] for t in registry["tasks"]]], value=ALL, label="Task")
@@ -192,7 +194,7 @@ def build(source: Source) -> dict[str, Any]:
             "curves": curves, "numbers": numbers, "grid": grid, "methods": methods, "task": task_f, "weak": weak_f,
             "metric": metric, "refresh": refresh, "_choices": choices, "_results": results, "_res_in": res_in,
             "_res_out": res_out, "_compare": compare, "_cmp_in": cmp_in, "_cmp_out": cmp_out, "_ds_gap": deception_trend,
-            "_ds_in": [task_f, ds_variant], "_ds_out": [ds_gap, ds_gap_csv]}
+            "_ds_in": [task_f, ds_variant], "_ds_out": [ds_gap, ds_gap_csv], **dyn}
 
 
 def ds_html(metrics: dict[str, Any]) -> str:

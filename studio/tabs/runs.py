@@ -1,4 +1,5 @@
-"""Runs tab: every run the engine knows, filters, and the selected run's live stages, curves and log.
+"""Runs tab: every run the engine knows, filters, an export of the listed runs, and the selected run's live stages,
+curves and log.
 
 State always comes from the engine: closing the browser or restarting the studio changes nothing. A
 fast timer (1.5 s) polls only while some run is queued or running; a slow one (10 s) notices runs
@@ -16,7 +17,7 @@ import pandas as pd
 
 from engine import api
 from studio import plots
-from studio.common import duration, is_num, notice, progress_html, run_id_of, run_label, run_title, when
+from studio.common import duration, export_dir, is_num, notice, progress_html, run_id_of, run_label, run_title, when
 from studio.source import Source, message
 
 FAST, SLOW = 1.5, 10.0
@@ -58,6 +59,9 @@ def build(source: Source) -> dict[str, Any]:
                                min_width=160)
         tag_f = gr.Textbox(label="Tag contains", max_lines=1, min_width=160)
         refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100)
+        export_fmt = gr.Dropdown(["parquet", "csv"], value="parquet", label="Export as", scale=0, min_width=110)
+        export_btn = gr.Button("Export listed runs", size="sm", scale=0, min_width=150)
+    export_file = gr.File(label="Runs and their predictions (zip)", visible=False, height=60)
     table = gr.Dataframe(pd.DataFrame(columns=COLUMNS), label="Runs (click a row to follow it)", interactive=False,
                          max_height=330, elem_id="runs-table", wrap=False)
     with gr.Row(equal_height=False):
@@ -153,6 +157,17 @@ def build(source: Source) -> dict[str, Any]:
         return notice(f"Run {run_id} is queued again; stages it finished come from the cache.", "info"), \
             gr.Timer(active=True)
 
+    def export(status: str, task: str, method: str, tag: str, fmt: str):
+        """The listed runs as a zip of runs.<fmt> (one row per run) and predictions.<fmt> (every role and split)."""
+        df = fetch(status, task, method, tag)
+        if df.empty:
+            return gr.update(value=None, visible=False), notice("No runs listed: nothing to export.", "info")
+        try:
+            path = source.export_runs(list(df["id"]), fmt, export_dir())
+        except Exception as exc:
+            return gr.update(value=None, visible=False), notice(message(exc))
+        return gr.update(value=path, visible=True), notice(f"Exported {len(df)} run(s) as {fmt}.", "info")
+
     def pick_row(evt: gr.SelectData):
         row = evt.row_value or []
         return row[0] if row else gr.skip()
@@ -184,11 +199,14 @@ def build(source: Source) -> dict[str, Any]:
                                                                    api_visibility="private")
     tags_btn.click(save_tags, [run_pick, tags_box], action, api_name="save_tags").then(
         runs_table, filters, table_out, api_visibility="private")
+    export_btn.click(export, [status_f, task_f, method_f, tag_f, export_fmt], [export_file, action],
+                     api_name="export_runs")
     requeue_btn.click(requeue, run_pick, [action, fast], api_name="requeue").then(
         runs_table, filters, table_out, api_visibility="private")
 
     return {"status": status_f, "task": task_f, "method": method_f, "tag": tag_f, "refresh": refresh, "table": table,
             "run": run_pick, "stop": stop_btn, "requeue": requeue_btn, "title": title, "stages": stages, "log": log,
             "curves": curves, "curve_name": curve_name, "smoothing": smoothing, "fast": fast, "slow": slow,
+            "export": export_btn, "export_format": export_fmt, "export_file": export_file,
             "_runs_table": runs_table, "_filters": filters, "_table_out": table_out, "_run_detail": run_detail,
             "_detail_in": detail_in, "_detail_out": detail_out}

@@ -200,3 +200,22 @@ def test_owner_login_checks_the_password(pub):
     assert time.monotonic() - t0 >= 0.9  # a wrong password costs a second
     assert httpx.get(f"{owner.url}/api/ping").json()["pid"] == eng.proc.pid  # open, says only who it is
     assert os.stat(eng.home / "secret").st_mode & 0o077 == 0
+
+
+def test_a_visitor_gets_no_sql_snapshot_or_gc_keeps_no_weights_and_exports_only_their_runs(pub, tmp_path):
+    eng, owner, a, b = pub
+    for call in (lambda: a.sql("SELECT 1"), lambda: a.snapshot(tmp_path / "copy.duckdb"),
+                 lambda: a.gc(dry_run=True)):
+        with pytest.raises(EngineError) as err:
+            call()
+        assert err.value.status == 403 and "only the server's owner" in str(err.value)
+    assert not (tmp_path / "copy.duckdb").exists()
+    assert owner.sql("SELECT 1 AS x").data["x"] == [1]  # the owner keeps the SQL endpoint
+    for train in ({"keep_weights": True}, {"report_to": ["tensorboard"]}):
+        with pytest.raises(EngineError) as err:
+            a.submit({**DEMO, "train": train})
+        assert err.value.status == 422 and "is off on this server" in str(err.value)
+    (run_a,) = a.submit(DEMO).run_ids
+    assert run_a in a.export("runs", format="json").data["id"]
+    assert run_a not in b.export("runs", format="json").data.get("id", [])
+    a.cancel(run_a)

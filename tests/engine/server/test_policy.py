@@ -51,12 +51,18 @@ def test_mode_and_caps_come_from_the_environment(monkeypatch):
     ({"weak": "/srv/models/custom"}, ["model '/srv/models/custom' is a folder on the server", "W2S_ALLOW_MODELS"]),
     ({"strong": "someone/unvetted-model"}, ["model 'someone/unvetted-model' is not offered", "world-l"]),
     ({"train": {"trust_remote_code": True}}, ["remote code is off", "trust_remote_code to false"]),
+    ({"train": {"roles": {"weak": {"trust_remote_code": True}}}},
+     ["train.roles.weak.trust_remote_code: remote code is off"]),
     ({"methods": ["weak_gen"], "task": "world_gen", "settings": {"weak_gen": {"scorer": "classifier:/srv/tox"}}},
      ["'/srv/tox' is a folder on the server"]),
     ({"methods": ["bootstrap"], "settings": {"bootstrap": {"via": ["/tmp/mid"]}}}, ["'/tmp/mid' is a folder"]),
     ({"n_train": 10_000}, ["n_train=10,000 is over this server's limit of 5,000", "W2S_MAX_EXAMPLES"]),
     ({"task": "sciq", "weak": "gpt2", "strong": "gpt2-medium"}, ["task 'sciq' loads from the hub", "set n_train"]),
     ({"train": {"epochs": 500}}, ["train.epochs=500 is over this server's limit of 20", "W2S_MAX_EPOCHS"]),
+    ({"train": {"keep_weights": True}}, ["train.keep_weights: keeping trained weights is off", "Fix: leave"]),
+    ({"train": {"roles": {"student": {"report_to": ["tensorboard"]}}}},
+     ["train.roles.student.report_to: writing tracker logs is off"]),
+    ({"task": {"name": "hub_dataset", "dataset": "org/data"}}, ["loads from the hub", "set n_train"]),
 ])
 def test_public_mode_refuses_with_the_setting_and_the_fix(public, over, words):
     with pytest.raises(PolicyError) as err:

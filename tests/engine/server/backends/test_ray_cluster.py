@@ -40,7 +40,7 @@ def grid_models(tmp_path_factory) -> dict[str, str]:
 
 def ray_engine(home, cluster, workers: int = 2, port: int = 0) -> EngineProcess:
     return EngineProcess(home, home / "runs.duckdb", workers=workers, port=port,
-                         args=("--backend", "ray", "--ray-address", cluster.address))
+                         args=("--backend", "ray", "--ray-address", cluster.address), env=cluster.env)
 
 
 def toy(models, weak, strong, seeds=(0,), epochs: float = 2, n: int = 200, **over) -> dict:
@@ -128,12 +128,18 @@ def test_engine_killed_mid_sweep_adopts_what_ray_holds_and_requeue_reuses_stages
     m, port = grid_models, free_port()
     first = ray_engine(tmp_path, cluster, port=port)
     c = first.client
-    adopted = c.submit(toy(m, m["w1"], m["s1"], seeds=(7,), epochs=200)).run_ids[0]  # still training at the kill
-    lost, queued = c.submit(toy(m, m["w1"], m["s1"], seeds=(8, 9), epochs=25)).run_ids
-    weak = wait_until(lambda: [s for s in c.run(lost).stages if s["role"] == "weak" and s["status"] == "done"],
-                      120, "the weak stage of the second run")[0]
-    assert c.run(adopted).status == "running" and c.run(queued).status == "queued"
-    lost_ray = ray_pid(c, lost)
+    try:
+        adopted = c.submit(toy(m, m["w1"], m["s1"], seeds=(7,), epochs=200)).run_ids[0]  # still training at the kill
+        lost, queued = c.submit(toy(m, m["w1"], m["s1"], seeds=(8, 9), epochs=25)).run_ids
+        weak = wait_until(lambda: [s for s in c.run(lost).stages if s["role"] == "weak" and s["status"] == "done"],
+                          120, "the weak stage of the second run")[0]
+        assert c.run(adopted).status == "running" and c.run(queued).status == "queued"
+        lost_ray = ray_pid(c, lost)
+    except BaseException:  # stop this engine's runs, or their actors hold the cluster's CPUs for the next test
+        for run_id in c.health().running:
+            c.cancel(run_id)
+        first.stop()
+        raise
     first.proc.kill()  # the engine dies; Ray keeps both runs' actors
     first.proc.wait()
     first.log.close()
@@ -164,7 +170,7 @@ def test_a_dead_node_fails_the_run_it_held_and_the_other_runs_on(tmp_path, clust
     try:
         c = eng.client
         ids = c.submit(toy(m, m["w2"], m["s2"], seeds=(11, 12), epochs=200)).run_ids
-        wait_until(lambda: all(c.run(r).progress for r in ids), 90, "both runs training")
+        wait_until(lambda: all(c.run(r).progress for r in ids), 180, "both runs training")  # a loaded machine
         cluster.kill_node(1)
         runs = c.wait_for(ids, timeout=240)
         assert sorted(r.status for r in runs) == ["done", "failed"], [(r.status, r.error) for r in runs]
