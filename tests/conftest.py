@@ -12,6 +12,9 @@ from tests.helpers import EngineProcess, bpe_tokenizer, build_arch_model, build_
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("W2S_THREADS", "1")
+# Engines started by tests spawn every worker cold: a warm zygote costs ~6 CPU s per engine, and most tests run
+# one or two runs per engine. tests/engine/run/test_zygote.py turns it on.
+os.environ.setdefault("W2S_WARM_WORKERS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,18 @@ import time
 from typing import Any
 
 
+def coalesce(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`events` with each run of adjacent metrics events merged into one (same order of rows): the store writes
+    one transaction per event, and a trainer logs a few curve points at a time."""
+    out: list[dict[str, Any]] = []
+    for event in events:
+        if event["type"] == "metrics" and out and out[-1]["type"] == "metrics" and out[-1]["run_id"] == event["run_id"]:
+            out[-1] = {**out[-1], "rows": out[-1]["rows"] + list(event["rows"])}
+        else:
+            out.append(event)
+    return out
+
+
 class Cancelled(Exception):
     """Raised inside a run when the user stopped it."""
 
@@ -134,24 +146,50 @@ class RunContext:
 
 
 class LocalContext(RunContext):
-    """In-process context for the CLI: events go straight to a Store; progress is a tqdm bar per stage."""
+    """In-process context for the CLI: events go straight to a Store; progress is a tqdm bar per stage.
 
-    def __init__(self, store: Any, run_id: str, show_progress: bool = True):
+    Metrics (a trainer's curve points, a few rows at a time) are held back and written together at most every
+    `flush_every` seconds, and always before any other event and at close: one DuckDB transaction costs ~15 ms,
+    so one per logging step was ~10% of a small run's CPU time. Nothing else is delayed."""
+
+    def __init__(self, store: Any, run_id: str, show_progress: bool = True, flush_every: float = 2.0):
         super().__init__(run_id)
         self.store = store
         self.show_progress = show_progress
+        self.flush_every = flush_every
+        self._pending: list[dict[str, Any]] = []
+        self._flushed = time.monotonic()
 
     def emit(self, event: dict[str, Any]) -> Any:
+        if event["type"] == "metrics":
+            self._pending.append(event)
+            if time.monotonic() - self._flushed >= self.flush_every:
+                self.flush()
+            return None
+        self.flush()
         return self.store.handle(event)
 
+    def flush(self) -> None:
+        """Write the metrics held back (one event, one transaction)."""
+        pending, self._pending = self._pending, []
+        self._flushed = time.monotonic()
+        for event in coalesce(pending):
+            self.store.handle(event)
+
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
+        self.flush()
         return self.store.stage_lookup(key)
 
     def dynamics_lookup(self, key: str) -> dict[str, list] | None:
+        self.flush()
         return self.store.dynamics_lookup(key)
 
     def models_dir(self) -> Any:
         return self.store.path.parent / "models"  # beside the database this context writes to
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
 
     def on_progress(self, stage: str, step: int, total: int, unit: str, eta: float | None) -> None:
         if not self.show_progress:

@@ -24,7 +24,7 @@ from typing import Any
 
 from engine import paths
 from engine.client import EngineClient, EngineError, connect
-from engine.run.context import Cancelled, RunContext
+from engine.run.context import Cancelled, RunContext, coalesce
 
 BATCHED = ("metrics", "progress")  # small and frequent: sent together; everything else flushes at once
 
@@ -53,7 +53,7 @@ class RemoteContext(RunContext):
     def flush(self) -> None:
         if not self.buffer:
             return
-        reply = self.client.post_events(self.run_id, self.attempt, self.seq, self.buffer)
+        reply = self.client.post_events(self.run_id, self.attempt, self.seq, coalesce(self.buffer))
         self.seq += 1
         self.buffer = []
         self.last_flush = time.monotonic()

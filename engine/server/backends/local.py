@@ -7,19 +7,43 @@ it, and a signal to its group reaches its children too), with stdout and stderr 
 never a pipe nobody drains. GPUs go to the least-loaded one, through CUDA_VISIBLE_DEVICES. Workers do not outlive
 the engine: after a restart the orphans of a dead engine are killed (only after checking that the pid is still
 our worker for that run, since pids are recycled) and their runs marked interrupted.
+
+Warm starts (`warm=True`, the default where fork exists): the first run's worker is spawned as above and, beside it,
+a zygote (engine.run.zygote) starts importing the ML stack once; every later worker is forked from it in a few
+milliseconds instead of paying ~6 CPU seconds of imports. A forked worker is the same: its own process and
+session, its own environment (the token of its run only), its log file; the zygote exits with the engine and stops
+its workers. If the zygote cannot start or dies, workers are spawned cold again. `W2S_WARM_WORKERS=0` turns it off.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from engine import paths
 from engine.server.backends.base import BackendError, Exit, Handle, exit_reason, write_header
+
+
+def zygote_request(path: str, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    """One request to the worker zygote listening at `path` (engine.run.zygote: one JSON line each way)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall((json.dumps(message) + "\n").encode())
+        with s.makefile("rb") as f:
+            line = f.readline()
+    if not line:
+        raise ConnectionError("the worker zygote closed the connection")
+    return json.loads(line)
 
 
 def is_worker_of(pid: int, run_id: str) -> bool:
@@ -39,9 +63,44 @@ class SubprocessBackend:
     name = "subprocess"
     survives_engine = False
 
-    def __init__(self, gpus: list[str] | None = None):
+    def __init__(self, gpus: list[str] | None = None, warm: bool | None = None):
         self.gpus = list(gpus or [])
         self.load: dict[str, int] = {g: 0 for g in self.gpus}
+        self.warm = (os.environ.get("W2S_WARM_WORKERS", "1") != "0" and hasattr(os, "fork")) if warm is None else warm
+        self.zygote: subprocess.Popen | None = None
+        self.zygote_dir: str | None = None
+        self.zygote_ready = False
+
+    # ---------------------------------------------------------------- the warm parent
+    def _zygote_socket(self, env: dict[str, str]) -> str | None:
+        """The zygote's socket once it has imported everything (checked without blocking), else None; the first
+        call starts it in the background."""
+        if not self.warm:
+            return None
+        if self.zygote is None:
+            self.zygote_dir = tempfile.mkdtemp(prefix="w2s-z")  # short: a Unix socket path has ~100 bytes
+            # a worker's environment as the engine's policy filtered it, without the run's own token
+            env = {k: v for k, v in env.items() if k not in (paths.ENGINE_TOKEN_VAR, "CUDA_VISIBLE_DEVICES")}
+            self.zygote = subprocess.Popen(
+                [sys.executable, "-m", "engine.run.zygote", os.path.join(self.zygote_dir, "z.sock")],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=paths.SOURCE_ROOT,
+                env=env,
+                start_new_session=True)
+            return None
+        if self.zygote.poll() is not None:  # it died: cold starts from now on
+            self.warm = False
+            return None
+        if not self.zygote_ready and select.select([self.zygote.stdout], [], [], 0)[0]:
+            self.zygote_ready = self.zygote.stdout.readline().strip() == b"ready"
+        return os.path.join(self.zygote_dir, "z.sock") if self.zygote_ready else None
+
+    def _fork(self, sock: str, run_id: str, env: dict[str, str], log_path: Path) -> int | None:
+        try:
+            return int(zygote_request(sock, {"start": run_id, "env": env, "log": str(log_path),
+                                      "cwd": str(paths.SOURCE_ROOT)})["pid"])
+        except (OSError, ValueError, KeyError):
+            self.warm = False
+            return None
 
     def _pick_gpu(self) -> str | None:
         return min(self.gpus, key=lambda g: self.load[g]) if self.gpus else None
@@ -55,6 +114,13 @@ class SubprocessBackend:
             full["CUDA_VISIBLE_DEVICES"] = gpu
         elif self.gpus:
             full["CUDA_VISIBLE_DEVICES"] = ""  # the run asked for no GPU
+        sock = self._zygote_socket(full)
+        pid = self._fork(sock, run_id, full, log_path) if sock else None
+        if pid is not None:
+            if gpu is not None:
+                self.load[gpu] += 1
+            return Handle(run_id, (Forked(pid, sock), gpu), pid=pid, where=f"pid {pid}",
+                          token=env.get(paths.ENGINE_TOKEN_VAR, ""))
         log = log_path.open("ab")
         try:
             proc = subprocess.Popen([sys.executable, "-m", "engine.run.worker", run_id], stdin=subprocess.DEVNULL,
@@ -96,4 +162,31 @@ class SubprocessBackend:
         return {}
 
     def close(self) -> None:
-        pass
+        if self.zygote is not None and self.zygote.poll() is None:
+            self.zygote.terminate()  # it stops the workers it forked on its way out
+            try:
+                self.zygote.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.zygote.kill()
+        if self.zygote_dir:
+            shutil.rmtree(self.zygote_dir, ignore_errors=True)
+
+
+class Forked:
+    """A worker forked by the zygote: Popen's poll and pid, answered by the zygote (its parent)."""
+
+    def __init__(self, pid: int, sock: str):
+        self.pid, self.sock, self.returncode = pid, sock, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                self.returncode = zygote_request(self.sock, {"wait": self.pid}, timeout=10)["code"]
+            except OSError:  # the zygote is gone: the worker, in its own session, may still run
+                try:
+                    os.kill(self.pid, 0)
+                except ProcessLookupError:
+                    self.returncode = -signal.SIGKILL
+                except PermissionError:
+                    pass
+        return self.returncode

@@ -115,3 +115,42 @@ def test_killed_run_keeps_its_earlier_rows(tmp_path, tiny_models):
     assert weak[0][0] == "done" and weak[0][1] > 0
     assert store.con.execute("SELECT count(*) FROM examples").fetchall()[0][0] > 0
     store.close()
+
+
+# ----------------------------------------------------------------------------- cost of bookkeeping
+def test_local_context_writes_a_trainers_curve_points_in_few_transactions(store):
+    from engine.run.context import LocalContext, coalesce
+
+    run_id = store.create_run({"task": "t"}, status="running")
+    writes = []
+    handle = store.handle
+    store.handle = lambda event: writes.append(event["type"]) or handle(event)
+    ctx = LocalContext(store, run_id, show_progress=False, flush_every=3600)
+    for step in range(100):  # what a trainer's on_log sends: a few points per logging step
+        ctx.metrics([{"name": "train_loss", "step": step, "value": 1.0 / (step + 1)}])
+    assert writes == []  # held back ...
+    ctx.metrics([{"name": "student_acc", "value": 0.9}])
+    ctx.close()  # ... and all written at close, in one transaction
+    assert writes == ["metrics"]
+    got = store.con.execute("SELECT name, step, value FROM metrics WHERE run_id = ? ORDER BY name, step",
+                            [run_id]).fetchall()
+    assert len(got) == 101 and got[0] == ("student_acc", None, 0.9) and got[1] == ("train_loss", 0, 1.0)
+    # any other event writes the held-back metrics first, so the order of the run's events is kept
+    ctx = LocalContext(store, run_id, show_progress=False, flush_every=3600)
+    writes.clear()
+    ctx.metrics([{"name": "a", "value": 1.0}])
+    ctx.status("done")
+    assert writes == ["metrics", "run_status"]
+    events = [{"type": "metrics", "run_id": "r", "rows": [1]}, {"type": "metrics", "run_id": "r", "rows": [2, 3]},
+              {"type": "progress", "run_id": "r"}, {"type": "metrics", "run_id": "r", "rows": [4]}]
+    assert [e.get("rows") for e in coalesce(events)] == [[1, 2, 3], None, [4]]
+
+
+def test_training_freezes_the_import_heap_so_trainers_full_collections_are_cheap(store, tiny_models):
+    import gc
+
+    (spec,) = config_from_dict(small_config(tiny_models)).expand()
+    _, status, _ = run_local(spec, store, progress=False)
+    assert status == "done"
+    # torch's and transformers' objects are out of the collector's walk (bench_profile shows what it saves)
+    assert gc.get_freeze_count() > 10_000

@@ -1,0 +1,126 @@
+"""Where a cold run's CPU time goes, phase by phase: the profile the performance work starts from.
+
+    .venv/bin/python benchmarks/bench_profile.py                  # world_size, world-xs -> world-l, naive + aux_conf
+    .venv/bin/python benchmarks/bench_profile.py --config my.yaml
+
+Runs `w2s run` of the config in a fresh process (cold imports, a fresh database, one torch thread) with the
+project's functions wrapped by timers (in this benchmark only). Each CPU second goes to the innermost phase
+running (a DuckDB write during training counts as a write, not as training):
+imports (torch, transformers with its Trainer, which brings peft and datasets, the engine), data (task loading, splits, tokenization),
+model loading, trainer set-up (Trainer construction), training steps, labelling, DuckDB writes, other.
+Prints CPU seconds and shares per phase, wall and CPU time of the run, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PHASES = ("imports", "data", "model loading", "trainer set-up", "training steps", "labelling", "DuckDB writes",
+          "other")
+DEFAULT = {"name": "profile", "task": "world_size", "weak": "world-xs", "strong": "world-l",
+           "methods": ["naive", "aux_conf"], "seeds": [0], "train": {"epochs": 10, "batch_size": 32}}
+
+
+class Phases:
+    """Exclusive CPU-time accounting over a stack of phases."""
+
+    def __init__(self):
+        self.cpu = dict.fromkeys(PHASES, 0.0)
+        self.stack = ["other"]
+        self.mark = time.process_time()
+
+    def _switch(self) -> None:
+        now = time.process_time()
+        self.cpu[self.stack[-1]] += now - self.mark
+        self.mark = now
+
+    def wrap(self, owner, attr: str, phase: str) -> None:
+        fn = getattr(owner, attr)
+
+        def timed(*a, **k):
+            self._switch()
+            self.stack.append(phase)
+            try:
+                return fn(*a, **k)
+            finally:
+                self._switch()
+                self.stack.pop()
+
+        setattr(owner, attr, timed)
+
+
+def child(config: str, db: str, out: str) -> None:
+    phases = Phases()
+    phases.stack.append("imports")
+    import torch
+    import transformers
+    from transformers import AutoModelForSequenceClassification, Trainer  # noqa: F401
+
+    import engine.cli
+    import engine.ml.loading as loading
+    import engine.ml.scoring as scoring
+    import engine.run.execute as execute
+    import engine.server.store as store
+    from engine.metrics import summarize_run  # noqa: F401
+
+    phases._switch()
+    phases.stack.pop()
+    torch.set_num_threads(1)
+    phases.wrap(execute, "load_splits", "data")
+    phases.wrap(scoring, "tokenize", "data")
+    phases.wrap(loading, "load_classifier", "model loading")
+    phases.wrap(scoring, "predict_probs", "labelling")
+    phases.wrap(transformers.Trainer, "__init__", "trainer set-up")
+    phases.wrap(transformers.Trainer, "train", "training steps")
+    phases.wrap(store.Store, "_write", "DuckDB writes")
+    started = time.perf_counter()
+    engine.cli.main(["run", config, "--db", db])
+    phases._switch()
+    wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    Path(out).write_text(json.dumps({"cpu": phases.cpu, "run_wall": wall, "peak_mib": usage.ru_maxrss / 1024}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", help="a run config (YAML); default: world_size xs -> l, naive + aux_conf, seed 0")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(*args.child)
+    with tempfile.TemporaryDirectory(prefix="w2s-profile-") as tmp:
+        config = args.config
+        if config is None:
+            config = str(Path(tmp) / "profile.json")
+            Path(config).write_text(json.dumps(DEFAULT))
+        out = Path(tmp) / "profile.out"
+        env = {**os.environ, "W2S_HOME": tmp, "OMP_NUM_THREADS": "1", "W2S_THREADS": "1", "HF_HUB_OFFLINE": "1",
+               "PYTHONPATH": str(ROOT)}
+        t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run([sys.executable, __file__, "--child", config, str(Path(tmp) / "runs.duckdb"),
+                               str(out)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+        if done.returncode:
+            raise SystemExit(f"the profiled run failed:\n{done.stderr[-3000:]}")
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall, cpu = time.perf_counter() - t0, (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
+        res = json.loads(out.read_text())
+    total = sum(res["cpu"].values())
+    print(f"bench_profile: one cold process, wall {wall:.1f} s, CPU {cpu:.1f} s, peak {res['peak_mib']:.0f} MiB")
+    print(f"{'phase':<16} {'CPU s':>7} {'share':>6}")
+    for name in PHASES:
+        print(f"{name:<16} {res['cpu'][name]:>7.2f} {res['cpu'][name] / total:>6.1%}")
+    print(f"(interpreter start-up and exit: {cpu - total:.2f} CPU s outside the phases)")
+
+
+if __name__ == "__main__":
+    main()
