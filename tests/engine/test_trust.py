@@ -246,7 +246,7 @@ def test_scorers_declare_their_scale_and_a_wrong_declaration_is_an_error():
 
     assert {n: SCORERS.get(n).scale for n in SCORERS.names()} == {
         "world_facts": "probability", "reward_model": "logit", "toxic_words": "probability",
-        "classifier": "probability"}
+        "classifier": "probability", "answer_match": "probability"}
     assert as_prob(get_scorer("toxic_words:guard"), [0.0, 1.0]).tolist() == [0.0, 1.0]
     with pytest.raises(ScorerError, match="declares probability scores but gave 1.7"):
         as_prob(get_scorer("toxic_words:guard"), [0.2, 1.7])

@@ -56,6 +56,7 @@ def test_studio_imports_only_the_engine_client():
 
 
 # ----------------------------------------------------------------------------- the main flow
+@pytest.mark.slow  # end to end, ~20-40 s: runs in make test-slow
 def test_demo_preset_runs_and_every_tab_agrees_with_duckdb(tmp_path):
     app = StudioProcess(tmp_path / "home")
     try:

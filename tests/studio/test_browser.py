@@ -78,6 +78,7 @@ def test_each_tab_renders_and_settles(app, small_run, page, tab, ready):
     assert page.evaluate(JOINS) - before <= 3, f"{tab} keeps firing events"
 
 
+@pytest.mark.slow  # end to end, ~20-40 s: runs in make test-slow
 def test_a_running_run_can_be_picked_and_stopped_while_a_sweep_trains(app, page):
     sweep = app.engine.submit({"name": "long", "task": "world_size", "weak": "world-xs", "strong": "world-l",
                                "methods": ["naive"], "seeds": [0, 1, 2], "train": {"epochs": 40}})
@@ -102,6 +103,7 @@ def test_a_running_run_can_be_picked_and_stopped_while_a_sweep_trains(app, page)
         app.engine.wait_for(sweep.run_ids, timeout=60)
 
 
+@pytest.mark.slow  # end to end, ~20-40 s: runs in make test-slow
 def test_the_header_counts_follow_the_engine_without_a_tab_switch(app, page):
     """The header's running / queued counts come from the pulse: a run started and stopped elsewhere (here by the
     engine client, as the CLI would) shows up and goes away while the page stays on one tab."""
@@ -178,6 +180,7 @@ def test_a_yaml_with_an_unknown_key_is_refused_as_the_cli_refuses_it(app, page, 
     assert "world-l" in shown and "epochs: 10.0" in shown and "epoch: 5" not in shown  # the demo form, unchanged
 
 
+@pytest.mark.slow  # end to end, ~20-40 s: runs in make test-slow
 def test_half_b_shows_no_prediction_that_does_not_exist(app, small_run, page):
     n_b = int(app.engine.metrics(small_run)["n_train_b"])
     visit(page, f"{app.url}/?tab=inspector&run={small_run}", "#inspector-table [role=gridcell]")

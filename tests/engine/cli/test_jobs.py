@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tests.engine.cli.test_results import w2s
 from tests.helpers import toy_config
 
 
+@pytest.mark.slow  # end to end, ~20-40 s: runs in make test-slow
 def test_submit_waits_for_the_sweep_and_logs_show_the_worker(engine, tiny_models, tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(toy_config(tiny_models, epochs=1, n=80, seeds=[0, 1])))

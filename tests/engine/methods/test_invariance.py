@@ -31,6 +31,8 @@ RECIPES = {  # method: (config, the method whose earlier run produces its shared
     "aux_conf": ({**WORLD, "settings": {"aux_conf": {"warmup_frac": 0.1}}}, "naive"),
     "bootstrap": ({**WORLD, "settings": {"bootstrap": {"via": ["world-xs"], "loss": "aux_conf"}}}, "aux_conf"),
     "probe_relabel": ({**WORLD, "settings": {"probe_relabel": {"k": 10}}}, "bootstrap"),
+    "prompting": ({**WORLD, "settings": {"prompting": {"k": 2}}}, "linear_probe"),
+    "linear_probe": ({**WORLD}, "prompting"),
     "weak_rm": ({**PREF, "settings": {"weak_rm": {"loss": "aux_conf"}}}, None),
     "weak_dpo": ({**PREF, "settings": {"weak_dpo": {"sft_epochs": 1, "po_epochs": 1}}}, None),
     "weak_teacher": ({**PREF, "settings": {"weak_teacher": {"sft_epochs": 1, "po_epochs": 1}}}, None),

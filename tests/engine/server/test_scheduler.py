@@ -11,6 +11,7 @@ from engine.client import EngineError
 from tests.helpers import EngineProcess, gone, read_db, toy_config, wait_until
 
 
+@pytest.mark.slow  # end to end, ~20-40 s: runs in make test-slow
 def test_four_jobs_with_one_slot_run_one_after_another(engine, tiny_models):
     c = engine.client
     ids = [c.submit(toy_config(tiny_models, seed=10 + i, n=120)).run_ids[0] for i in range(4)]
@@ -64,6 +65,7 @@ def test_killed_worker_fails_its_run_with_log_tail(engine, tiny_models):
 
 
 # ----------------------------------------------------------------------------- engine crash and restart
+@pytest.mark.slow  # end to end, ~20-40 s: runs in make test-slow
 def test_engine_killed_mid_run_restart_marks_interrupted_and_requeue_reuses_stages(tmp_path, tiny_models):
     db = tmp_path / "runs.duckdb"
     first = EngineProcess(tmp_path, db)

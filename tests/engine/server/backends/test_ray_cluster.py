@@ -129,7 +129,8 @@ def test_engine_killed_mid_sweep_adopts_what_ray_holds_and_requeue_reuses_stages
     first = ray_engine(tmp_path, cluster, port=port)
     c = first.client
     try:
-        adopted = c.submit(toy(m, m["w1"], m["s1"], seeds=(7,), epochs=200)).run_ids[0]  # still training at the kill
+        # long enough to be still training at the kill on a loaded machine; it is cancelled once adopted
+        adopted = c.submit(toy(m, m["w1"], m["s1"], seeds=(7,), epochs=3000)).run_ids[0]
         lost, queued = c.submit(toy(m, m["w1"], m["s1"], seeds=(8, 9), epochs=25)).run_ids
         weak = wait_until(lambda: [s for s in c.run(lost).stages if s["role"] == "weak" and s["status"] == "done"],
                           120, "the weak stage of the second run")[0]
@@ -152,9 +153,12 @@ def test_engine_killed_mid_sweep_adopts_what_ray_holds_and_requeue_reuses_stages
         assert c.run(lost).status == "interrupted" and "requeue" in c.run(lost).error
         assert c.run(adopted).status == "running" and adopted in c.health().running
         assert c.requeue(lost).status == "queued"
+        wait_until(lambda: "a restarted engine adopted this run's worker (ray)" in c.log(adopted, max_bytes=200_000),
+                   60, "the adoption line in the run's log")
+        wait_until(lambda: (p := c.run(adopted).progress) and p.step > 0, 60, "the adopted run's progress")
+        assert c.cancel(adopted).status == "cancelled"  # its worker still obeys the engine that adopted it
         runs = c.wait_for([adopted, lost, queued], timeout=300)
-        assert [r.status for r in runs] == ["done"] * 3, [(r.id, r.error) for r in runs]
-        assert "a restarted engine adopted this run's worker (ray)" in c.log(adopted, max_bytes=200_000)
+        assert [r.status for r in runs] == ["cancelled", "done", "done"], [(r.id, r.error) for r in runs]
     finally:
         second.stop()
     rows = dict(((role, key), cached) for role, key, cached in
