@@ -27,6 +27,15 @@ def cluster():
     c.stop()
 
 
+@pytest.fixture
+def own_cluster():
+    """A cluster of its own, for a test that needs both nodes' CPUs free at a known moment (an earlier test's
+    cancelled actor can still hold one for a while) or that takes a node down."""
+    c = LocalRayCluster(nodes=2, cpus=1)
+    yield c
+    c.stop()
+
+
 @pytest.fixture(scope="module")
 def grid_models(tmp_path_factory) -> dict[str, str]:
     """Two weak and two strong tiny models, each weak one smaller than each strong one."""
@@ -124,7 +133,8 @@ def test_a_model_folder_missing_on_the_node_fails_naming_the_node(tmp_path, clus
         eng.stop()
 
 
-def test_engine_killed_mid_sweep_adopts_what_ray_holds_and_requeue_reuses_stages(tmp_path, cluster, grid_models):
+def test_engine_killed_mid_sweep_adopts_what_ray_holds_and_requeue_reuses_stages(tmp_path, own_cluster, grid_models):
+    cluster = own_cluster
     m, port = grid_models, free_port()
     first = ray_engine(tmp_path, cluster, port=port)
     c = first.client
@@ -166,9 +176,10 @@ def test_engine_killed_mid_sweep_adopts_what_ray_holds_and_requeue_reuses_stages
     assert rows[("weak", weak["stage_key"])] is True  # the requeued run reused the stage it had finished
 
 
-def test_a_dead_node_fails_the_run_it_held_and_the_other_runs_on(tmp_path, cluster, grid_models):
+def test_a_dead_node_fails_the_run_it_held_and_the_other_runs_on(tmp_path, own_cluster, grid_models):
     """Last in this module: it takes the worker node down for good. Two runs hold one CPU each, so one runs on
     each node; the run on the dead node fails with the node named as the reason, the other finishes."""
+    cluster = own_cluster
     eng = ray_engine(tmp_path, cluster)
     m = grid_models
     try:
