@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 
 from engine import api, paths
-from engine.discovery import EngineInfo, _alive, _same_instance, find_engine, read_engine_file  # noqa: F401
 from engine.analyses_client import AnalysesClient
+from engine.discovery import EngineInfo, _same_instance, find_engine, pid_alive, read_engine_file  # noqa: F401
 from engine.paths import data_home
 
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)

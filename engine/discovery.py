@@ -25,7 +25,8 @@ class EngineInfo:
     public: bool = False
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """The process exists (a process of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -53,7 +54,7 @@ def find_engine(home: str | Path | None = None) -> EngineInfo | None:
     """The engine described by engine.json in the data directory, if that very engine is running: its pid is
     alive and the process answering at its URL has its instance id (a pid alone may have been reused)."""
     info = read_engine_file(home)
-    if info is None or not _alive(info.pid):
+    if info is None or not pid_alive(info.pid):
         return None
     return info if _same_instance(info) else None
 
@@ -66,7 +67,7 @@ def _same_instance(info: EngineInfo) -> bool:
     except httpx.HTTPError:
         return False  # nothing listens there: the file is stale
     if resp.status_code == 404 or not info.instance:
-        return _alive(info.pid)  # an engine from before /api/ping, or a file without an instance id
+        return pid_alive(info.pid)  # an engine from before /api/ping, or a file without an instance id
     try:
         return resp.json().get("instance") == info.instance
     except ValueError:

@@ -72,7 +72,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     """Stop the running engine (the one in $W2S_HOME/engine.json); its running runs become interrupted."""
     import time
 
-    from engine.client import EngineError, _alive, find_engine
+    from engine.client import EngineError, find_engine, pid_alive
 
     info = find_engine()
     if info is None:
@@ -88,7 +88,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
                 return False
         except OSError:
             pass
-        return _alive(info.pid)
+        return pid_alive(info.pid)
 
     deadline = time.monotonic() + args.timeout
     while running() and time.monotonic() < deadline:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.ml.pairs import length_batches, pad_rows
+from engine.ml.scoring import row_logps
 
 
 def few_shot_prompts(texts: list[str], demos: list[list[tuple[str, str]]], template: str, separator: str) -> list[str]:
@@ -44,26 +44,8 @@ def _encode(tok: Any, prompt: str, word: str, max_length: int) -> tuple[list[int
 def label_logprobs(model: Any, tok: Any, prompts: list[str], words: list[str], cfg: Any, ctx: Any = None,
                    stage: str = "prompting") -> np.ndarray:
     """Summed log-probability of each label word's tokens after each prompt: an array prompts x words."""
-    import torch
-
     rows = [_encode(tok, p, w, cfg.max_length) for p in prompts for w in words]
-    scores = np.zeros(len(rows))
-    device = next(model.parameters()).device
-    model.eval()
-    batches = length_batches([len(r[0]) for r in rows], cfg.eval_batch_size)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
-    with torch.no_grad():
-        for b, idx in enumerate(batches):
-            ids, mask = pad_rows([rows[i][0] for i in idx], pad_id)
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
-            positions = torch.arange(1, ids.shape[1])[None, :]
-            starts = torch.tensor([rows[i][1] for i in idx])[:, None]
-            scored = ((positions >= starts) & (mask[:, 1:] == 1)).to(device)
-            scores[idx] = (logp * scored).sum(-1).cpu().numpy()
-            if ctx is not None:
-                ctx.progress(stage, b + 1, len(batches), unit="batch")
-                ctx.check_cancelled()
+    scores, _ = row_logps(model, tok, rows, cfg, ctx, stage)
     return scores.reshape(len(prompts), len(words))
 
 

@@ -122,13 +122,20 @@ def completion_logps(model: Any, tok: Any, prompts: list[str], completions: list
     """Summed log-probability of each completion (with its EOS, or its chat template's end of turn) after its prompt,
     and its number of tokens. A sequence longer than cfg.max_length loses its first tokens (`fit_prompts` makes that
     rare)."""
-    import torch
-
     rows, fmt = [], Format.of(tok, cfg)
     for prompt, completion in zip(prompts, completions):
         full, start = fmt.completion_ids(prompt, completion, bos)
         drop = max(0, len(full) - cfg.max_length)
         rows.append((full[drop:], max(1, start - drop)))  # the first token has no context: never scored
+    return row_logps(model, tok, rows, cfg, ctx, stage)
+
+
+def row_logps(model: Any, tok: Any, rows: list[tuple[list[int], int]], cfg: Any, ctx: Any = None,
+              stage: str = "score") -> tuple[np.ndarray, np.ndarray]:
+    """For rows of (token ids, first scored position): the summed log-probability of the tokens from that position
+    on, and how many were scored; batched by length (cfg.eval_batch_size)."""
+    import torch
+
     total, count = np.zeros(len(rows)), np.zeros(len(rows))
     device = next(model.parameters()).device
     model.eval()

@@ -11,7 +11,6 @@ Weights live in <data home>/weights/<stage key>/ (written by the worker, engine.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tarfile
@@ -23,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from engine import paths
+from engine.discovery import pid_alive
 
 CHUNK = 1 << 20
 
@@ -97,16 +97,6 @@ def tar_chunks(folder: Path, name: str) -> Iterator[bytes]:
     yield b"\0" * (2 * tarfile.BLOCKSIZE)  # end of archive
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def collect(store: Any, home: Path, older_than_days: float | None = None, runs: list[str] | None = None,
             everything: bool = False, dry_run: bool = False) -> dict[str, Any]:
     """Remove kept weights: always the leftovers (half-written folders of dead workers, folders no row names, rows
@@ -134,7 +124,7 @@ def collect(store: Any, home: Path, older_than_days: float | None = None, runs: 
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         partial = re.fullmatch(r"\.partial-([0-9a-f]+)-(\d+)", folder.name)
         if partial:
-            if not _alive(int(partial.group(2))):
+            if not pid_alive(int(partial.group(2))):
                 drop(None, folder, "half-written by a worker that is gone")
         elif folder.is_dir() and folder.name not in rows and stages.get(folder.name) != "running":
             drop(None, folder, "no stage records it")
