@@ -1,9 +1,13 @@
 """Benchmark of the studio: cold start, and how fast the Inspector answers on a 10,000-example run.
 
     .venv/bin/python benchmarks/bench_studio.py            # target: every Inspector interaction under 1 s
+    .venv/bin/python benchmarks/bench_studio.py --cold-only  # only part 1 (about a minute)
 
-1. cold start: `import studio.app` alone; `python launch.py` until the app answers HTTP, with an engine
-   already running, and from nothing (the engine is started too);
+1. cold start, each figure the median of --repeat runs (default 3) beside the 3 s target and the figures before the
+   start-up work (3.0 / 4.4 / 6.1 s): `import gradio` as Gradio ships it and `import studio.app` (which skips
+   Gradio's stub rewriting, studio.startup) in fresh processes; `python launch.py` until its page answers with the
+   studio's own UI (first paint), with an engine already running, and from nothing (the engine is started too);
+   `--against DIR` measures another checkout's launch.py interleaved with this one and prints the ratios;
 2. a real run with 10,000 test examples (the generated toy task, tiny fresh models, so it trains in
    seconds), then each Inspector interaction through the app's own endpoint, as the browser calls it:
    first open (one page and the grids' counts from the engine), a 2x2 cell, a text search, a sort, the next
@@ -32,20 +36,65 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("W2S_THREADS", "1")
 
 
-def launch(home: Path, port: int) -> tuple[subprocess.Popen, float]:
+def launch(home: Path, port: int, root: Path = ROOT) -> tuple[subprocess.Popen, float]:
+    """Start launch.py; the seconds until its page answers with the studio's UI (the app's config is in the page)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "launch.py"], cwd=ROOT, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "launch.py"], cwd=root, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "W2S_HOME": str(home),
                                                             "W2S_STUDIO_PORT": str(port)})
     while True:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}", timeout=2).status_code == 200:
+            page = httpx.get(f"http://127.0.0.1:{port}", timeout=2)
+            if page.status_code == 200 and "Weak-to-Strong Studio" in page.text:
                 return proc, time.perf_counter() - t0
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.perf_counter() - t0 > 180:
             raise SystemExit("the studio did not start")
-        time.sleep(0.05)
+        time.sleep(0.02)
+
+
+def fresh(code: str, root: Path = ROOT) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
+    return time.perf_counter() - t0
+
+
+def cold_start(tmp: Path, repeat: int, against: Path | None = None) -> Path:
+    """Part 1 (interleaved with the same figures for the checkout `against`, when given); returns a data directory
+    whose engine still runs (part 2 uses it)."""
+    from engine.client import connect
+    from tests.helpers import free_port
+
+    roots = {"this": ROOT, **({"against": against} if against else {})}
+    figures = {(name, what): [] for name in roots for what in ("gradio", "studio", "started", "running")}
+    for i in range(repeat):
+        for name, root in roots.items():  # interleaved, so a change of machine load hits both alike
+            figures[name, "gradio"].append(fresh("import gradio", root))
+            figures[name, "studio"].append(fresh("import studio.app", root))
+            home = tmp / f"{name}{i}"
+            for what in ("started", "running"):  # the first launch starts the engine, the second finds it
+                proc, seconds = launch(home, free_port(), root)
+                figures[name, what].append(seconds)
+                stop(proc)
+            if name != "this" or i < repeat - 1:
+                connect(home).shutdown()
+
+    def fig(what: str, name: str = "this") -> str:
+        runs = figures[name, what]
+        text = f"{statistics.median(runs):.2f} s"
+        if against:
+            base = statistics.median(figures["against", what])
+            text += f" (against {base:.2f} s: {statistics.median(runs) / base:.2f}x)"
+        return text
+
+    print(f"cold start: `import gradio` as shipped {fig('gradio')}; `import studio.app` {fig('studio')} (before: "
+          f"3.0 s), each in a fresh process; medians of {repeat}")
+    print(f"cold start: launch.py -> first paint, engine already running: {fig('running')} (target: under 3 s; "
+          f"before: 4.4 s; runs {', '.join(f'{x:.2f}' for x in figures['this', 'running'])})")
+    print(f"cold start: launch.py -> first paint, engine started too: {fig('started')} (before: 6.1 s; runs "
+          f"{', '.join(f'{x:.2f}' for x in figures['this', 'started'])})")
+    return tmp / f"this{repeat - 1}"
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -63,25 +112,30 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
 
 
 def main() -> None:
+    import argparse
+
     from gradio_client import Client
 
     from engine.client import connect
     from engine.tasks.toy import VOCAB
     from tests.helpers import build_tiny_model, free_port
 
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cold-only", action="store_true", help="measure the cold start only")
+    p.add_argument("--repeat", type=int, default=3, help="runs per cold-start figure (the median is printed)")
+    p.add_argument("--against", type=Path, help="another checkout (e.g. `git worktree add /tmp/before main`): its "
+                   "cold-start figures measured interleaved with these, and the ratios")
+    args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="w2s-bench-studio-"))
-    home = tmp / "home"
-    print(f"{os.cpu_count()} CPUs, data in {tmp}")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, data in {tmp}")
 
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import studio.app"], cwd=ROOT, check=True)
-    print(f"cold start: `import studio.app` in a fresh process: {time.perf_counter() - t0:.2f} s")
-    proc, cold_all = launch(home, free_port())
-    stop(proc)
+    home = cold_start(tmp, args.repeat, args.against.resolve() if args.against else None)
+    if args.cold_only:
+        connect(home).shutdown()
+        return
     port = free_port()
-    proc, cold_warm_engine = launch(home, port)
-    print(f"cold start: launch.py -> app answers, engine started too: {cold_all:.2f} s; "
-          f"with the engine already running: {cold_warm_engine:.2f} s")
+    proc, _ = launch(home, port)
 
     os.environ["W2S_HOME"] = str(home)
     engine = connect()

@@ -82,7 +82,7 @@ def ensure_engine(db: str | Path | None = None, workers: int | None = None, home
         if proc.poll() is not None and find_engine(home) is None:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise EngineError(f"the engine exited with code {proc.returncode} while starting:\n{tail}")
-        time.sleep(0.2)
+        time.sleep(0.05)  # cheap until the engine writes engine.json (when it already listens): ask often
     raise EngineError(f"the engine did not answer within {timeout:.0f} s; see {log_path}")
 
 

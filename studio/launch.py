@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 
 def address(host: str | None = None, port: int | None = None) -> tuple[str, int]:
@@ -35,18 +36,31 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _engine(workers: int | None, public: bool):
+    """The running engine (started if none runs) and its policy (public or local mode, limits)."""
+    from engine.client import ensure_engine
+
+    client = ensure_engine(workers=workers, public=public)
+    return client, client.policy()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from engine.client import EngineError, ensure_engine
+    from engine.client import EngineError
 
     workers = args.workers if args.workers is not None else os.environ.get("W2S_WORKERS")
+    # Reaching (or starting) the engine waits on another process; importing Gradio is this process's CPU work:
+    # do both at once, so a cold start pays the longer of the two instead of their sum.
+    with ThreadPoolExecutor(1, thread_name_prefix="w2s-engine") as pool:
+        engine = pool.submit(_engine, int(workers) if workers else None, args.public)
+        from studio.app import build_app, launch_options
     try:
-        client = ensure_engine(workers=int(workers) if workers else None, public=args.public)
-        public = client.policy().public
+        client, policy = engine.result()
     except EngineError as exc:
         print(f"error: could not start the engine: {exc}", file=sys.stderr)
         return 1
+    public = policy.public
     host, port = address(args.host, args.port)
     if (args.public or os.environ.get("SPACE_ID")) and not public:
         print(f"error: the engine at {client.url} runs in local mode, but this studio is public; stop that engine "
@@ -55,14 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     if host not in ("127.0.0.1", "localhost", "::1") and not public:
         print(f"warning: the studio listens on {host} with an engine in local mode: whoever reaches it may read "
               "server files and run any model; use --public for a shared studio", file=sys.stderr)
-    from studio.app import build_app, launch_options
 
     demo = build_app(client)
     demo.queue(default_concurrency_limit=8)
     shown = "127.0.0.1" if host == "0.0.0.0" else host
     print(f"Weak-to-Strong Studio: http://{shown}:{port}  (engine {client.url}, {'public' if public else 'local'} "
           "mode)", flush=True)
-    demo.launch(server_name=host, server_port=port, show_error=True, **launch_options(client.policy().model_dump()))
+    demo.launch(server_name=host, server_port=port, show_error=True, **launch_options(policy.model_dump()))
     return 0
 
 
