@@ -126,11 +126,14 @@ def freeze_import_heap() -> None:
     collector's reach, once per process. Trainer calls `gc.collect()` at the start of every `train()` (accelerate's
     `release_memory`), and Python runs full collections on its own as training allocates: each one walked the
     whole import heap, ~0.5 s on this CPU. Frozen objects are still freed by reference counting; only cycles
-    among them (module-level import leftovers) are kept."""
+    among them (module-level import leftovers) are kept. They are unfrozen at exit, so the interpreter's last
+    collection still reaches them (without it DuckDB's bindings report hundreds of "leaked" objects on stderr)."""
+    import atexit
     import gc
 
     if not gc.get_freeze_count():
         gc.freeze()
+        atexit.register(gc.unfreeze)
 
 
 def train_with_progress(trainer_factory: Any, ctx: Any, stage: str, stage_key: str, phase: str, prefix: str,
