@@ -93,10 +93,12 @@ def datamap_html(cart: pd.DataFrame, active: str = "all", max_points: int = 3000
     for ex, conf, var, q in zip(df["example_id"], df["confidence"], df["variability"], quads):
         q = q if isinstance(q, str) and q in QUADRANTS else ""
         seen.add(q)
-        color = names[q][1]
+        # No final quadrant (a split the weak model or the student did not label at the end): a hollow dot, apart
+        # from both-right's grey.
+        paint = f'fill="{names[q][1]}"' if q else f'fill="#fff" stroke="{MUTED}"'
         dim = "" if active in ("all", "", None, q) else ' opacity="0.15"'
         ex = html.escape(str(ex))
-        dot = (f'<circle cx="{sx(var):.1f}" cy="{sy(conf):.1f}" r="3" fill="{color}"{dim} data-example="{ex}" '
+        dot = (f'<circle cx="{sx(var):.1f}" cy="{sy(conf):.1f}" r="3" {paint}{dim} data-example="{ex}" '
                f'data-q="{q}"><title>{ex}: confidence {conf:.3f}, variability {var:.3f}</title></circle>')
         (dimmed if dim else dots).append(dot)
     dots = dimmed + dots  # the active quadrant's dots drawn last: on top
@@ -118,7 +120,7 @@ def datamap_html(cart: pd.DataFrame, active: str = "all", max_points: int = 3000
             f'<text x="10" y="{(top + bottom) / 2}" text-anchor="middle" font-size="11" fill="#475569" '
             f'transform="rotate(-90 10 {(top + bottom) / 2})">confidence (mean p(label))</text>')
     legend = " ".join(f'<span class="w2s-legend-item"><svg width="10" height="10"><circle cx="5" cy="5" r="4" '
-                      f'fill="{color}"/></svg> {html.escape(label)}</span>'
+                      f'fill="{color if k else "#fff"}" stroke="{color}"/></svg> {html.escape(label)}</span>'
                       for k, (label, color) in names.items() if k in seen)
     shown = f"{len(dots):,} of {n:,} examples" if len(dots) < n else f"{n:,} examples"
     return (f'<div class="w2s-scatter w2s-datamap"><svg viewBox="0 0 {width} {height}" width="100%" role="img" '

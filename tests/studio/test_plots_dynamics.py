@@ -56,8 +56,8 @@ def test_the_data_map_draws_a_dot_per_example_where_its_confidence_and_variabili
     assert (float(dots["d"]["cx"]), float(dots["d"]["cy"])) == (34.0, round(266 - 0.75 * 258, 1))
     assert float(dots["b"]["cy"]) > float(dots["a"]["cy"])  # less confident: lower on the map
     assert {k: d["fill"] for k, d in dots.items()} == {"a": QUADRANTS["both_right"][3], "b": QUADRANTS[
-        "student_imitated"][3], "c<&>\"": QUADRANTS["both_right"][3], "d": MUTED}
-    assert dots["b"]["data-q"] == "student_imitated" and dots["d"]["data-q"] == ""
+        "student_imitated"][3], "c<&>\"": QUADRANTS["both_right"][3], "d": "#fff"}
+    assert dots["b"]["data-q"] == "student_imitated" and dots["d"]["data-q"] == "" and dots["d"]["stroke"] == MUTED
     assert dots["a"]["title"] == "a: confidence 0.900, variability 0.050"
     assert "4 examples; click a dot" in out and QUADRANTS["student_imitated"][0] in out  # caption and legend
     assert QUADRANTS["student_fixed"][0] not in out  # the legend names only the quadrants drawn
