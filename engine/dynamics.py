@@ -97,11 +97,11 @@ def rule_scores(probs: np.ndarray, labels: np.ndarray, rule: str) -> np.ndarray:
         raise ValueError(f"probs must be checkpoints x {len(labels)} examples, got shape {probs.shape}")
     hard = (labels >= 0.5).astype(np.int64)
     if rule == "auroc":
-        from sklearn.metrics import roc_auc_score
+        from engine.metrics import rank_auc
 
         if hard.min() == hard.max():
             return np.full(len(probs), np.nan)
-        return np.array([roc_auc_score(hard, p) for p in probs])
+        return np.array([rank_auc(hard, p) for p in probs])
     if rule == "agreement":
         return ((probs >= 0.5) == hard[None, :]).mean(axis=1)
     if rule == "loss":
