@@ -25,6 +25,8 @@ from typing import Literal
 
 import numpy as np
 
+from engine.api import MAP_AMBIGUOUS, MAP_EASY
+
 RULES = ("auroc", "agreement", "loss")
 MIN_POINTS = 5  # Burns et al.'s curves need a few points per run: never fewer, unless there are fewer steps
 MAX_POINTS = 20  # the default's cap: one point per epoch of a 300-epoch run would label every split 300 times
@@ -154,6 +156,6 @@ def cartography(probs: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.nd
 def cartography_region(confidence: float, variability: float) -> str:
     """Swayamdipta et al.'s three regions: ambiguous (variability >= 0.2), else easy to learn (confidence >= 0.5)
     or hard to learn."""
-    if variability >= 0.2:
+    if variability >= MAP_AMBIGUOUS:
         return "ambiguous"
-    return "easy" if confidence >= 0.5 else "hard"
+    return "easy" if confidence >= MAP_EASY else "hard"
