@@ -78,7 +78,7 @@ def child(config: str, db: str, out: str) -> None:
     phases.wrap(execute, "load_splits", "data")
     phases.wrap(scoring, "tokenize", "data")
     phases.wrap(loading, "load_classifier", "model loading")
-    phases.wrap(scoring, "predict_probs", "labelling")
+    phases.wrap(scoring, "predict_batches", "labelling")  # training dynamics included (their own line)
     phases.wrap(transformers.Trainer, "__init__", "trainer set-up")
     phases.wrap(transformers.Trainer, "train", "training steps")
     phases.wrap(store.Store, "_write", "DuckDB writes")

@@ -13,8 +13,8 @@
    first open (one page and the grids' counts from the engine), a 2x2 cell, a text search, a sort, the next
    page, the CSV export of the filtered slice, a comparison with a second run on the same examples, and the
    confidence scatter with the rates-by-attribute figure (the only view that reads the whole split); then the
-   training-dynamics views (the run stores its default evaluation points): the data map of every test example,
-   one example's trajectory, and the Results tab's dynamics section.
+   training-dynamics views (the run stores its default evaluation points): the data map (an SVG of up to 3,000
+   test examples and a CSV of all of them), one example's trajectory, and the Results tab's dynamics section.
 """
 
 from __future__ import annotations

@@ -75,6 +75,10 @@ DS_FORMULAS = {
     "ds_b": "|S_k ∩ W_uk ∩ student wrong| / |student wrong|",
     "ds_c": "|S_k ∩ W_uk ∩ new error| / |new error| (new error: right without conflict, wrong with it)",
 }
+# Swayamdipta et al. 2020's data-map regions over training: ambiguous at a variability (sd of p(label)) of at least
+# MAP_AMBIGUOUS, else easy to learn at a confidence (mean p(label)) of at least MAP_EASY, else hard to learn.
+MAP_AMBIGUOUS = 0.2
+MAP_EASY = 0.5
 assert set(QUADRANTS) == set(get_args(Quadrant)) and set(REGIONS) == set(get_args(Region))  # one list each
 
 

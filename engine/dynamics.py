@@ -25,6 +25,8 @@ from typing import Literal
 
 import numpy as np
 
+from engine.api import MAP_AMBIGUOUS, MAP_EASY
+
 RULES = ("auroc", "agreement", "loss")
 MIN_POINTS = 5  # Burns et al.'s curves need a few points per run: never fewer, unless there are fewer steps
 MAX_POINTS = 20  # the default's cap: one point per epoch of a 300-epoch run would label every split 300 times
@@ -95,11 +97,11 @@ def rule_scores(probs: np.ndarray, labels: np.ndarray, rule: str) -> np.ndarray:
         raise ValueError(f"probs must be checkpoints x {len(labels)} examples, got shape {probs.shape}")
     hard = (labels >= 0.5).astype(np.int64)
     if rule == "auroc":
-        from sklearn.metrics import roc_auc_score
+        from engine.metrics import rank_auc
 
         if hard.min() == hard.max():
             return np.full(len(probs), np.nan)
-        return np.array([roc_auc_score(hard, p) for p in probs])
+        return np.array([rank_auc(hard, p) for p in probs])
     if rule == "agreement":
         return ((probs >= 0.5) == hard[None, :]).mean(axis=1)
     if rule == "loss":
@@ -154,6 +156,6 @@ def cartography(probs: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.nd
 def cartography_region(confidence: float, variability: float) -> str:
     """Swayamdipta et al.'s three regions: ambiguous (variability >= 0.2), else easy to learn (confidence >= 0.5)
     or hard to learn."""
-    if variability >= 0.2:
+    if variability >= MAP_AMBIGUOUS:
         return "ambiguous"
-    return "easy" if confidence >= 0.5 else "hard"
+    return "easy" if confidence >= MAP_EASY else "hard"

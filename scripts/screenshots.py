@@ -52,7 +52,7 @@ CLOSEUPS = [
     ("dynamics", "results", "", "document.querySelector('#results-dynamics .js-plotly-plot') && "
      "document.querySelectorAll('#results-seed-stats tbody tr').length > 0", ["#results-dynamics", "#results-paired"]),
     ("trajectory", "inspector", "", "document.querySelectorAll('#inspector-table tbody tr').length > 0 && "
-     "document.querySelector('#inspector-cartography .js-plotly-plot')", None),
+     "document.querySelector('#inspector-cartography circle[data-example]')", None),
 ]
 FIRST_CELL = "#inspector-table tbody tr td"
 # Idle: no visible component is loading (a hidden tab's status trackers do not count).

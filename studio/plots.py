@@ -23,12 +23,17 @@ from engine import api
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 ROLE_COLORS = {"weak": "#E69F00", "student": "#0072B2", "ceiling": "#009E73", "rejected": "#F0C060",
-               "base": "#9AA0A6", "stage1": "#56B4E9", "sft": "#CC79A7", "student_noconflict": "#7FB2D9"}
+               "base": "#9AA0A6", "stage1": "#56B4E9", "sft": "#CC79A7", "student_noconflict": "#7FB2D9",
+               "zeroshot": "#BBBBBB", "fewshot_gold": "#44AA99", "probe_gold": "#117733"}
 ROLE_LABELS = {"weak": "weak supervisor", "student": "strong student", "ceiling": "strong ceiling",
                "rejected": "rejected-side model", "base": "student before training", "stage1": "Stage I model",
-               "sft": "SFT on chosen", "student_noconflict": "student without conflict"}
-# The ladder's rungs, bottom to top; the middle ones appear when a method reports them (<role>_acc).
-LADDER_ROLES = ("weak", "rejected", "base", "sft", "stage1", "student_noconflict", "student", "ceiling")
+               "sft": "SFT on chosen", "student_noconflict": "student without conflict",
+               "zeroshot": "strong zero-shot", "fewshot_gold": "strong few-shot, gold demos",
+               "probe_gold": "probe on gold labels"}
+# The ladder's rungs, bottom to top; the middle ones appear when a method reports them (<role>_acc): the
+# prompting and probing baselines' gold-labelled references sit between the student and the ceiling.
+LADDER_ROLES = ("weak", "rejected", "base", "zeroshot", "sft", "stage1", "student_noconflict", "student",
+                "fewshot_gold", "probe_gold", "ceiling")
 QUADRANT_COLORS = {"student_fixed": "#009E73", "student_imitated": "#D55E00", "student_broke": "#CC79A7",
                    "both_right": "#8C8C8C"}
 # key: (label, weak right, student right, colour); the definitions are engine.api's, the colours are ours.

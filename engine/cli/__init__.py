@@ -50,5 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     return args.fn(args)
 
 
+def entry() -> None:
+    """The `w2s` command: main(), then the process ends (engine.ml.callbacks.exit_process after a training)."""
+    from engine.ml.callbacks import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -123,7 +123,7 @@ def fit_and_predict(spec: Any, cfg: Any, lr: float, texts: list[str], p1: np.nda
         training_args,
     )
     from engine.ml.loading import load_classifier
-    from engine.ml.scoring import predict_probs, tokenize
+    from engine.ml.scoring import padded_batches, predict_batches, predict_probs, tokenize
 
     set_seed(seed)
     model, tok = load_classifier(spec, cfg)
@@ -144,10 +144,15 @@ def fit_and_predict(spec: Any, cfg: Any, lr: float, texts: list[str], p1: np.nda
         last: dict[str, np.ndarray] = {}
         spent = [0.0]
 
+        batches: dict[str, list] = {}  # each tracked split tokenized and padded once, at the first point
+
         def evaluate(model, step, epoch, final):
             started = time.monotonic()
-            probs = {split: predict_probs(model, tok, split_texts, cfg.eval_batch_size, cfg.max_length)
-                     for split, split_texts in {**predict, **(track or {})}.items()}
+            probs = {}
+            for split, split_texts in {**predict, **(track or {})}.items():
+                if split not in batches:
+                    batches[split] = padded_batches(tok, split_texts, cfg.eval_batch_size, cfg.max_length)
+                probs[split] = predict_batches(model, batches[split], len(split_texts))
             on_checkpoint(step, epoch, probs)
             spent[0] += time.monotonic() - started
             if final:

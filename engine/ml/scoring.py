@@ -3,6 +3,7 @@ log-probs of completions, preference margins and reward-model scores.
 
     logits = pooled_logits(model, batch["input_ids"], batch["attention_mask"])
     p1 = predict_probs(model, tok, texts, batch_size=64, max_length=512)
+    p1 = predict_batches(model, batches, len(texts))              # batches = padded_batches(...): tokenized once
     logp = pair_margins(policy, tok, pairs, train_cfg)           # summed log-probs and token counts per side
     z = margin(logp, mean=False)                                 # chosen-minus-rejected (DPO); mean=True: SimPO
     r_chosen, r_rejected = reward_scores(rm, tok, pairs, train_cfg)
@@ -69,27 +70,41 @@ def tokenize(tok: Any, texts: list[str], max_length: int) -> tuple[list[dict[str
     return [{"input_ids": i, "attention_mask": m} for i, m in zip(enc["input_ids"], enc["attention_mask"])], truncated
 
 
+def padded_batches(tok: Any, texts: list[str], batch_size: int, max_length: int) -> list[tuple[list[int], Any, Any]]:
+    """`texts` tokenized once and padded into batches of similar length: [(positions in `texts`, input_ids,
+    attention_mask)]. A finetune that labels the same texts at every evaluation point builds these once."""
+    rows, _ = tokenize(tok, texts, max_length)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
+    out = []
+    for b in range(math.ceil(len(rows) / batch_size)):
+        idx = order[b * batch_size : (b + 1) * batch_size]
+        batch = tok.pad([rows[i] for i in idx], return_tensors="pt")
+        out.append((idx, batch["input_ids"], batch["attention_mask"]))
+    return out
+
+
+def predict_batches(model: Any, batches: list[tuple[list[int], Any, Any]], n: int, ctx: Any = None,
+                    stage: str = "predict") -> np.ndarray:
+    """p(class 1) for each of the `n` texts that `batches` (padded_batches) hold."""
+    import torch
+
+    out = np.zeros(n, dtype=np.float64)
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():  # not inference_mode: this also runs between training steps
+        for b, (idx, input_ids, attention_mask) in enumerate(batches):
+            logits = pooled_logits(model, input_ids.to(device), attention_mask.to(device))
+            out[idx] = logits.float().softmax(-1)[:, 1].cpu().numpy()
+            if ctx is not None:
+                ctx.progress(stage, b + 1, len(batches), unit="batch")
+                ctx.check_cancelled()
+    return out
+
+
 def predict_probs(model: Any, tok: Any, texts: list[str], batch_size: int, max_length: int, ctx: Any = None,
                   stage: str = "predict") -> np.ndarray:
     """p(class 1) for each text, batched by similar length."""
-    import torch
-
-    rows, _ = tokenize(tok, texts, max_length)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
-    out = np.zeros(len(rows), dtype=np.float64)
-    device = next(model.parameters()).device
-    model.eval()
-    n_batches = math.ceil(len(rows) / batch_size)
-    with torch.no_grad():
-        for b in range(n_batches):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            batch = tok.pad([rows[i] for i in idx], return_tensors="pt")
-            logits = pooled_logits(model, batch["input_ids"].to(device), batch["attention_mask"].to(device))
-            out[idx] = logits.float().softmax(-1)[:, 1].cpu().numpy()
-            if ctx is not None:
-                ctx.progress(stage, b + 1, n_batches, unit="batch")
-                ctx.check_cancelled()
-    return out
+    return predict_batches(model, padded_batches(tok, texts, batch_size, max_length), len(texts), ctx, stage)
 
 
 def hidden_states(spec: Any, cfg: Any, texts: list[str], layer: int | None, ctx: Any = None,

@@ -19,10 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from engine.api import QUADRANTS
+from engine.api import MAP_AMBIGUOUS, MAP_EASY, QUADRANTS
 
 # Swayamdipta et al. 2020's regions of a data map, as SQL on (confidence, variability); engine.dynamics has the same.
-REGION_SQL = "CASE WHEN variability >= 0.2 THEN 'ambiguous' WHEN confidence >= 0.5 THEN 'easy' ELSE 'hard' END"
+REGION_SQL = (f"CASE WHEN variability >= {MAP_AMBIGUOUS} THEN 'ambiguous' WHEN confidence >= {MAP_EASY} THEN 'easy' "
+              "ELSE 'hard' END")
 QUADRANT_CASE = "CASE " + " ".join(
     f"WHEN weak_correct = {str(q.weak_right).lower()} AND correct = {str(q.student_right).lower()} THEN '{k}'"
     for k, q in QUADRANTS.items()) + " END"

@@ -3,7 +3,7 @@ agreement with the weak labels, and the setup's statistics across seeds) and one
 example's trajectory and the run's data map). Data from engine.client through studio.source.
 
     dyn = results_section(source, run_pick)                       # inside results.build
-    ins = inspector_section(source, run_pick, split_pick, table)  # inside inspector.build
+    ins = inspector_section(source, run_pick, split_pick, quadrant, table)  # inside inspector.build
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import gradio as gr
 import pandas as pd
 
 from studio import plots_dynamics as pdyn
-from studio.common import csv_file, notice, run_id_of
+from studio.common import csv_file, esc, notice, run_id_of
 from studio.plots import empty_figure
 from studio.source import Source, message
+from studio.tabs.inspector_view import ALL, CLICK_JS
 
 STATS = ["method", "seeds", "n", "mean", "mean 95% CI", "median", "median CI"]
 PAIRED = ["against", "seeds", "mean difference", "95% CI", "wins/losses/ties", "sign test p"]
@@ -82,13 +83,29 @@ def results_section(source: Source, run_pick: Any) -> dict[str, Any]:
     return {"dynamics": plot, "seed_stats": stats, "paired": paired, "_show": show}
 
 
-def inspector_section(source: Source, run_pick: Any, split_pick: Any, table: Any) -> dict[str, Any]:
+def map_split(split: str) -> str:
+    """The split the data map draws: test or B (half A is the ceiling's and the weak model's, the student never
+    saw it), so a dot clicked while half A is picked opens a test example."""
+    return split if split in ("test", "B") else "test"
+
+
+def _datamap(run_id: str, split: str, df: pd.DataFrame, quad: str | None) -> str:
+    return (f'<div class="w2s-help"><b>Data map</b> · student on {split} · {esc(run_id)}</div>'
+            + pdyn.datamap_html(df, quad or ALL))
+
+
+def inspector_section(source: Source, run_pick: Any, split_pick: Any, quadrant: Any, table: Any) -> dict[str, Any]:
+    """The picked example's trajectory and the run's data map (an SVG whose dots inspector.build wires to open the
+    example: it owns the detail panel). `quadrant` dims the data map's other dots, as it does the scatter's."""
     with gr.Row(equal_height=False):
         with gr.Column(min_width=360):
-            example = gr.Textbox(label="Example (pick a row of the table)", max_lines=1, elem_id="inspector-example")
+            example = gr.Textbox(label="Example (pick a row of the table or a dot of a map)", max_lines=1,
+                                 elem_id="inspector-example")
             traj = gr.Plot(label="Trajectory", elem_id="inspector-trajectory")
         with gr.Column(min_width=360):
-            cart = gr.Plot(label="Data map", elem_id="inspector-cartography")
+            cart = gr.HTML("", js_on_load=CLICK_JS, elem_id="inspector-cartography")
+            cart_csv = gr.DownloadButton("Data map CSV", size="sm", value=None, elem_id="inspector-cartography-csv")
+    drawn = gr.State(None)  # the data map's rows as drawn: a quadrant change redraws them without a request
 
     def trajectory(choice: str, example_id: str):
         run_id = run_id_of(choice)
@@ -102,16 +119,28 @@ def inspector_section(source: Source, run_pick: Any, split_pick: Any, table: Any
             return gr.skip(), gr.skip()
         return str(row[0]), trajectory(choice, str(row[0]))
 
-    def cartography(choice: str, split: str):
+    def cartography(choice: str, split: str, quad: str = ALL):
         run_id = run_id_of(choice)
         if not run_id:
-            return empty_figure("pick a run")
-        split = split if split in ("test", "B") else "test"  # half A is the ceiling's and the weak model's
-        return pdyn.cartography_figure(source.cartography(run_id, split),
-                                       f"Data map · student on {split} · {run_id}")
+            return '<div class="w2s-empty">Pick a run to see its data map.</div>', None, None
+        split = map_split(split)
+        try:
+            df = source.cartography(run_id, split)
+        except Exception as exc:
+            return notice(message(exc)), None, None
+        return _datamap(run_id, split, df, quad), csv_file(df, f"datamap-{run_id}-{split}") if len(df) else None, df
 
-    run_pick.change(cartography, [run_pick, split_pick], cart, api_name="cartography")
-    split_pick.input(cartography, [run_pick, split_pick], cart, api_visibility="private")
+    def dim(choice: str, split: str, quad: str, df: pd.DataFrame | None):
+        run_id = run_id_of(choice)
+        if df is None or not run_id:
+            return gr.skip()
+        return _datamap(run_id, map_split(split), df, quad)
+
+    inputs = [run_pick, split_pick, quadrant]
+    run_pick.change(cartography, inputs, [cart, cart_csv, drawn], api_name="cartography")
+    split_pick.input(cartography, inputs, [cart, cart_csv, drawn], api_visibility="private")
+    quadrant.change(dim, [*inputs, drawn], cart, api_visibility="private", trigger_mode="always_last")
     table.select(picked, [run_pick], [example, traj], api_visibility="private")
     example.submit(trajectory, [run_pick, example], traj, api_name="trajectory")
-    return {"example": example, "trajectory": traj, "cartography": cart}
+    return {"example": example, "trajectory": traj, "cartography": cart, "cartography_csv": cart_csv,
+            "_trajectory": trajectory}

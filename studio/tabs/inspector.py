@@ -94,7 +94,7 @@ def build(source: Source) -> InspectorTab:
                                     info="A numeric attribute of the examples' metadata.")
             rates = gr.Plot(label="Weak errors fixed / imitated", elem_id="inspector-rates")
 
-    dynamics.inspector_section(source, run_pick, split_pick, table)  # trajectory and data map: its own events
+    dyn = dynamics.inspector_section(source, run_pick, split_pick, quadrant, table)  # trajectory and data map
 
     # ---------------------------------------------------------------- handlers
     def query(run_id: str, other_id: str, split: str, quad: str, region_pick: str, text: str, order: str,
@@ -190,6 +190,15 @@ def build(source: Source) -> InspectorTab:
         return (q if q in {k for _, k in QUADRANT_CHOICES} else gr.skip()), example_detail(choice, other, split,
                                                                                           example)
 
+    def pick_map_dot(choice: str, other: str, split: str, evt: gr.EventData):
+        """A dot of the data map: its id in the Example field, its trajectory, and its detail (on the map's split)."""
+        value = getattr(evt, "_data", {}) or {}
+        example = value.get("example") if isinstance(value, dict) else None
+        if not example:
+            return gr.skip(), gr.skip(), gr.skip()
+        return example, dyn["_trajectory"](choice, example), example_detail(choice, other, dynamics.map_split(split),
+                                                                             example)
+
     def pick_region(evt: gr.EventData):
         value = getattr(evt, "_data", {}) or {}
         r = value.get("region") if isinstance(value, dict) else None
@@ -241,6 +250,8 @@ def build(source: Source) -> InspectorTab:
     next_btn.click(step(+1), [*filters, page], outs, api_visibility="private")
     heat.click(pick_cell, None, quadrant, api_visibility="private", queue=False)
     scatter.click(pick_dot, [run_pick, other_pick, split_pick], [quadrant, detail], api_visibility="private")
+    dyn["cartography"].click(pick_map_dot, [run_pick, other_pick, split_pick],
+                             [dyn["example"], dyn["trajectory"], detail], api_visibility="private")
     region_heat.click(pick_region, None, region, api_visibility="private", queue=False)
     table.select(show_detail, [run_pick, other_pick, split_pick], detail, api_visibility="private")
     export_btn.click(export, filters, export_file, api_name="export_slice")

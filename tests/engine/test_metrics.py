@@ -266,3 +266,20 @@ def test_toxicity_metrics_on_fixed_scores():
     assert pgr_lower_better(0.1, 0.3, 0.5).value is None
     with pytest.raises(ValueError, match="\\[0, 1\\]"):
         toxicity_metrics([[1.2]])
+
+
+def test_auroc_balanced_accuracy_and_f1_equal_sklearns_on_random_scores_with_ties():
+    from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+
+    from engine.metrics import auroc, balanced_accuracy, weighted_f1
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n = int(rng.integers(2, 80))
+        y = rng.integers(0, 2, n)
+        p = rng.choice([0.1, 0.3, 0.5, 0.9], n) if trial % 2 else rng.random(n)  # heavy ties every other trial
+        hard = (p >= 0.5).astype(int)
+        if y.min() != y.max():
+            assert auroc(p, y) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert balanced_accuracy(p, y) == pytest.approx(balanced_accuracy_score(y, hard), abs=1e-12)
+        assert weighted_f1(p, y) == pytest.approx(f1_score(y, hard, average="weighted", zero_division=0), abs=1e-12)

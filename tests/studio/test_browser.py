@@ -197,3 +197,24 @@ def test_half_b_shows_no_prediction_that_does_not_exist(app, small_run, page):
     headers = [h.strip() for h in page.locator("#inspector-table [role=columnheader]").all_inner_texts()]
     assert "weak" in headers and "student" not in headers and "ceiling" not in headers
     assert example not in text_of(page, "#inspector-detail")  # the old split's detail is gone
+
+
+def test_a_data_map_dot_opens_its_example_and_its_trajectory(app, small_run, page):
+    """The data map is clicked like the 2x2 and the scatter: a dot fills the Example field, draws that example's
+    trajectory and opens it in the detail panel; a quadrant picked in the 2x2 dims the map's other dots."""
+    visit(page, f"{app.url}/?tab=inspector&run={small_run}", "#inspector-table [role=gridcell]")
+    page.wait_for_selector("#inspector-cartography circle[data-example]", state="attached")
+    dot = page.locator("#inspector-cartography circle[data-example]").nth(3)
+    example = dot.get_attribute("data-example")
+    dot.dispatch_event("click")
+    wait_until(lambda: page.input_value("#inspector-example textarea, #inspector-example input") == example, 30,
+               "the Example field to hold the clicked dot's id")
+    page.wait_for_selector("#inspector-trajectory .scatterlayer .trace", state="attached")
+    assert page.locator("#inspector-trajectory .scatterlayer .trace").count() == 3  # weak, student, ceiling
+    assert example in wait_text(page, "#inspector-detail", example).split(" · ")[0]
+    quadrant = dot.get_attribute("data-q")
+    page.locator(f"#inspector-heatmap [data-quadrant={quadrant}]").click()
+    dots = "#inspector-cartography circle[data-example]"
+    wait_until(lambda: page.locator(f"{dots}[opacity]").count() > 0, 30, "the other quadrants' dots to dim")
+    assert page.locator(f"{dots}[data-q={quadrant}][opacity]").count() == 0
+    assert page.locator(f"{dots}:not([opacity])").count() == page.locator(f"{dots}[data-q={quadrant}]").count()

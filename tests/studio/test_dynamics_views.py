@@ -3,7 +3,11 @@ section's figure and tables, the Inspector's data map and trajectory, each agree
 
 from __future__ import annotations
 
+import html
 import json
+import re
+
+import pandas as pd
 
 from tests.studio.test_app import table_rows
 
@@ -42,10 +46,12 @@ def test_results_dynamics_section_matches_the_engine(app, small_run):
 
 
 def test_inspector_data_map_and_trajectory(app, small_run):
-    fig = app.client.predict(small_run, "test", api_name="/cartography")
-    ids = sorted(i for t in _traces(fig) for i in _values(t["customdata"]))
+    page, csv = app.client.predict(small_run, "test", api_name="/cartography")
+    ids = sorted(html.unescape(i) for i in re.findall(r'data-example="([^"]*)"', page))
     cart = app.engine.cartography(small_run).data
     assert ids == sorted(cart["example_id"]) and len(ids) == app.engine.metrics(small_run)["n_test"]
+    assert f"{len(ids):,} examples; click a dot" in page
+    assert sorted(pd.read_csv(csv, dtype={"example_id": str})["example_id"]) == ids  # the CSV holds what is drawn
     example = ids[0]
     fig = app.client.predict(small_run, example, api_name="/trajectory")
     names = {t["name"] for t in _traces(fig)}

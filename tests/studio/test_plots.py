@@ -32,6 +32,15 @@ def test_ladder_adds_the_rungs_a_method_reports_in_order():
     assert list(fig.data[0].y) == pytest.approx([0.6, 0.5, 0.65, 0.7, 0.8])
 
 
+def test_ladder_shows_the_prompting_and_probing_baselines_between_student_and_ceiling():
+    row = {**_run(), "zeroshot_acc": 0.55, "fewshot_gold_acc": 0.75, "probe_gold_acc": 0.78}
+    fig = plots.accuracy_ladder(pd.DataFrame([row]))
+    assert list(fig.data[0].x) == ["weak supervisor", "strong zero-shot", "strong student",
+                                   "strong few-shot, gold demos", "probe on gold labels", "strong ceiling"]
+    assert list(fig.data[0].y) == pytest.approx([0.6, 0.55, 0.7, 0.75, 0.78, 0.8])
+    assert set(plots.ladder_data(pd.DataFrame([row]))["role"]) >= {"zeroshot", "fewshot_gold", "probe_gold"}
+
+
 def test_ladder_over_seeds_shows_mean_bars_dots_and_median_pgr():
     runs = pd.DataFrame([_run("a", 0, w=0.6, s=0.7, pgr=0.5), _run("b", 1, w=0.6, s=0.74, pgr=0.7),
                          _run("c", 2, w=0.6, s=0.66, pgr=0.3)])

@@ -146,6 +146,41 @@ def test_local_context_writes_a_trainers_curve_points_in_few_transactions(store)
     assert [e.get("rows") for e in coalesce(events)] == [[1, 2, 3], None, [4]]
 
 
+def test_local_context_writes_evaluation_points_with_the_metrics_in_one_transaction(store):
+    from engine.run.context import LocalContext
+
+    run_id = store.create_run({"task": "t"}, status="running")
+    seen = []
+    handle = store.handle
+    store.handle = lambda event: seen.append((event["type"], store._in_transaction)) or handle(event)
+    ctx = LocalContext(store, run_id, show_progress=False, flush_every=3600)
+    for point in range(3):  # what a finetune's evaluation hook sends, between trainer log lines
+        ctx.stage_dynamics("k1", point, 10 * (point + 1), point + 1.0, {"test": {"id": ["a", "b"], "prob": [0.1, 0.9]}})
+        ctx.metrics([{"name": "train_loss", "step": point, "value": 1.0}])
+    assert seen == []  # held back ...
+    ctx.status("done")
+    # ... then written, all of them inside one transaction, before the event that follows them
+    assert [t for t, _ in seen] == ["stage_dynamics", "metrics"] * 3 + ["run_status"]
+    assert all(inside for _, inside in seen[:6]) and not seen[6][1]
+    rows = store.con.execute("SELECT checkpoint, step, count(*) FROM dynamics WHERE stage_key = 'k1' GROUP BY ALL "
+                             "ORDER BY 1").fetchall()
+    assert rows == [(0, 10, 2), (1, 20, 2), (2, 30, 2)]
+    assert store._in_transaction is False
+
+
+def test_a_store_transaction_rolls_back_every_write_inside_it(store):
+    run_id = store.create_run({"task": "t"}, status="running")
+    try:
+        with store.transaction():
+            store.handle({"type": "metrics", "run_id": run_id, "rows": [{"name": "a", "value": 1.0}]})
+            raise RuntimeError("a later event failed")
+    except RuntimeError:
+        pass
+    assert store.con.execute("SELECT count(*) FROM metrics WHERE run_id = ?", [run_id]).fetchall() == [(0,)]
+    store.handle({"type": "metrics", "run_id": run_id, "rows": [{"name": "a", "value": 1.0}]})  # usable after it
+    assert store.con.execute("SELECT count(*) FROM metrics WHERE run_id = ?", [run_id]).fetchall() == [(1,)]
+
+
 def test_training_freezes_the_import_heap_so_trainers_full_collections_are_cheap(store, tiny_models):
     import gc
 

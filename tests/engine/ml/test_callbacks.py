@@ -1,0 +1,45 @@
+"""engine.ml.callbacks.freeze_import_heap and exit_process: the import heap leaves the collector's reach while
+training, and a process that froze it still runs its exit handlers and exits with its code, without the "leaked"
+reports DuckDB's bindings printed at every shutdown of a frozen heap."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SCRIPT = """
+import atexit, gc, sys, duckdb
+from engine.ml.callbacks import exit_process, freeze_import_heap
+con = duckdb.connect()
+con.execute("SELECT 1").fetchall()
+freeze_import_heap()
+frozen = gc.get_freeze_count()
+freeze_import_heap()  # once per process
+assert gc.get_freeze_count() == frozen > 1000, (frozen, gc.get_freeze_count())
+atexit.register(lambda: print("exit handler ran", flush=True))
+print("buffered output", end="")
+exit_process(int(sys.argv[1]))
+"""
+
+
+def _run(code: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", SCRIPT, str(code)], capture_output=True, text=True, timeout=120)
+
+
+def test_a_frozen_process_exits_with_its_code_and_handlers_and_no_leak_reports():
+    out = _run(3)
+    assert out.returncode == 3, out.stderr
+    assert out.stdout == "buffered outputexit handler ran\n"
+    assert "leaked" not in out.stderr, out.stderr[:500]
+    assert _run(0).returncode == 0
+
+
+def test_the_w2s_command_ends_through_exit_process():
+    import tomllib
+    from pathlib import Path
+
+    scripts = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["w2s"] == "engine.cli:entry"
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("usage: w2s run")
