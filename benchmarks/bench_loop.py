@@ -57,8 +57,9 @@ def bare_loop(spec, cfg, lr: float, texts: list[str], p1, seed: int, max_steps: 
     total = steps_per_epoch * cfg.epochs if max_steps is None else max_steps
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     other = [p for n, p in model.named_parameters() if p.ndim < 2]
+    # fused, as Trainer's default optimizer (adamw_torch_fused): on a 124M model the unfused step alone is ~2x slower
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0}],
-                            lr=lr)
+                            lr=lr, fused=True)
     sched = get_scheduler(cfg.lr_schedule, opt, int(cfg.warmup_frac * total), total)
     pad = tok.pad_token_id
     gen = torch.Generator().manual_seed(seed)
