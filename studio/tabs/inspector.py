@@ -31,6 +31,7 @@ from studio.tabs.inspector_view import (
     QUADRANT_CHOICES,
     REGION_CHOICES,
     SORTS,
+    clicked,
     detail_html,
     heatmap_html,
     regions_html,
@@ -177,14 +178,11 @@ def build(source: Source) -> InspectorTab:
         return scatter_html(df, quad or ALL), gr.update(choices=names, value=attr), fig
 
     def pick_cell(evt: gr.EventData):
-        value = getattr(evt, "_data", {}) or {}
-        q = value.get("quadrant") if isinstance(value, dict) else None
+        q = clicked(evt, "quadrant")
         return q if q in {k for _, k in QUADRANT_CHOICES} else gr.skip()
 
     def pick_dot(choice: str, other: str, split: str, evt: gr.EventData):
-        value = getattr(evt, "_data", {}) or {}
-        example = value.get("example") if isinstance(value, dict) else None
-        q = value.get("quadrant") if isinstance(value, dict) else None
+        example, q = clicked(evt, "example"), clicked(evt, "quadrant")
         if not example:
             return gr.skip(), gr.skip()
         return (q if q in {k for _, k in QUADRANT_CHOICES} else gr.skip()), example_detail(choice, other, split,
@@ -192,16 +190,14 @@ def build(source: Source) -> InspectorTab:
 
     def pick_map_dot(choice: str, other: str, split: str, evt: gr.EventData):
         """A dot of the data map: its id in the Example field, its trajectory, and its detail (on the map's split)."""
-        value = getattr(evt, "_data", {}) or {}
-        example = value.get("example") if isinstance(value, dict) else None
+        example = clicked(evt, "example")
         if not example:
             return gr.skip(), gr.skip(), gr.skip()
         return example, dyn["_trajectory"](choice, example), example_detail(choice, other, dynamics.map_split(split),
                                                                              example)
 
     def pick_region(evt: gr.EventData):
-        value = getattr(evt, "_data", {}) or {}
-        r = value.get("region") if isinstance(value, dict) else None
+        r = clicked(evt, "region")
         return r if r in {k for _, k in REGION_CHOICES} else gr.skip()
 
     def example_detail(choice: str, other: str, split: str, example_id: str) -> str:

@@ -49,6 +49,12 @@ element.addEventListener('click', (e) => {
 """
 
 
+def clicked(evt: Any, key: str) -> str | None:
+    """The `key` ("example", "quadrant" or "region") of what CLICK_JS reported for a click, or None."""
+    value = getattr(evt, "_data", None)
+    return value.get(key) if isinstance(value, dict) else None
+
+
 def _mark(correct: Any) -> str:
     if correct is None or correct is pd.NA or (isinstance(correct, float) and np.isnan(correct)):
         return ""

@@ -51,3 +51,15 @@ def test_the_scatter_draws_a_clickable_dot_per_example_in_its_quadrant_colour():
     html = scatter_html(df)
     assert html.count("<circle") == 4 and 'data-example="e1"' in html and 'data-q="student_fixed"' in html
     assert html.count('opacity="0.15"') == 0 and scatter_html(df, "student_fixed").count('opacity="0.15"') == 3
+
+
+def test_a_click_reports_its_key_and_nothing_else():
+    from types import SimpleNamespace
+
+    from studio.tabs.inspector_view import clicked
+
+    evt = SimpleNamespace(_data={"example": "e1", "quadrant": "student_fixed"})
+    assert clicked(evt, "example") == "e1" and clicked(evt, "quadrant") == "student_fixed"
+    assert clicked(evt, "region") is None
+    assert clicked(SimpleNamespace(_data=None), "example") is None and clicked(SimpleNamespace(), "example") is None
+    assert clicked(SimpleNamespace(_data="e1"), "example") is None
