@@ -30,8 +30,7 @@ ROLE_LABELS = {"weak": "weak supervisor", "student": "strong student", "ceiling"
                "sft": "SFT on chosen", "student_noconflict": "student without conflict",
                "zeroshot": "strong zero-shot", "fewshot_gold": "strong few-shot, gold demos",
                "probe_gold": "probe on gold labels"}
-# The ladder's rungs, bottom to top; the middle ones appear when a method reports them (<role>_acc): the
-# prompting and probing baselines' gold-labelled references sit between the student and the ceiling.
+# The ladder's rungs, bottom to top; the middle ones appear when a method reports them (<role>_acc).
 LADDER_ROLES = ("weak", "rejected", "base", "zeroshot", "sft", "stage1", "student_noconflict", "student",
                 "fewshot_gold", "probe_gold", "ceiling")
 QUADRANT_COLORS = {"student_fixed": "#009E73", "student_imitated": "#D55E00", "student_broke": "#CC79A7",
@@ -329,13 +328,17 @@ def training_curves(curves: pd.DataFrame, name: str = "train_loss", smoothing: f
         return empty_figure(f"no {name} points yet")
     fig = _fig(title or f"Training curves: {name}", xaxis=dict(title="step"), yaxis=dict(title=name))
     for i, (role, part) in enumerate(data.groupby("role", sort=False)):
-        color = ROLE_COLORS.get(role, SERIES[(i + 3) % len(SERIES)])
-        if smoothing > 0:
-            fig.add_scatter(x=part["step"], y=part["value"], mode="lines", line=dict(color=color, width=1),
-                            opacity=0.3, showlegend=False, hoverinfo="skip")
-        fig.add_scatter(x=part["step"], y=part["smoothed"], mode="lines", name=role, line=dict(color=color, width=2),
-                        hovertemplate=f"{role} step %{{x}}: %{{y:.4f}}<extra></extra>")
+        add_curve(fig, part, role, ROLE_COLORS.get(role, SERIES[(i + 3) % len(SERIES)]), smoothing, raw_opacity=0.3)
     return fig
+
+
+def add_curve(fig: go.Figure, part: pd.DataFrame, label: str, color: str, smoothing: float, raw_opacity: float):
+    """One curve of `curves_data` rows: its smoothed line, over its raw points drawn faint when smoothing is on."""
+    if smoothing > 0:
+        fig.add_scatter(x=part["step"], y=part["value"], mode="lines", line=dict(color=color, width=1),
+                        opacity=raw_opacity, showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=part["step"], y=part["smoothed"], mode="lines", name=label, line=dict(color=color, width=2),
+                    hovertemplate=f"{label} step %{{x}}: %{{y:.4f}}<extra></extra>")
 
 
 # ---------------------------------------------------------------------------------------------- calibration

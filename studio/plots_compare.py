@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studio.plots import SERIES, _fig, curves_data, empty_figure
+from studio.plots import SERIES, _fig, add_curve, curves_data, empty_figure
 
 RATE_COLUMNS = ["bin", "low", "high", "n", "weak_wrong", "fix_rate", "imitate_rate", "weak_acc", "student_acc"]
 
@@ -42,13 +42,8 @@ def overlay_curves(curves: dict[str, pd.DataFrame], name: str = "train_loss", ro
         return empty_figure(f"no {role} {name} points in the chosen runs")
     fig = _fig(title or f"{name} of the {role} · {data['run'].nunique()} runs", xaxis=dict(title="step"),
                yaxis=dict(title=name))
-    for i, (label, part) in enumerate(data.groupby("run", sort=False)):
-        color = SERIES[i % len(SERIES)]
-        if smoothing > 0:
-            fig.add_scatter(x=part["step"], y=part["value"], mode="lines", line=dict(color=color, width=1),
-                            opacity=0.25, showlegend=False, hoverinfo="skip")
-        fig.add_scatter(x=part["step"], y=part["smoothed"], mode="lines", name=label, line=dict(color=color, width=2),
-                        hovertemplate=f"{label} step %{{x}}: %{{y:.4f}}<extra></extra>")
+    for i, (label, part) in enumerate(data.groupby("run", sort=False)):  # fainter raw points: many runs overlap
+        add_curve(fig, part, label, SERIES[i % len(SERIES)], smoothing, raw_opacity=0.25)
     return fig
 
 
