@@ -82,7 +82,8 @@ def main() -> None:
             times[label].append(timed([w2s, "run", str(cfg), "--db", str(home / "runs.duckdb")],
                                       work / f"{label.replace(', ', '-').replace(' ', '-')}.log",
                                       {**env, "W2S_HOME": str(home)}))
-        row = "  ".join(f"{k} {t[-1][0]:.1f} s wall / {t[-1][1]:.1f} CPU s / {t[-1][2]:.0f} MiB" for k, t in times.items())
+        row = "  ".join(f"{k} {t[-1][0]:.1f} s wall / {t[-1][1]:.1f} CPU s / {t[-1][2]:.0f} MiB"
+                        for k, t in times.items())
         print(f"round {i + 1}: {row}")
     ref = times["ref"]
     print(f"{'':22}{'wall s':>10}{'CPU s':>10}{'peak MiB':>10}   ratios to the reference (per round)")

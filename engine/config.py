@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.presets import HUB_PRESETS, preset_path, presets  # noqa: F401 (engine.config.presets is public)
-from engine.fields import FIELD_KINDS, NOT_SETUP, config_key, field_docs, field_kind  # noqa: F401 (their old home)
 from engine.dynamics import DynamicsSettings, check_settings
+from engine.fields import FIELD_KINDS, NOT_SETUP, config_key, field_docs, field_kind  # noqa: F401 (their old home)
+from engine.presets import HUB_PRESETS, preset_path, presets  # noqa: F401 (engine.config.presets is public)
 from engine.registry import METHODS, TASKS, tracker_names
 from engine.roles import check_overrides, did_you_mean, role_family
 from engine.sweep import ModelListError, Resources, model_pairs

@@ -1,6 +1,7 @@
 """Metrics of a weak-to-strong run: accuracy, AUROC, calibration, PGR and how the student treats weak mistakes.
 
-Pure numpy (sklearn's definitions, computed here: importing sklearn costs a run ~0.5 s and ~40 MiB), no torch, so the store, the studio's plots and the tests can import it.
+Pure numpy, no torch (nor sklearn, whose definitions are computed here: importing it cost a run ~0.5 s and
+~40 MiB), so the store, the studio's plots and the tests can import it.
 Inputs follow one convention: `prob` is p(class 1) as a 1-D array, `gold` is a 0/1 int array, and a hard
 prediction is `prob >= 0.5`.
 

@@ -155,7 +155,8 @@ def test_local_context_writes_evaluation_points_with_the_metrics_in_one_transact
     store.handle = lambda event: seen.append((event["type"], store._in_transaction)) or handle(event)
     ctx = LocalContext(store, run_id, show_progress=False, flush_every=3600)
     for point in range(3):  # what a finetune's evaluation hook sends, between trainer log lines
-        ctx.stage_dynamics("k1", point, 10 * (point + 1), point + 1.0, {"test": {"id": ["a", "b"], "prob": [0.1, 0.9]}})
+        ctx.stage_dynamics("k1", point, 10 * (point + 1), point + 1.0,
+                           {"test": {"id": ["a", "b"], "prob": [0.1, 0.9]}})
         ctx.metrics([{"name": "train_loss", "step": point, "value": 1.0}])
     assert seen == []  # held back ...
     ctx.status("done")
