@@ -94,6 +94,18 @@ def _answers(info: EngineInfo) -> bool:
         return False
 
 
+_TLS: dict[tuple[str | None, str | None], Any] = {}
+
+
+def tls_context() -> Any:
+    """httpx's default TLS context, made once per process (and CA setting): building one reads the whole CA bundle
+    (~50 ms, each client of a worker paid it); the worker zygote makes it before it forks."""
+    where = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    if where not in _TLS:
+        _TLS[where] = httpx.create_ssl_context()
+    return _TLS[where]
+
+
 class EngineClient(AnalysesClient):
     def __init__(self, url: str, token: str, timeout: float = 30.0, info: EngineInfo | None = None,
                  retry_for: float | None = None, visitor: str | None = None, http: httpx.Client | None = None,
@@ -103,7 +115,7 @@ class EngineClient(AnalysesClient):
         self._token = token
         # how long worker calls ride out an unreachable engine ($W2S_ENGINE_RETRY; Ray workers outlive a restart)
         self.retry_for = paths.engine_retry() if retry_for is None else retry_for
-        self._http = http or httpx.Client(base_url=self.url, timeout=timeout,
+        self._http = http or httpx.Client(base_url=self.url, timeout=timeout, verify=tls_context(),
                                           headers={api.TOKEN_HEADER: f"Bearer {token}"})
 
     def as_visitor(self, token: str | None) -> EngineClient:
@@ -276,11 +288,14 @@ class EngineClient(AnalysesClient):
         params.update({"split": split, "limit": limit, "offset": offset, **{k: "true" for k, v in flags.items() if v}})
         return self._table(api.Page(**self._call("GET", f"/api/runs/{run_id}/predictions", params=params)))
 
-    def wait(self, since: int = 0, timeout: float = 25.0, run_id: str | None = None) -> int:
-        """Block until something (about `run_id`, if given) changed after `since`, or `timeout` s; the new version."""
+    def wait(self, since: int = 0, timeout: float = 25.0, run_id: str | None = None, status: bool = False) -> int:
+        """Block until something (about `run_id`, if given; with `status`, a run's status) changed after `since`, or
+        `timeout` s; the new version."""
         params: dict[str, Any] = {"since": since, "timeout": timeout}
         if run_id:
             params["run"] = run_id
+        if status:
+            params["status"] = "true"
         return self._call("GET", "/api/wait", params=params, timeout=timeout + 10)["version"]
 
     def wait_for(self, run_ids: list[str], timeout: float | None = None) -> list[api.Run]:
@@ -295,7 +310,8 @@ class EngineClient(AnalysesClient):
             if left <= 0:
                 raise EngineError(f"runs still unfinished after {timeout} s: "
                                   f"{', '.join(r.id for r in runs if r.status not in api.TERMINAL)}")
-            version = self.wait(version, timeout=min(25.0, left))
+            # woken by status changes only: a running run's events (each a change) would re-read every run
+            version = self.wait(version, timeout=min(25.0, left), status=True)
 
     # ---------------------------------------------------------------- the researcher's toolbox (engine.server.toolbox)
     def sql(self, query: str, limit: int = 10_000, timeout: float = 30.0, format: str | None = None) -> Any:

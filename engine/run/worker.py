@@ -17,6 +17,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -30,35 +31,102 @@ BATCHED = ("metrics", "progress")  # small and frequent: sent together; everythi
 
 
 class RemoteContext(RunContext):
-    """Sends a run's events to the engine: metrics and progress in batches (at most every `flush_every`
-    seconds), everything else at once; flushes before a cache lookup and at close."""
+    """Sends a run's events to the engine from a thread of its own, in order, so that training never waits for
+    the engine to store what it reports (a stage's predictions, its training-dynamics points, curve points: DuckDB
+    writes on the engine's side). Metrics and progress are batched (handed over at most every `flush_every`
+    seconds), everything else at once; what arrives while a post is on its way goes in the next one. The run
+    waits only where it reads what it wrote: before a cache lookup or a stage claim, and at close (`flush`). A
+    post that fails pauses the sender; the run sees the error at its next event (`emit` raises it)."""
 
     def __init__(self, client: EngineClient, run_id: str, flush_every: float = 0.5, max_batch: int = 500):
         super().__init__(run_id)
         self.client, self.flush_every, self.max_batch = client, flush_every, max_batch
         self.attempt = uuid.uuid4().hex[:12]  # with seq, lets the engine drop a retried batch it already has
         self.seq = 0
-        self.buffer: list[dict[str, Any]] = []
+        self.buffer: list[dict[str, Any]] = []  # events not yet handed to the sender
+        self.outbox: list[dict[str, Any]] = []  # handed over, not yet posted (after a failed post: that batch first)
         self.last_flush = time.monotonic()
         self.stop_requested = False
+        self.error: BaseException | None = None  # the last failed post's, until the run is told
+        self.paused = False  # a post failed: nothing more is sent until the run hands over again
+        self._busy = False  # a post is on its way
+        self._closing = self._running = False
+        self._cv = threading.Condition()
+        self._sender: threading.Thread | None = None
 
     def emit(self, event: dict[str, Any]) -> None:
+        self._raise_error()
         if event["type"] == "progress":  # only the latest progress of a stage is worth sending
             self.buffer = [e for e in self.buffer if not (e["type"] == "progress" and e["stage"] == event["stage"])]
         self.buffer.append(event)
         if (event["type"] not in BATCHED or len(self.buffer) >= self.max_batch
                 or time.monotonic() - self.last_flush >= self.flush_every):
-            self.flush()
+            self.hand_over()
 
-    def flush(self) -> None:
-        if not self.buffer:
-            return
-        reply = self.client.post_events(self.run_id, self.attempt, self.seq, coalesce(self.buffer))
-        self.seq += 1
+    def hand_over(self) -> None:
+        """Give the buffered events to the sender (which posts them in order) without waiting for the engine; after
+        a failed post, the sender tries again from the batch that failed."""
+        with self._cv:
+            if not self.buffer and not self.outbox:
+                return
+            self.outbox.extend(self.buffer)
+            self._closing = False
+            if self.error is None:  # a failed post is tried again only once the run was told of it
+                self.paused = False
+            if not self._running:  # the first events, or after close (a last word): a sender again
+                self._running = True
+                self._sender = threading.Thread(target=self._send_loop, name="w2s-events", daemon=True)
+                self._sender.start()
+            self._cv.notify_all()
         self.buffer = []
         self.last_flush = time.monotonic()
-        if reply.cancelled:
-            self.stop_requested = True
+
+    def flush(self) -> None:
+        """Send everything and wait until the engine has stored it (raises what a failed post raised)."""
+        self._raise_error()
+        self.hand_over()
+        with self._cv:
+            self._cv.wait_for(lambda: self.error is not None or not (self.outbox or self._busy))
+        self._raise_error()
+
+    def drop_failed(self) -> None:
+        """After a failed post: forget the events that were not sent but metrics and progress (an event the engine
+        refused is not resent with the run's last word)."""
+        with self._cv:
+            self._cv.wait_for(lambda: not self._busy)
+            self.error = None
+            if self.paused:
+                self.outbox = [e for e in self.outbox if e["type"] in BATCHED]
+        self.buffer = [e for e in self.buffer if e["type"] in BATCHED]
+
+    def _raise_error(self) -> None:
+        with self._cv:
+            error, self.error = self.error, None
+        if error is not None:
+            raise error
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: (self.outbox and not self.paused) or self._closing)
+                if not self.outbox or self.paused:
+                    self._running = False
+                    return
+                batch, self.outbox, self._busy = self.outbox, [], True
+            try:
+                reply = self.client.post_events(self.run_id, self.attempt, self.seq, coalesce(batch))
+            except BaseException as exc:  # kept for the run to see; the batch waits to be resent (or dropped)
+                with self._cv:
+                    self.outbox = batch + self.outbox
+                    self.error, self.paused, self._busy = exc, True, False
+                    self._cv.notify_all()
+                continue
+            with self._cv:
+                self.seq += 1
+                self._busy = False
+                if reply.cancelled:
+                    self.stop_requested = True
+                self._cv.notify_all()
 
     def stage_lookup(self, key: str) -> dict[str, dict[str, list]] | None:
         self.flush()
@@ -103,6 +171,12 @@ class RemoteContext(RunContext):
         try:
             self.flush()
         finally:
+            with self._cv:
+                self._closing = True
+                self._cv.notify_all()
+                sender = self._sender
+            if sender is not None:
+                sender.join(timeout=5)
             super().close()
 
 
@@ -149,7 +223,7 @@ def check_local_paths(spec: Any) -> None:
 def _last_word(ctx: RemoteContext, status: str, error: str, tail: str | None, code: int) -> int:
     """Report the outcome; if the engine cannot take it, say so in the log (the engine reads it when we exit)."""
     try:
-        ctx.buffer = [e for e in ctx.buffer if e["type"] in BATCHED]  # an event that failed is not resent
+        ctx.drop_failed()  # an event that failed is not resent
         ctx.report(status, error, tail)
         ctx.close()
     except EngineError as exc:

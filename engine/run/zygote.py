@@ -10,6 +10,8 @@ the import heap for the garbage collector, and listens on a Unix socket. One JSO
   takes `env` as its whole environment (CUDA_VISIBLE_DEVICES included) and runs `engine.run.worker` for RUN.
   Answer: {"pid": PID}.
 - {"wait": PID}: {"code": the exit code (negative: killed by that signal), or null while it runs}.
+When a worker ends the zygote also writes "exit PID CODE" on its stdout at once (a SIGCHLD wakes its loop), so the
+engine notices the end without polling.
 The engine's side of the protocol is engine.server.backends.local (`zygote_request`).
 Each worker is still its own process: a crash or `kill -9` costs only its run. The zygote exits when the engine
 that started it is gone, stopping its workers first, so workers never outlive their engine.
@@ -26,25 +28,45 @@ import sys
 from typing import Any
 
 # What a worker imports: the ML libraries, then the engine's run modules (which read every W2S_* setting when
-# called, never at import, so a child that takes its own environment after the fork sees its own settings).
-PRELOAD = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "sklearn.metrics", "pandas",
-           "engine.run.worker", "engine.run.execute", "engine.run.stages", "engine.ml.classifier",
-           "engine.ml.trl_trainers", "engine.methods", "engine.tasks")
+# called, never at import, so a child that takes its own environment after the fork sees its own settings), and
+# what its HTTP client and torch's record_function import on first use. A worker that still imports something
+# says so at the end of its log ("imported after the fork"; tests/engine/run/test_zygote.py checks it says nothing).
+PRELOAD = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "pandas", "httpcore", "encodings.idna",
+           "torch.profiler._cupti_monitor", "engine.run.worker", "engine.run.execute", "engine.run.stages",
+           "engine.run.generative", "engine.run.policy_stages", "engine.ml.classifier", "engine.ml.trl_trainers",
+           "engine.ml.generation", "engine.ml.trackers", "engine.metrics", "engine.deception")
+# transformers imports a model family's module when a model of it is first loaded: the catalogue's families
+ARCHITECTURES = ("gpt2", "qwen2", "gpt_neox", "llama")
 
 
 def preload() -> None:
+    """Import what a run imports and build what it would build on first use (pure Python state: never CUDA, a
+    DuckDB or an HTTP connection, a thread), so a forked worker starts where a warm process is."""
     import gc
     import importlib
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name in PRELOAD:
+        for name in PRELOAD + tuple(f"transformers.models.{a}.modeling_{a}" for a in ARCHITECTURES):
             try:
                 importlib.import_module(name)
             except ImportError:  # an optional library missing: the worker imports what it has
                 pass
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, Trainer  # noqa: F401
+
+        from engine.client import tls_context
+        from engine.registry import METHODS, MODELS, SCORERS, TASKS
+
+        for registry in (TASKS, METHODS, MODELS, SCORERS):  # each imports its package's modules on first lookup
+            registry.names()
+        tls_context()
+        try:  # transformers builds its table of checkpoint renamings (~900 regexes) on the first from_pretrained
+            from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+
+            get_checkpoint_conversion_mapping(ARCHITECTURES[0])
+        except ImportError:
+            pass
     gc.freeze()
 
 
@@ -69,7 +91,11 @@ def child(req: dict[str, Any]) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         from engine.run import worker
 
+        before = set(sys.modules)
         code = worker.main([req["start"]])
+        late = sorted(set(sys.modules) - before)
+        if late:  # what PRELOAD misses: each costs every run its import
+            print(f"imported after the fork ({len(late)} modules): {', '.join(late)}", file=sys.stderr)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
@@ -94,6 +120,12 @@ def serve(path: str) -> None:
     print("ready", flush=True)  # the backend waits for this line on our stdout
     exits: dict[int, int] = {}
     children: set[int] = set()
+    # a child's end wakes the select below at once: SIGCHLD writes a byte to this pipe
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
 
     def reap() -> None:
         while children:
@@ -105,12 +137,18 @@ def serve(path: str) -> None:
                 return
             children.discard(pid)
             exits[pid] = os.waitstatus_to_exitcode(status)
+            print(f"exit {pid} {exits[pid]}", flush=True)  # the backend's reader wakes the scheduler
 
     try:
         while os.getppid() == parent:
-            ready, _, _ = select.select([server], [], [], 0.2)
+            ready, _, _ = select.select([server, wake_r], [], [], 0.2)
+            if wake_r in ready:
+                try:
+                    os.read(wake_r, 512)
+                except BlockingIOError:
+                    pass
             reap()
-            if not ready:
+            if server not in ready:
                 continue
             conn, _ = server.accept()
             with conn, conn.makefile("rwb") as f:
@@ -121,9 +159,13 @@ def serve(path: str) -> None:
                 if "start" in req:
                     pid = os.fork()
                     if pid == 0:
+                        signal.set_wakeup_fd(-1)  # the zygote's SIGCHLD wake-up is not the worker's
+                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                         f.close()
                         conn.close()
                         server.close()
+                        os.close(wake_r)
+                        os.close(wake_w)
                         child(req)
                     children.add(pid)
                     reply: dict[str, Any] = {"pid": pid}

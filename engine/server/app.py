@@ -270,10 +270,12 @@ def runs_router(engine: Engine) -> APIRouter:
                 "text": log_tail(path, max_bytes)}
 
     @router.get("/wait", response_model=api.WaitReply)
-    async def wait(since: int = 0, timeout: float = Query(25.0, ge=0, le=120), run: str | None = None
+    async def wait(since: int = 0, timeout: float = Query(25.0, ge=0, le=120), run: str | None = None,
+                   status: bool = Query(False, description="only when a run's status changed (not its events)")
                    ) -> dict[str, Any]:
-        """Long-poll: answers when anything (or run `run`) changed after version `since`, or at the timeout."""
-        changed = await engine.changes.wait(since, timeout, run)
+        """Long-poll: answers when anything (or run `run`; with `status`, any run's status) changed after version
+        `since`, or at the timeout."""
+        changed = await engine.changes.wait(since, timeout, None if status else run, status)
         return {"version": engine.changes.version, "changed": changed}
 
     return router

@@ -91,6 +91,7 @@ class Engine:
         self.workers = WorkerTokens()
         self.uploads = Uploads(store, home, self.policy)
         self.changes = Changes()
+        store.on_status = lambda run_id: self.changes.bump(run_id, status=True)  # wakes GET /api/wait?status=true
         self.progress: dict[str, dict[str, Any]] = {}
         self.batches: dict[tuple[str, str], int] = {}  # (run, worker attempt) -> last applied batch number
         self.claims: dict[str, str] = {}  # stage key -> the run that was told to train it

@@ -62,10 +62,13 @@ def log_tail(path: Path, max_bytes: int = 4000) -> str:
 
 
 class Changes:
-    """A version counter that long-polling clients wait on: bumped (from any thread) on every change."""
+    """A version counter that long-polling clients wait on: bumped (from any thread) on every change; a bump with
+    `status` (a run's status changed: the store's on_status) also moves `status_version`, which a client waiting for
+    runs to finish waits on, so a running run's stream of events does not wake it each time."""
 
     def __init__(self) -> None:
         self.version = 0
+        self.status_version = 0
         self.run_versions: dict[str, int] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -74,11 +77,13 @@ class Changes:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop, self._event = loop, asyncio.Event()
 
-    def bump(self, run_id: str | None = None) -> None:
+    def bump(self, run_id: str | None = None, status: bool = False) -> None:
         with self._lock:
             self.version += 1
             if run_id:
                 self.run_versions[run_id] = self.version
+            if status:
+                self.status_version = self.version
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake)
 
@@ -87,13 +92,16 @@ class Changes:
         if old is not None:
             old.set()
 
-    def current(self, run_id: str | None = None) -> int:
+    def current(self, run_id: str | None = None, status: bool = False) -> int:
+        if status:
+            return self.status_version
         return self.run_versions.get(run_id, 0) if run_id else self.version
 
-    async def wait(self, since: int, timeout: float, run_id: str | None = None) -> bool:
-        """Wait until something (about `run_id`, if given) changed after version `since`; False on timeout."""
+    async def wait(self, since: int, timeout: float, run_id: str | None = None, status: bool = False) -> bool:
+        """Wait until something (about `run_id`, if given; with `status`, a run's status) changed after version
+        `since`; False on timeout."""
         deadline = time.monotonic() + timeout
-        while self.current(run_id) <= since:
+        while self.current(run_id, status) <= since:
             left = deadline - time.monotonic()
             if left <= 0 or self._event is None:
                 return False
@@ -127,6 +135,8 @@ class Scheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="w2s-scheduler", daemon=True)
+        if hasattr(backend, "on_exit"):  # a backend that sees its workers end wakes the loop then, not on a tick
+            backend.on_exit = self.wake
 
     def log_path(self, run_id: str) -> Path:
         return paths.run_log(run_id, self.home)

@@ -46,6 +46,7 @@ class Store(Queries, AnalysisQueries):
         self.con = duckdb.connect(str(self.path))
         self._lock = threading.RLock()
         self._in_transaction = False
+        self.on_status: Any = None  # called with a run id after its status was written (the engine's Changes)
         self._migrate()
 
     # ------------------------------------------------------------------ plumbing
@@ -160,6 +161,8 @@ class Store(Queries, AnalysisQueries):
             con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
 
         self._write(write)
+        if self.on_status is not None:
+            self.on_status(run_id)
 
     def delete_run(self, run_id: str, collect: bool = False) -> dict[str, int]:
         """Remove a run: its row, its stage links and its run-level metrics, in one transaction. Its stages stay in
@@ -350,4 +353,6 @@ class Store(Queries, AnalysisQueries):
         self._write(lambda con: con.execute(
             "UPDATE runs SET status = 'queued', started = NULL, finished = NULL, error = NULL, log_tail = NULL, "
             "worker_pid = NULL WHERE id = ?", [run_id]))
+        if self.on_status is not None:
+            self.on_status(run_id)
 

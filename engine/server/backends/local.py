@@ -13,19 +13,24 @@ a zygote (engine.run.zygote) starts importing the ML stack once; every later wor
 milliseconds instead of paying ~6 CPU seconds of imports. A forked worker is the same: its own process and
 session, its own environment (the token of its run only), its log file; the zygote exits with the engine and stops
 its workers. If the zygote cannot start or dies, workers are spawned cold again. `W2S_WARM_WORKERS=0` turns it off.
+
+A worker's end is noticed when it happens, not on the scheduler's next tick: the zygote writes "exit PID CODE" on
+its stdout (read by a thread here), a spawned worker has a thread waiting for it, and both call `on_exit` (the
+scheduler sets it to its wake-up), so the next queued run starts at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +75,27 @@ class SubprocessBackend:
         self.zygote: subprocess.Popen | None = None
         self.zygote_dir: str | None = None
         self.zygote_ready = False
+        self.exits: dict[int, int] = {}  # forked worker pid -> exit code, as the zygote reported it
+        self.on_exit: Callable[[], None] | None = None  # called (from another thread) when a worker has ended
+
+    def _ended(self) -> None:
+        if self.on_exit is not None:
+            self.on_exit()
+
+    def _read_zygote(self, out: Any) -> None:
+        """The zygote's stdout: "ready" once it listens, then "exit PID CODE" for each worker that ended."""
+        for line in out:
+            words = line.split()
+            if words == [b"ready"]:
+                self.zygote_ready = True
+            elif len(words) == 3 and words[0] == b"exit":
+                self.exits[int(words[1])] = int(words[2])
+                self._ended()
+        self._ended()  # the zygote is gone: its workers with it
+
+    def _watch(self, proc: subprocess.Popen) -> None:
+        proc.wait()
+        self._ended()
 
     # ---------------------------------------------------------------- the warm parent
     def _zygote_socket(self, env: dict[str, str]) -> str | None:
@@ -86,12 +112,12 @@ class SubprocessBackend:
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=paths.SOURCE_ROOT,
                 env=env,
                 start_new_session=True)
+            threading.Thread(target=self._read_zygote, args=(self.zygote.stdout,), name="w2s-zygote",
+                             daemon=True).start()
             return None
         if self.zygote.poll() is not None:  # it died: cold starts from now on
             self.warm = False
             return None
-        if not self.zygote_ready and select.select([self.zygote.stdout], [], [], 0)[0]:
-            self.zygote_ready = self.zygote.stdout.readline().strip() == b"ready"
         return os.path.join(self.zygote_dir, "z.sock") if self.zygote_ready else None
 
     def _fork(self, sock: str, run_id: str, env: dict[str, str], log_path: Path) -> int | None:
@@ -119,7 +145,7 @@ class SubprocessBackend:
         if pid is not None:
             if gpu is not None:
                 self.load[gpu] += 1
-            return Handle(run_id, (Forked(pid, sock), gpu), pid=pid, where=f"pid {pid}",
+            return Handle(run_id, (Forked(pid, sock, self.exits), gpu), pid=pid, where=f"pid {pid}",
                           token=env.get(paths.ENGINE_TOKEN_VAR, ""))
         log = log_path.open("ab")
         try:
@@ -130,6 +156,7 @@ class SubprocessBackend:
             raise BackendError(f"could not start a worker process: {exc}") from None
         finally:
             log.close()  # the child holds its own copy of the descriptor
+        threading.Thread(target=self._watch, args=(proc,), name=f"w2s-watch-{run_id}", daemon=True).start()
         if gpu is not None:
             self.load[gpu] += 1
         return Handle(run_id, (proc, gpu), pid=proc.pid, where=f"pid {proc.pid}",
@@ -173,12 +200,16 @@ class SubprocessBackend:
 
 
 class Forked:
-    """A worker forked by the zygote: Popen's poll and pid, answered by the zygote (its parent)."""
+    """A worker forked by the zygote: Popen's poll and pid, answered by the zygote (its parent): from the exits it
+    reported on its stdout, else by asking it."""
 
-    def __init__(self, pid: int, sock: str):
+    def __init__(self, pid: int, sock: str, exits: dict[int, int] | None = None):
         self.pid, self.sock, self.returncode = pid, sock, None
+        self.exits = {} if exits is None else exits
 
     def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.exits.pop(self.pid, None)
         if self.returncode is None:
             try:
                 self.returncode = zygote_request(self.sock, {"wait": self.pid}, timeout=10)["code"]

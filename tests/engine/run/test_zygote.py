@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
 
+from engine import paths
 from engine.config import config_from_dict
 from engine.run.execute import run_local
+from engine.server.backends.local import Forked, SubprocessBackend
 from engine.server.store import Store
 from tests.helpers import EngineProcess, gone, toy_config, wait_until
 
@@ -42,6 +45,9 @@ def test_workers_fork_from_a_warm_zygote_and_fail_alone(tmp_path, tiny_models):
         assert parent_of(pid) == zygote
         runs = c.wait_for([warm], timeout=150)
         assert runs[0].status == "done", runs[0].error
+        # the zygote had imported everything the run needed (else the worker's log names what it imported)
+        wait_until(lambda: c.run(warm).worker_pid is None, 30, "the warm worker to end")
+        assert "imported after the fork" not in (tmp_path / "logs" / f"{warm}.log").read_text()
         (spec,) = config_from_dict(toy_config(tiny_models, seed=2, n=120)).expand()
         store = Store(tmp_path / "in-process.duckdb")
         _, status, here = run_local(spec, store, progress=False)
@@ -67,6 +73,30 @@ def test_workers_fork_from_a_warm_zygote_and_fail_alone(tmp_path, tiny_models):
     finally:
         eng.stop()
     wait_until(lambda: gone(zygote) and gone(lpid), 30, "the zygote and its worker to exit")
+
+
+@pytest.mark.slow
+def test_the_end_of_a_forked_worker_reaches_the_backend_without_a_poll(tmp_path):
+    ended = threading.Event()
+    backend = SubprocessBackend(warm=True)
+    backend.on_exit = ended.set  # the scheduler's wake-up
+    env = {**os.environ, paths.ENGINE_URL_VAR: "http://127.0.0.1:9", paths.ENGINE_TOKEN_VAR: "run.r1.x",
+           paths.ENGINE_RETRY_VAR: "0"}
+    try:
+        cold = backend.start("r1", env, {}, tmp_path / "r1.log")  # the first is spawned; the zygote starts
+        assert ended.wait(60), "a spawned worker's end did not call on_exit"
+        assert backend.poll(cold).code not in (None, 0)  # it cannot reach its engine
+        wait_until(lambda: backend._zygote_socket(env), 120, "the zygote to listen")
+        ended.clear()
+        warm = backend.start("r2", env, {}, tmp_path / "r2.log")
+        assert isinstance(warm.ref[0], Forked)
+        assert ended.wait(60), "a forked worker's end did not call on_exit"
+        (code,) = backend.exits.values()  # reported by the zygote on its stdout, not asked for
+        assert backend.exits == {warm.pid: code} and code != 0
+        assert backend.poll(warm).code == code and backend.exits == {}
+        assert "cannot reach the engine" in (tmp_path / "r2.log").read_text()
+    finally:
+        backend.close()
 
 
 def _is_zygote_of(pid: int, engine_pid: int) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
 import pytest
 
 from engine.client import EngineError
+from engine.server.scheduler import Changes
 from tests.helpers import EngineProcess, gone, read_db, toy_config, wait_until
 
 
@@ -95,3 +97,22 @@ def test_engine_killed_mid_run_restart_marks_interrupted_and_requeue_reuses_stag
     assert by_role["weak"] == (weak["stage_key"], True)
     assert by_role["ceiling"][1] is False
     assert read_db(db, "SELECT status FROM runs WHERE id = ?", [run_id]) == [("done",)]
+
+
+def test_a_status_waiter_sleeps_through_a_runs_events_and_wakes_on_its_status_change():
+    async def scenario():
+        changes = Changes()
+        changes.attach(asyncio.get_running_loop())
+        since = changes.current()
+        status_waiter = asyncio.create_task(changes.wait(since, 60, status=True))
+        any_waiter = asyncio.create_task(changes.wait(since, 60))
+        changes.bump("r1")  # an event of a running run (a metrics batch, progress)
+        assert await asyncio.wait_for(any_waiter, 60) is True
+        for _ in range(5):  # the wake-up went round the loop: the status waiter checked and waits on
+            await asyncio.sleep(0)
+        assert not status_waiter.done()
+        changes.bump("r1", status=True)  # the run's status changed (Store.on_status)
+        assert await asyncio.wait_for(status_waiter, 60) is True
+        assert changes.current(status=True) == changes.current() == 2
+
+    asyncio.run(scenario())

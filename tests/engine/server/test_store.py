@@ -82,3 +82,17 @@ def test_deleting_a_run_keeps_shared_stages_and_collects_only_unshared_ones(stor
     assert store.delete_run(second, collect=True)["stages"] == 3
     left = store._rows("SELECT count(*) FROM predictions WHERE stage_key IN ('kw', 'kc', 'ks2')")[0][0]
     assert left == 0
+
+
+def test_every_status_write_is_announced_to_on_status(store):
+    from tests.helpers import fake_run
+
+    run_id, _ = fake_run(store)
+    seen: list[str] = []
+    store.on_status = seen.append  # the engine's Changes: long-polls waiting for a status wake up
+    store.handle({"type": "metrics", "run_id": run_id, "rows": [{"name": "x", "value": 1.0}]})
+    assert seen == []  # an event is no status change
+    store.requeue(run_id)
+    store.set_status(run_id, "running")
+    store.set_status(run_id, "failed", error="boom")
+    assert seen == [run_id] * 3

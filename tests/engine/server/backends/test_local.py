@@ -7,22 +7,26 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from engine import paths
 from engine.server.backends import exit_reason, make_backend
 from engine.server.backends.local import is_worker_of
-from tests.helpers import gone, wait_until
+from tests.helpers import gone
 
 
 def test_a_worker_that_cannot_reach_its_engine_ends_with_its_reason_in_the_log(tmp_path):
     backend = make_backend("subprocess")
+    ended = threading.Event()
+    backend.on_exit = ended.set  # the scheduler's wake-up: the end is noticed when it happens, not on a tick
     log = tmp_path / "logs" / "r1.log"
     env = {paths.ENGINE_URL_VAR: "http://127.0.0.1:9", paths.ENGINE_TOKEN_VAR: "run.r1.x",
            paths.ENGINE_RETRY_VAR: "0"}
     handle = backend.start("r1", env, {}, log)
     assert handle.pid and handle.where == f"pid {handle.pid}"
-    end = wait_until(lambda: backend.poll(handle), 60, "the worker to exit")
+    assert ended.wait(60), "the worker's end did not call on_exit"
+    end = backend.poll(handle)
     assert end.code not in (None, 0) and "before it reported" in end.reason
     text = log.read_text()
     assert text.startswith("--- ") and "worker for run r1" in text and "cannot reach the engine" in text
