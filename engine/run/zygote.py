@@ -33,7 +33,6 @@ PRELOAD = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "sk
 
 
 def preload() -> None:
-    import gc
     import importlib
     import warnings
 
@@ -45,7 +44,9 @@ def preload() -> None:
             except ImportError:  # an optional library missing: the worker imports what it has
                 pass
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, Trainer  # noqa: F401
-    gc.freeze()
+    from engine.ml.callbacks import freeze_import_heap
+
+    freeze_import_heap()
 
 
 def child(req: dict[str, Any]) -> None:
