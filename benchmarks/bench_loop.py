@@ -100,7 +100,7 @@ def project_loop(spec, cfg, lr: float, texts: list[str], p1, seed: int) -> tuple
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="world-xs,world-l,gpt2-100m")
-    ap.add_argument("--pairs", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--n", type=int, default=480, help="training rows (world models)")
     args = ap.parse_args()
 
@@ -121,7 +121,7 @@ def main() -> None:
         big = name == "gpt2-100m"
         source = gpt2_100m(tmp / name, resolve_model("world-l").source) if big else name
         spec = resolve_model(source)
-        n, epochs, bs = (64, 1, 8) if big else (args.n, 2, 32)
+        n, epochs, bs = (128, 1, 8) if big else (args.n, 4, 32)  # 16 and 60 steps per loop
         cfg = TrainConfig(epochs=epochs, batch_size=bs, max_length=64)
         texts = [e.text for e in train[:n]]
         p1 = np.array([float(e.label) for e in train[:n]])

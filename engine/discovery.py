@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from engine import paths
 
 
@@ -60,6 +58,8 @@ def find_engine(home: str | Path | None = None) -> EngineInfo | None:
 
 
 def _same_instance(info: EngineInfo) -> bool:
+    import httpx  # here, not at import: a command with no engine running (`w2s run`) never loads the HTTP stack
+
     try:
         resp = httpx.get(f"{info.url}/api/ping", timeout=3.0)
     except httpx.TimeoutException:

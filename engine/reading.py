@@ -231,11 +231,13 @@ def db_path(db: str | Path | None = None) -> Path:
 
 def engine_client(db: str | Path | None = None) -> Any:
     """A client for the running engine when it holds `db` (default: the default database), else None."""
-    from engine.client import EngineClient, find_engine
+    from engine.discovery import find_engine  # the client (httpx, ~100 modules) only when an engine answers
 
     info = find_engine()
     if info is None or Path(info.db).resolve() != db_path(db):
         return None
+    from engine.client import EngineClient
+
     return EngineClient(info.url, info.token, info=info)
 
 

@@ -297,50 +297,6 @@ def _alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-# ---------------------------------------------------------------------------------------------- training curves
-def curves_data(curves: pd.DataFrame, name: str = "train_loss", smoothing: float = 0.0) -> pd.DataFrame:
-    """Rows of one curve (`name`) per role, with an EMA-smoothed column (de-biased, as TensorBoard does)."""
-    cols = ["role", "step", "value", "smoothed"]
-    if curves is None or curves.empty or "name" not in curves:
-        return pd.DataFrame(columns=cols)
-    df = curves[curves["name"] == name].copy()
-    order = {r: i for i, r in enumerate(dict.fromkeys([*ROLE_COLORS, *df["role"]]))}
-    df = df.sort_values(["role", "step"], key=lambda c: c.map(order) if c.name == "role" else c)
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    smoothing = min(max(float(smoothing), 0.0), 0.999)
-    parts = []
-    for _, part in df.groupby("role", sort=False):
-        values, out, acc, weight = part["value"].to_numpy(float), [], 0.0, 0.0
-        for v in values:
-            acc = smoothing * acc + (1 - smoothing) * v
-            weight = smoothing * weight + (1 - smoothing)
-            out.append(acc / weight)
-        parts.append(part.assign(smoothed=out))
-    return pd.concat(parts)[cols].reset_index(drop=True)
-
-
-def training_curves(curves: pd.DataFrame, name: str = "train_loss", smoothing: float = 0.0,
-                    title: str | None = None) -> go.Figure:
-    """One line per stage role (weak, ceiling, student, ...) of the metric `name` against the training step."""
-    data = curves_data(curves, name, smoothing)
-    if data.empty:
-        return empty_figure(f"no {name} points yet")
-    fig = _fig(title or f"Training curves: {name}", xaxis=dict(title="step"), yaxis=dict(title=name))
-    for i, (role, part) in enumerate(data.groupby("role", sort=False)):
-        add_curve(fig, part, role, ROLE_COLORS.get(role, SERIES[(i + 3) % len(SERIES)]), smoothing, raw_opacity=0.3)
-    return fig
-
-
-def add_curve(fig: go.Figure, part: pd.DataFrame, label: str, color: str, smoothing: float, raw_opacity: float):
-    """One curve of `curves_data` rows: its smoothed line, over its raw points drawn faint when smoothing is on."""
-    if smoothing > 0:
-        fig.add_scatter(x=part["step"], y=part["value"], mode="lines", line=dict(color=color, width=1),
-                        opacity=raw_opacity, showlegend=False, hoverinfo="skip")
-    fig.add_scatter(x=part["step"], y=part["smoothed"], mode="lines", name=label, line=dict(color=color, width=2),
-                    hovertemplate=f"{label} step %{{x}}: %{{y:.4f}}<extra></extra>")
-
-
 # ---------------------------------------------------------------------------------------------- calibration
 def reliability_data(examples: pd.DataFrame, roles: tuple[str, ...] = ("weak", "student", "ceiling"),
                      n_bins: int = 10) -> pd.DataFrame:

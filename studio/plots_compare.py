@@ -1,7 +1,6 @@
-"""Figures that compare: one curve over several runs, and how the student treats weak errors along an example
-attribute. Pure DataFrame -> plotly Figure functions (each with a `*_data` twin, the table drawn).
+"""How the student treats weak errors along an example attribute. Pure DataFrame -> plotly Figure functions
+(each with a `*_data` twin, the table drawn).
 
-    fig = overlay_curves({"r1 · naive": curves1, "r2 · aux_conf": curves2}, "train_loss", role="student")
     fig = rates_by_attribute(examples, "freq_rank")   # fix / imitate rates per bin of a numeric meta attribute
     numeric_attributes(examples)                      # the meta keys with numbers in them (entity frequency, ...)
 """
@@ -14,37 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studio.plots import SERIES, _fig, add_curve, curves_data, empty_figure
+from studio.plots import _fig, empty_figure
 
 RATE_COLUMNS = ["bin", "low", "high", "n", "weak_wrong", "fix_rate", "imitate_rate", "weak_acc", "student_acc"]
-
-
-def overlay_data(curves: dict[str, pd.DataFrame], name: str = "train_loss", role: str = "student",
-                 smoothing: float = 0.0) -> pd.DataFrame:
-    """One curve (`name` of stage `role`) of each run, smoothed as training_curves smooths: run, step, value,
-    smoothed."""
-    parts = []
-    for label, df in curves.items():
-        data = curves_data(df, name, smoothing)
-        data = data[data["role"] == role]
-        if not data.empty:
-            parts.append(data.drop(columns="role").assign(run=label))
-    if not parts:
-        return pd.DataFrame(columns=["run", "step", "value", "smoothed"])
-    return pd.concat(parts)[["run", "step", "value", "smoothed"]].reset_index(drop=True)
-
-
-def overlay_curves(curves: dict[str, pd.DataFrame], name: str = "train_loss", role: str = "student",
-                   smoothing: float = 0.0, title: str | None = None) -> Any:
-    """The same metric of the same stage role across runs, one colour per run (raw points faint under the EMA)."""
-    data = overlay_data(curves, name, role, smoothing)
-    if data.empty:
-        return empty_figure(f"no {role} {name} points in the chosen runs")
-    fig = _fig(title or f"{name} of the {role} · {data['run'].nunique()} runs", xaxis=dict(title="step"),
-               yaxis=dict(title=name))
-    for i, (label, part) in enumerate(data.groupby("run", sort=False)):  # fainter raw points: many runs overlap
-        add_curve(fig, part, label, SERIES[i % len(SERIES)], smoothing, raw_opacity=0.25)
-    return fig
 
 
 def _meta(examples: pd.DataFrame) -> pd.DataFrame:

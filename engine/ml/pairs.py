@@ -82,13 +82,15 @@ def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
 
 
 def pad_rows(rows: list[list[int]], pad_id: int, left: bool = False) -> tuple[Any, Any]:
+    """Token id rows padded to the longest with `pad_id` (on the left with `left`), and their attention mask:
+    what tokenizer.pad returns for such rows, built as two tensors in one call each."""
     import torch
 
     width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for k, r in enumerate(rows):
-        sl = slice(width - len(r), width) if left else slice(0, len(r))
-        ids[k, sl] = torch.tensor(r, dtype=torch.long)
-        mask[k, sl] = 1
-    return ids, mask
+    if left:
+        ids = [[pad_id] * (width - len(r)) + list(r) for r in rows]
+        mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
+    else:
+        ids = [list(r) + [pad_id] * (width - len(r)) for r in rows]
+        mask = [[1] * len(r) + [0] * (width - len(r)) for r in rows]
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.long)

@@ -70,6 +70,28 @@ def tokenize(tok: Any, texts: list[str], max_length: int) -> tuple[list[dict[str
     return [{"input_ids": i, "attention_mask": m} for i, m in zip(enc["input_ids"], enc["attention_mask"])], truncated
 
 
+def pad_batch(tok: Any, rows: list[dict[str, list[int]]]) -> tuple[Any, Any]:
+    """`tokenize` rows padded as `tok.pad` pads them (the longest row, the tokenizer's pad id and side): input_ids
+    and attention_mask, without tok.pad's BatchEncoding round trip (about 1 ms a batch, 30% of a small model's
+    training step)."""
+    return pad_rows([r["input_ids"] for r in rows], tok.pad_token_id, left=tok.padding_side == "left")
+
+
+class PadCollator:
+    """Trainer's data collator for `tokenize` rows with soft `labels`: what DataCollatorWithPadding(tok) returns
+    for them (input_ids, attention_mask, float labels), through pad_batch."""
+
+    def __init__(self, tok: Any):
+        self.tok = tok
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        ids, mask = pad_batch(self.tok, rows)
+        return {"input_ids": ids, "attention_mask": mask,
+                "labels": torch.tensor([r["labels"] for r in rows], dtype=torch.float32)}
+
+
 def padded_batches(tok: Any, texts: list[str], batch_size: int, max_length: int) -> list[tuple[list[int], Any, Any]]:
     """`texts` tokenized once and padded into batches of similar length: [(positions in `texts`, input_ids,
     attention_mask)]. A finetune that labels the same texts at every evaluation point builds these once."""
@@ -78,8 +100,7 @@ def padded_batches(tok: Any, texts: list[str], batch_size: int, max_length: int)
     out = []
     for b in range(math.ceil(len(rows) / batch_size)):
         idx = order[b * batch_size : (b + 1) * batch_size]
-        batch = tok.pad([rows[i] for i in idx], return_tensors="pt")
-        out.append((idx, batch["input_ids"], batch["attention_mask"]))
+        out.append((idx, *pad_batch(tok, [rows[i] for i in idx])))
     return out
 
 
@@ -124,8 +145,8 @@ def hidden_states(spec: Any, cfg: Any, texts: list[str], layer: int | None, ctx:
     device = next(model.parameters()).device
     with torch.no_grad():
         for b in range(n_batches):
-            batch = tok.pad(rows[b * cfg.eval_batch_size : (b + 1) * cfg.eval_batch_size], return_tensors="pt")
-            h = pooled_logits(model, batch["input_ids"].to(device), batch["attention_mask"].to(device), hidden_layer=layer)
+            ids, mask = pad_batch(tok, rows[b * cfg.eval_batch_size : (b + 1) * cfg.eval_batch_size])
+            h = pooled_logits(model, ids.to(device), mask.to(device), hidden_layer=layer)
             feats.append(h.float().cpu().numpy())
             if ctx is not None:
                 ctx.progress(stage, b + 1, n_batches, unit="batch")

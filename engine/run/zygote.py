@@ -42,7 +42,6 @@ ARCHITECTURES = ("gpt2", "qwen2", "gpt_neox", "llama")
 def preload() -> None:
     """Import what a run imports and build what it would build on first use (pure Python state: never CUDA, a
     DuckDB or an HTTP connection, a thread), so a forked worker starts where a warm process is."""
-    import gc
     import importlib
     import warnings
 
@@ -67,7 +66,9 @@ def preload() -> None:
             get_checkpoint_conversion_mapping(ARCHITECTURES[0])
         except ImportError:
             pass
-    gc.freeze()
+    from engine.ml.callbacks import freeze_import_heap
+
+    freeze_import_heap()
 
 
 def child(req: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ import pandas as pd
 from studio import plots, setups
 from studio import plots_deception as dplots
 from studio.common import Handler, csv_file, esc, headline, metrics_table, notice, run_id_of, run_label
+from studio.plots_curves import curves_data, training_curves
 from studio.source import Source, frame, message
 from studio.tabs import dynamics
 from studio.trust import run_warnings
@@ -183,8 +184,8 @@ def build(source: Source) -> dict[str, Any]:
             plots.accuracy_ladder(ladder_runs, title=title), csv_file(plots.ladder_data(ladder_runs), f"ladder-{run_id}"),
             gr.update(visible=not generation),
             plots.reliability(examples), csv_file(plots.reliability_data(examples), f"calibration-{run_id}"),
-            plots.training_curves(curves_df, curve, smooth),
-            csv_file(plots.curves_data(curves_df, curve, smooth), f"curves-{curve}-{run_id}"),
+            training_curves(curves_df, curve, smooth),
+            csv_file(curves_data(curves_df, curve, smooth), f"curves-{curve}-{run_id}"),
             gr.update(choices=names or ["train_loss"], value=curve),
             metrics_table(shown),
             *deception(run, metrics),

@@ -33,7 +33,7 @@ from studio.common import (
     run_title,
     when,
 )
-from studio.plots_compare import overlay_curves
+from studio.plots_curves import overlay_curves, training_curves
 from studio.source import Source, frame, message
 
 FAST = 1.5
@@ -160,7 +160,7 @@ def build(source: Source) -> RunsTab:
         names = sorted(set(own["name"])) if not own.empty else []
         curve = curve if curve in names or not names else ("train_loss" if "train_loss" in names else names[0])
         if not others:
-            return plots.training_curves(own, curve, smooth, title=f"{curve} of run {run_id}"), names, curve
+            return training_curves(own, curve, smooth, title=f"{curve} of run {run_id}"), names, curve
         series = {run_label_short(run_id, run): own}
         for other in others:
             series[run_label_short(other, source.run(other))] = source.curves(other)

@@ -38,3 +38,19 @@ def test_file_and_engine_answer_with_the_same_shapes(local_run, engine, tiny_mod
 def test_a_database_held_by_another_process_is_a_one_line_error(engine):
     with pytest.raises(ReadError, match="in use by another process"):
         open_store(engine.db)
+
+
+def test_with_no_engine_running_a_command_never_loads_the_http_stack(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    code = ("import sys; import engine.cli, engine.reading; "
+            f"assert engine.reading.engine_client({str(tmp_path / 'runs.duckdb')!r}) is None; "
+            "print(sorted(m for m in ('httpx', 'httpcore', 'click') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                         env={**os.environ, "W2S_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"  # `w2s run` without an engine: ~100 modules and 5 MiB fewer

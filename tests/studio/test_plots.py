@@ -135,19 +135,6 @@ def test_methods_compared_median_bar_and_a_dot_per_seed():
     assert list(fig.layout.xaxis.ticktext) == ["aux_conf", "naive"]
 
 
-def test_training_curves_one_line_per_role_with_debiased_ema():
-    curves = pd.DataFrame({"role": ["weak"] * 3 + ["student"] * 2, "name": ["train_loss"] * 5,
-                           "step": [1, 2, 3, 1, 2], "value": [1.0, 0.5, 0.25, 2.0, 1.0]})
-    fig = plots.training_curves(curves)
-    assert [t.name for t in fig.data] == ["weak", "student"]  # role order: weak, student, ceiling, others
-    assert list(fig.data[0].y) == pytest.approx([1.0, 0.5, 0.25])
-    data = plots.curves_data(curves, smoothing=0.5)
-    weak = data[data["role"] == "weak"]["smoothed"].tolist()
-    assert weak[0] == pytest.approx(1.0)  # de-biased: the first point is not pulled towards 0
-    assert weak[1] == pytest.approx((0.25 * 1.0 + 0.5 * 0.5) / 0.75)
-    assert plots.training_curves(curves, name="eval_loss").layout.annotations[0].text == "no eval_loss points yet"
-
-
 def test_reliability_bins_match_the_engine_ece():
     rng = np.random.default_rng(0)
     n = 400
@@ -183,7 +170,7 @@ def test_quadrants_from_correctness_and_heatmap_text():
 def test_empty_inputs_give_a_figure_that_says_so():
     empty = pd.DataFrame(columns=["weak_acc", "student_acc", "ceiling_acc", "pgr", "weak", "strong", "method"])
     for fig in (plots.accuracy_ladder(empty), plots.pgr_vs_size(empty), plots.methods_compared(empty),
-                plots.training_curves(pd.DataFrame()), plots.reliability(pd.DataFrame({"gold": []}))):
+                plots.reliability(pd.DataFrame({"gold": []}))):
         assert fig.layout.annotations and fig.layout.annotations[0].text
 
 

@@ -6,19 +6,7 @@ import json
 
 import pandas as pd
 
-from studio.plots_compare import numeric_attributes, overlay_curves, overlay_data, rates_by_attribute, rates_data
-
-
-def _curves(offset: float) -> pd.DataFrame:
-    return pd.DataFrame({"role": ["student"] * 3 + ["weak"] * 3, "name": ["train_loss"] * 6,
-                         "step": [1, 2, 3] * 2, "value": [1 + offset, 0.5 + offset, 0.25 + offset, 9, 9, 9]})
-
-
-def test_overlay_draws_one_line_per_run_for_the_chosen_stage():
-    data = overlay_data({"a": _curves(0), "b": _curves(1)}, role="student")
-    assert sorted(data["run"].unique()) == ["a", "b"] and len(data) == 6 and 9 not in data["value"].tolist()
-    fig = overlay_curves({"a": _curves(0), "b": _curves(1)}, smoothing=0.5)
-    assert [t.name for t in fig.data if t.showlegend is not False] == ["a", "b"]
+from studio.plots_compare import numeric_attributes, rates_by_attribute, rates_data
 
 
 def test_rates_along_an_attribute_count_only_the_weak_errors():

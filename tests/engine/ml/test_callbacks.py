@@ -43,3 +43,22 @@ def test_the_w2s_command_ends_through_exit_process():
     out = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--help"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("usage: w2s run")
+
+
+def test_accelerates_per_step_package_probe_is_answered_once(monkeypatch):
+    import importlib.util
+
+    import accelerate.optimizer
+    from accelerate.utils import imports
+
+    from engine.ml.callbacks import settle_package_probes
+
+    expected = imports.is_lomo_available()
+    settle_package_probes()
+    settle_package_probes()  # idempotent
+    searched = []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda *a, **k: searched.append(a) or real(*a, **k))
+    assert [accelerate.optimizer.is_lomo_available() for _ in range(3)] == [expected] * 3
+    assert searched == []  # without the settling, every call searched sys.path for lomo_optim
+    assert imports.is_lomo_available() == expected and searched  # the library's own probe is left as it is

@@ -58,3 +58,23 @@ def test_qlora_and_multi_gpu_loading_are_refused_without_a_gpu_with_the_fix(stor
     run_id, status, message = run_local(spec, store, progress=False)
     assert status == "failed" and message.startswith("train.quantization=4bit (QLoRA) needs a CUDA GPU")
     assert {s["role"] for s in store.run(run_id)["stages"] if s["status"] == "done"} == {"weak", "ceiling"}
+
+
+def test_the_training_collator_pads_exactly_as_the_tokenizers_own_collator_on_either_side(tiny_models):
+    from transformers import DataCollatorWithPadding
+
+    from engine.ml.scoring import PadCollator, pad_batch, tokenize
+
+    _, tok = load_classifier(resolve_model(tiny_models["strong"]))
+    rows, _ = tokenize(tok, ["good day", "the film was very bad and dull and grim", "bad"], 64)
+    for row, label in zip(rows, (0.25, 1.0, 0.0)):
+        row["labels"] = label
+    for side in ("right", "left"):
+        tok.padding_side = side
+        ours, theirs = PadCollator(tok)(rows), DataCollatorWithPadding(tok)(rows)
+        assert set(ours) == set(theirs) == {"input_ids", "attention_mask", "labels"}
+        for key in ours:
+            assert ours[key].dtype == theirs[key].dtype and torch.equal(ours[key], theirs[key]), (side, key)
+        ids, mask = pad_batch(tok, rows)
+        assert torch.equal(ids, theirs["input_ids"]) and torch.equal(mask, theirs["attention_mask"])
+        assert mask[2].sum() == len(rows[2]["input_ids"]) and (mask[2][0] == 0) == (side == "left")

@@ -190,3 +190,22 @@ def test_training_freezes_the_import_heap_so_trainers_full_collections_are_cheap
     assert status == "done"
     # torch's and transformers' objects are out of the collector's walk (bench_profile shows what it saves)
     assert gc.get_freeze_count() > 10_000
+
+
+def test_the_trainers_flop_count_is_trainers_own_with_the_parameters_counted_once(tiny_models, tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    from engine.ml.classifier import _trainer_class
+    from engine.ml.loading import load_classifier
+    from engine.models import resolve_model
+
+    model, tok = load_classifier(resolve_model(tiny_models["strong"]))
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    ours, theirs = _trainer_class()(model=model, args=args), Trainer(model=model, args=args)
+    counted = []
+    real = model.num_parameters
+    model.num_parameters = lambda **kw: counted.append(kw) or real(**kw)
+    batches = [tok(["good day"] * n, return_tensors="pt") for n in (1, 4, 2)]
+    assert [ours.floating_point_ops(b) for b in batches] == [theirs.floating_point_ops(b) for b in batches]
+    assert len(counted) == 1 + 3  # ours once, Trainer's at every call
+    assert ours.floating_point_ops({"labels": torch.ones(2)}) == theirs.floating_point_ops({"labels": torch.ones(2)})
