@@ -70,6 +70,7 @@ class Source:
         self.visitor = visitor  # () -> the current visitor's token, or None (local mode: the owner)
         self._policy: dict[str, Any] | None = None
         self._registry: dict[str, Any] | None = None
+        self._presets: dict[str, dict[str, Any]] | None = None
         self._examples: OrderedDict[tuple[str, str], pd.DataFrame] = OrderedDict()
         self._curves: OrderedDict[str, pd.DataFrame] = OrderedDict()
         self._configs: dict[str, Any] = {}  # run id -> resolved config (never changes)
@@ -124,8 +125,11 @@ class Source:
 
     # ------------------------------------------------------------------ experiments
     def presets(self) -> dict[str, dict[str, Any]]:
-        """Preset label -> config, as the engine ships them (demo first)."""
-        return {p.label: p.config for p in self.client.presets()}
+        """Preset label -> config, as the engine ships them (demo first); kept, like the registry: they ship with the
+        engine and do not change while it runs."""
+        if self._presets is None:
+            self._presets = {p.label: p.config for p in self.client.presets()}
+        return self._presets
 
     def upload(self, path: str, name: str | None = None) -> dict[str, Any]:
         """Send a data file to the engine: {path (where the engine keeps it), columns, rows, preview (DataFrame)}."""
