@@ -35,6 +35,11 @@ class AnalysesClient:
         params = {"a": a, "metric": metric, **({"b": b} if b else {}), **({"task": task} if task else {})}
         return api.Table(**self._call("GET", "/api/stats/compare", params=params))
 
+    def analysis(self, run_id: str, metric: str = "pgr") -> api.RunAnalysis:
+        """The run, its training dynamics, its task's statistics across seeds and (once done) its method paired with
+        every other: dynamics(), seed_stats(metric, task) and compare(method, None, metric, task) in one request."""
+        return api.RunAnalysis(**self._call("GET", f"/api/runs/{run_id}/analysis", params={"metric": metric}))
+
     def stage_dynamics(self, key: str) -> dict[str, list] | None:
         reply = api.StageDynamics(**self._call("GET", f"/api/stages/{key}/dynamics", retry_for=15.0))
         return reply.dynamics if reply.found else None

@@ -254,6 +254,17 @@ class StageClaim(BaseModel):
     cancelled: bool = Field(default=False, description="True when the asking run was cancelled: stop.")
 
 
+class RunAnalysis(BaseModel):
+    """A run's training dynamics and the statistics across seeds beside it, in one answer (the studio's Results
+    section): the same tables as GET /api/runs/{run}/dynamics, /api/stats/seeds?task= and /api/stats/compare?a=."""
+
+    run: Run
+    dynamics: Table = Field(description="As GET /api/runs/{run}/dynamics.")
+    seeds: Table = Field(description="Every setup of the run's task, as GET /api/stats/seeds?task=.")
+    paired: Table | None = Field(default=None, description="The run's method against every other on the same seeds "
+                                 "(GET /api/stats/compare?a=&task=); only once the run is done.")
+
+
 class StageDynamics(BaseModel):
     found: bool
     dynamics: dict[str, list[Any]] | None = Field(default=None, description="Columns checkpoint, step, epoch, split, "

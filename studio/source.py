@@ -58,6 +58,11 @@ def size_from_text(text: str) -> float | None:
     return float(match.group(1)) * {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9}[match.group(2)]
 
 
+def _unknown_run(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return getattr(exc, "status", None) == 404 or "404" in text or "no run" in text or "not found" in text
+
+
 def _dump(obj: Any) -> Any:
     return obj.model_dump() if hasattr(obj, "model_dump") else obj
 
@@ -70,6 +75,7 @@ class Source:
         self.visitor = visitor  # () -> the current visitor's token, or None (local mode: the owner)
         self._policy: dict[str, Any] | None = None
         self._registry: dict[str, Any] | None = None
+        self._presets: dict[str, dict[str, Any]] | None = None
         self._examples: OrderedDict[tuple[str, str], pd.DataFrame] = OrderedDict()
         self._curves: OrderedDict[str, pd.DataFrame] = OrderedDict()
         self._configs: dict[str, Any] = {}  # run id -> resolved config (never changes)
@@ -124,8 +130,11 @@ class Source:
 
     # ------------------------------------------------------------------ experiments
     def presets(self) -> dict[str, dict[str, Any]]:
-        """Preset label -> config, as the engine ships them (demo first)."""
-        return {p.label: p.config for p in self.client.presets()}
+        """Preset label -> config, as the engine ships them (demo first); kept, like the registry: they ship with the
+        engine and do not change while it runs."""
+        if self._presets is None:
+            self._presets = {p.label: p.config for p in self.client.presets()}
+        return self._presets
 
     def upload(self, path: str, name: str | None = None) -> dict[str, Any]:
         """Send a data file to the engine: {path (where the engine keeps it), columns, rows, preview (DataFrame)}."""
@@ -188,7 +197,7 @@ class Source:
         try:
             return _dump(self.client.run(run_id, curves=curves, log=log))
         except Exception as exc:  # a run id the engine does not know (deleted database, typo in a URL)
-            if "404" in str(exc) or "no run" in str(exc).lower() or "not found" in str(exc).lower():
+            if _unknown_run(exc):
                 return None
             raise
 
@@ -253,6 +262,19 @@ class Source:
 
     def cartography(self, run_id: str, split: str = "test") -> pd.DataFrame:
         return frame(self.client.cartography(run_id, split=split))
+
+    def analysis(self, run_id: str, metric: str = "pgr") -> dict[str, Any] | None:
+        """{run, dynamics, seeds, paired}: the run (a dict), its training dynamics, the statistics across seeds of its
+        task's setups and (once it is done, else empty) its method against every other on the same seeds, as
+        DataFrames, in one request; None when the engine does not know the run."""
+        try:
+            out = self.client.analysis(run_id, metric)
+        except Exception as exc:
+            if _unknown_run(exc):
+                return None
+            raise
+        return {"run": _dump(out.run), "dynamics": frame(out.dynamics), "seeds": frame(out.seeds),
+                "paired": frame(out.paired)}
 
     def seed_stats(self, metric: str = "pgr", task: str | None = None) -> pd.DataFrame:
         return frame(self.client.seed_stats(metric, task or None))

@@ -223,7 +223,6 @@ COVERED_BY = {
     "studio/common.py": "tests/studio/test_app.py",
     "studio/source.py": "tests/studio/test_app.py",
     "studio/tabs/experiment_values.py": "tests/studio/test_app.py",
-    "studio/launch.py": "tests/studio/test_app.py",
     "studio/plots_deception.py": "tests/studio/test_plots.py",
     "studio/tabs/experiment.py": "tests/studio/test_app.py",
     "studio/tabs/inspector.py": "tests/studio/test_app.py",

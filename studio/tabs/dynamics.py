@@ -61,18 +61,14 @@ def results_section(source: Source, run_pick: Any) -> dict[str, Any]:
 
     def show(choice: str):
         run_id = run_id_of(choice)
-        run = source.run(run_id) if run_id else None
-        if run is None:
-            return empty_figure("select a finished run"), None, "", pd.DataFrame(columns=STATS), \
-                pd.DataFrame(columns=PAIRED)
-        try:
-            dyn = source.dynamics(run_id)
-            seeds = source.seed_stats("pgr", run.get("task"))
-            pairs = pd.DataFrame()
-            if run.get("status") == "done":
-                pairs = source.compare(run.get("method"), None, "pgr", run.get("task"))
+        try:  # the run, its dynamics, the seed statistics and the paired comparison: one request
+            got = source.analysis(run_id, "pgr") if run_id else None
         except Exception as exc:
             return gr.skip(), gr.skip(), notice(message(exc)), gr.skip(), gr.skip()
+        if got is None:
+            return empty_figure("select a finished run"), None, "", pd.DataFrame(columns=STATS), \
+                pd.DataFrame(columns=PAIRED)
+        run, dyn, seeds, pairs = got["run"], got["dynamics"], got["seeds"], got["paired"]
         if not pairs.empty:
             pairs = pairs[(pairs["weak"] == run.get("weak")) & (pairs["strong"] == run.get("strong"))]
         return (pdyn.dynamics_figure(dyn, title=f"Training dynamics · {run_id}"),

@@ -45,6 +45,20 @@ def test_results_dynamics_section_matches_the_engine(app, small_run):
     assert any(r["against"] != run.method for r in table_rows(paired))
 
 
+def test_the_results_dynamics_section_costs_the_engine_one_request(app, small_run):
+    """The run, its dynamics, the seed statistics and the paired comparison come in one answer (they were four)."""
+    def requests() -> int:
+        return app.engine.health().requests
+
+    before = requests()
+    idle = requests() - before  # what reading the count adds (the health request itself)
+    before = requests()
+    first = app.client.predict(small_run, api_name="/dynamics")
+    assert requests() - before - idle == 1
+    again = app.client.predict(small_run, api_name="/dynamics")
+    assert table_rows(first[3]) == table_rows(again[3]) and table_rows(first[4]) == table_rows(again[4])
+
+
 def test_inspector_data_map_and_trajectory(app, small_run):
     page, csv = app.client.predict(small_run, "test", api_name="/cartography")
     ids = sorted(html.unescape(i) for i in re.findall(r'data-example="([^"]*)"', page))

@@ -10,9 +10,10 @@ from tests.helpers import toy_config
 
 
 def test_an_unknown_run_has_no_dynamics(engine):
-    with pytest.raises(EngineError) as err:
-        engine.client.dynamics("rnosuchrun00")
-    assert err.value.status == 404
+    for read in (engine.client.dynamics, engine.client.analysis):
+        with pytest.raises(EngineError) as err:
+            read("rnosuchrun00")
+        assert err.value.status == 404
 
 
 @pytest.mark.slow
@@ -47,3 +48,10 @@ def test_dynamics_and_statistics_over_http(engine, tiny_models):
     table = c.compare("naive", "aux_conf", metric="student_acc").data
     row = table["setup_a"].index(setup)
     assert table["n_pairs"][row] == 2 and table["seeds"][row] == "0,1"
+    # The studio's Results section in one request: the same tables as the three reads it replaces.
+    both = c.analysis(run.id, metric="student_acc")
+    assert both.run.id == run.id and both.run.method == "naive"
+    assert both.dynamics == c.dynamics(run.id)
+    assert both.seeds == c.seed_stats("student_acc", task=run.task)
+    assert both.paired == c.compare("naive", None, metric="student_acc", task=run.task)
+    assert "aux_conf" in both.paired.data["b"]
