@@ -48,12 +48,15 @@ class Visitors:
     def browser_state(self) -> gr.BrowserState:
         return gr.BrowserState({}, storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
 
-    def _remember(self, session: str, token: str) -> None:
+    def _remember(self, session: str, token: str, replace: bool = True) -> str:
+        """The token `session` acts with from now on: `token`, or the one it has when `replace` is false."""
         with self._lock:
-            self._tokens[session] = token
+            if replace or session not in self._tokens:
+                self._tokens[session] = token
             self._tokens.move_to_end(session)
             while len(self._tokens) > MAX_SESSIONS:
                 self._tokens.popitem(last=False)
+            return self._tokens[session]
 
     def token(self) -> str | None:
         """The current page's visitor token (a new identity for a page the studio has not seen)."""
@@ -64,8 +67,9 @@ class Visitors:
         with self._lock:
             token = self._tokens.get(session)
         if token is None:
-            token = self.client.new_visitor().token
-            self._remember(session, token)
+            # An event that reaches the studio before the page's load event (a timer tick) gets an identity of its
+            # own, but never replaces the one the load event remembered while this one was being minted.
+            token = self._remember(session, self.client.new_visitor().token, replace=False)
         return token
 
     def is_owner(self) -> bool:

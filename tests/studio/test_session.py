@@ -7,10 +7,12 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 from gradio_client import Client, handle_file
 
+from studio.session import Visitors
 from tests.helpers import ROOT, StudioProcess
 from tests.studio.test_app import preset_values, table_rows
 
@@ -81,6 +83,48 @@ def test_remote_code_typed_models_and_server_paths_are_not_offered(public_app, t
     theirs[at["text_column"]], theirs[at["label_column"]] = "text", "label"
     assert "Config is valid" in a.predict(*theirs, api_name="/check")[0]
     assert "is not one of your uploads" in b.predict(*theirs, api_name="/check")[0]
+
+
+class MintsWhileThePageLoads:
+    """The engine client, except that the page's load event lands while the next identity is being minted."""
+
+    def __init__(self, client, during_the_mint):
+        self.client, self.during_the_mint = client, during_the_mint
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def new_visitor(self):
+        minted = self.client.new_visitor()
+        if self.during_the_mint:
+            self.during_the_mint.pop()()
+        return minted
+
+
+def test_an_event_before_the_page_load_does_not_replace_the_browsers_identity(public_app):
+    """A timer tick can reach the studio before a reloaded page's load event: it mints an identity of its own,
+    and the browser's identity, remembered by the load event meanwhile, must still be the one the page acts with
+    (else the Runs tab reads a stranger's empty list)."""
+    from gradio.context import LocalContext
+
+    alice = public_app.engine.new_visitor().token
+    page = SimpleNamespace(session_hash="reloaded-page")
+    visitors = Visitors(public_app.engine)
+    visitors.client = MintsWhileThePageLoads(public_app.engine, [lambda: visitors.on_load({"token": alice}, page)])
+    reset = LocalContext.request.set(page)
+    try:
+        early = visitors.token()  # the tick: the page is not known yet
+        assert early == alice and visitors.token() == alice
+    finally:
+        LocalContext.request.reset(reset)
+    # A page that never loads still gets one identity of its own, kept for its later events.
+    other = SimpleNamespace(session_hash="never-loaded")
+    reset = LocalContext.request.set(other)
+    try:
+        first = visitors.token()
+        assert first != alice and first.split(".")[0] and visitors.token() == first
+    finally:
+        LocalContext.request.reset(reset)
 
 
 # ----------------------------------------------------------------------------- in a real browser
