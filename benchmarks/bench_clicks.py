@@ -40,6 +40,10 @@ def main() -> int:
     parser.add_argument("--studio", default=str(ROOT), help="the tree whose launch.py to run (default: this one)")
     parser.add_argument("--window", type=float, default=4.0, help="seconds each click is given to settle")
     args = parser.parse_args()
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("bench_clicks: needs chromium on PATH for the headless browser; apt-get install -y chromium")
+        return 0
     from playwright.sync_api import sync_playwright
 
     from engine.client import ensure_engine
@@ -77,7 +81,7 @@ def main() -> int:
                 print("  (the page did not settle in 15 s: measured as it was)")
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.goto(f"{url}/?tab=runs")
             page.wait_for_selector("#runs-table [role=gridcell]")
