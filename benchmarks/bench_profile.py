@@ -129,6 +129,9 @@ def child(config: str, db: str, out: str) -> None:
     wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     Path(out).write_text(json.dumps({"cpu": phases.cpu, "run_wall": wall, "peak_mib": usage.ru_maxrss / 1024}))
+    from engine.ml.callbacks import exit_process
+
+    exit_process(0)  # as `w2s` ends (engine.cli.entry)
 
 
 def main() -> None:

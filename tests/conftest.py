@@ -64,11 +64,3 @@ def chat_models(tmp_path_factory) -> dict[str, str]:
     (plain / "chat_template.jinja").unlink(missing_ok=True)
     out["qwen2_plain"] = str(plain)
     return out
-
-
-def pytest_unconfigure(config):
-    """Training in the test process froze its import heap (engine.ml.callbacks.freeze_import_heap); unfreeze it
-    so the interpreter's shutdown collects it, instead of DuckDB's bindings reporting it as leaked."""
-    import gc
-
-    gc.unfreeze()

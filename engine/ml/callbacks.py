@@ -127,12 +127,17 @@ def freeze_import_heap() -> None:
     `release_memory`), and Python runs full collections on its own as training allocates: each one walked the
     whole import heap, ~0.5 s on this CPU. Frozen objects are still freed by reference counting; only cycles
     among them (module-level import leftovers) are kept. A process that froze its heap ends with `exit_process`."""
+    import atexit
     import gc
 
     global _HEAP_FROZEN
     if not _HEAP_FROZEN:  # a flag, not gc.get_freeze_count(): that walks every frozen object (~0.1 s per call)
         gc.freeze()
         _HEAP_FROZEN = True
+        # A script or notebook that trained through the library ends through the interpreter's own shutdown: its
+        # last collection must see the heap again, or DuckDB's bindings print hundreds of "leaked" lines.
+        # (exit_process runs this too, at no cost: os._exit then skips the collection.)
+        atexit.register(gc.unfreeze)
 
 
 _HEAP_FROZEN = False  # set by freeze_import_heap (also in the zygote, so its forked workers inherit it)

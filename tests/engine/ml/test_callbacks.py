@@ -1,6 +1,6 @@
 """engine.ml.callbacks.freeze_import_heap and exit_process: the import heap leaves the collector's reach while
-training, and a process that froze it still runs its exit handlers and exits with its code, without the "leaked"
-reports DuckDB's bindings printed at every shutdown of a frozen heap."""
+training, and a process that froze it (through exit_process, or a script's own end) still runs its exit handlers and
+exits with its code, without the "leaked" reports DuckDB's bindings printed at every shutdown of a frozen heap."""
 
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ def test_a_frozen_process_exits_with_its_code_and_handlers_and_no_leak_reports()
     assert out.stdout == "buffered outputexit handler ran\n"
     assert "leaked" not in out.stderr, out.stderr[:500]
     assert _run(0).returncode == 0
+
+
+def test_a_script_that_trained_through_the_library_ends_without_leak_reports():
+    """A researcher's script or notebook ends through the interpreter's own shutdown, not exit_process."""
+    script = SCRIPT.replace("exit_process(int(sys.argv[1]))", "sys.exit(int(sys.argv[1]))")
+    out = subprocess.run([sys.executable, "-c", script, "4"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 4, out.stderr
+    assert out.stdout == "buffered outputexit handler ran\n"
+    assert "leaked" not in out.stderr, out.stderr[:500]
 
 
 def test_the_w2s_command_ends_through_exit_process():
