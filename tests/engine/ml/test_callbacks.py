@@ -22,8 +22,8 @@ exit_process(int(sys.argv[1]))
 """
 
 
-def _run(code: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", SCRIPT, str(code)], capture_output=True, text=True, timeout=120)
+def _run(code: int, script: str = SCRIPT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script, str(code)], capture_output=True, text=True, timeout=120)
 
 
 def test_a_frozen_process_exits_with_its_code_and_handlers_and_no_leak_reports():
@@ -36,8 +36,7 @@ def test_a_frozen_process_exits_with_its_code_and_handlers_and_no_leak_reports()
 
 def test_a_script_that_trained_through_the_library_ends_without_leak_reports():
     """A researcher's script or notebook ends through the interpreter's own shutdown, not exit_process."""
-    script = SCRIPT.replace("exit_process(int(sys.argv[1]))", "sys.exit(int(sys.argv[1]))")
-    out = subprocess.run([sys.executable, "-c", script, "4"], capture_output=True, text=True, timeout=120)
+    out = _run(4, SCRIPT.replace("exit_process(int(sys.argv[1]))", "sys.exit(int(sys.argv[1]))"))
     assert out.returncode == 4, out.stderr
     assert out.stdout == "buffered outputexit handler ran\n"
     assert "leaked" not in out.stderr, out.stderr[:500]
