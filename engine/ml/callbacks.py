@@ -147,7 +147,8 @@ _HEAP_FROZEN = False  # set by freeze_import_heap (also in the zygote, so its fo
 def exit_process(code: int | str | None) -> None:
     """End a command-line process with `code`. After `freeze_import_heap`, the interpreter's own shutdown collects
     the unfrozen import heap once more (~1.2 CPU s; frozen, DuckDB's bindings would report it as "leaked"): so the
-    exit handlers run, the streams are flushed and the process ends without tearing its modules down, as a forked worker does."""
+    exit handlers run, the streams are flushed and the process ends without tearing its modules down, as a forked
+    worker does."""
     import atexit
     import gc
     import sys
